@@ -1,0 +1,370 @@
+#if canImport(FoundationEssentials)
+package import FoundationEssentials
+#else
+package import Foundation
+#endif
+import AsyncHTTPClient
+package import Logging
+import NIOCore
+package import NIOHTTP1
+import NIOSSL
+
+/// Options of the HTTP pipeline that carries every request the project sends.
+public struct HTTPPipelineOptions: Sendable {
+    /// Retry settings (default: the protocol Decisions table).
+    public var retry: RetryOptions
+    /// How long one try may take, connection to the last byte of the body (default 30 s).
+    public var perTryTimeout: Duration
+    /// The largest response body read; a larger one fails with `responseTooLarge` (default 1 MiB).
+    public var maxResponseBodyBytes: Int
+    /// A PEM file of extra CA certificates trusted on top of the system trust store, for private
+    /// endpoints and the emulator (optional).
+    public var additionalTrustedCAFile: String?
+    /// Allows credentials over plain `http://` to loopback addresses, for tests only. Every such
+    /// request logs a warning. Default `false`.
+    public var allowInsecureLoopbackHTTP: Bool
+    /// A prefix for `User-Agent`, naming the application (optional, as the SDKs' `applicationId`).
+    public var applicationId: String?
+
+    /// Creates pipeline options.
+    /// - Parameters:
+    ///   - retry: Retry settings.
+    ///   - perTryTimeout: Timeout of one try (default 30 s).
+    ///   - maxResponseBodyBytes: Body bound (default 1 MiB).
+    ///   - additionalTrustedCAFile: Extra CA bundle (PEM), optional.
+    ///   - allowInsecureLoopbackHTTP: Loopback plain HTTP opt-in for tests (default `false`).
+    ///   - applicationId: `User-Agent` prefix, optional.
+    public init(
+        retry: RetryOptions = RetryOptions(),
+        perTryTimeout: Duration = .seconds(30),
+        maxResponseBodyBytes: Int = 1 << 20,
+        additionalTrustedCAFile: String? = nil,
+        allowInsecureLoopbackHTTP: Bool = false,
+        applicationId: String? = nil
+    ) {
+        self.retry = retry
+        self.perTryTimeout = perTryTimeout
+        self.maxResponseBodyBytes = maxResponseBodyBytes
+        self.additionalTrustedCAFile = additionalTrustedCAFile
+        self.allowInsecureLoopbackHTTP = allowInsecureLoopbackHTTP
+        self.applicationId = applicationId
+    }
+}
+
+/// One outgoing request.
+package struct PipelineRequest: Sendable {
+    /// Whether the request may travel over plain HTTP.
+    package enum Transport: Sendable {
+        /// Carries a credential: `https` only (loopback opt-in aside).
+        case httpsRequired
+        /// Plain HTTP is allowed by design (IMDS).
+        case plainHTTPAllowed
+    }
+
+    package var method: HTTPMethod
+    package var url: URL
+    package var headers: HTTPHeaders
+    package var body: [UInt8]?
+    package var transport: Transport
+    /// A short name for logs, such as `mixedreality.sts.get_token`.
+    package var operation: String
+
+    package init(
+        method: HTTPMethod,
+        url: URL,
+        headers: HTTPHeaders = [:],
+        body: [UInt8]? = nil,
+        transport: Transport = .httpsRequired,
+        operation: String
+    ) {
+        self.method = method
+        self.url = url
+        self.headers = headers
+        self.body = body
+        self.transport = transport
+        self.operation = operation
+    }
+}
+
+/// One response, its body read in full (within the bound).
+package struct PipelineResponse: Sendable {
+    package var status: Int
+    package var headers: HTTPHeaders
+    package var body: [UInt8]
+    /// Tries made, 1 when the first succeeded.
+    package var tries: Int
+    /// The server's requested wait, if it sent one.
+    package var retryAfter: Duration?
+}
+
+/// The HTTP pipeline: retries, per-try timeout, bounded bodies, TLS with an extra CA bundle,
+/// plain-HTTP refusal, `User-Agent` and sanitized logging, over one shared async-http-client.
+package struct HTTPPipeline: Sendable {
+    package let options: HTTPPipelineOptions
+    private let tlsConfiguration: TLSConfiguration
+    private let userAgent: String
+    private let sanitizer = LogSanitizer()
+    private let environmentLogLevel: Logger.Level?
+    private let sleep: @Sendable (Duration) async throws -> Void
+
+    /// One client for the whole process: redirects are not followed (a bearer token must not
+    /// travel to another host) and its own logging is off (ours is sanitized).
+    private static let client: HTTPClient = {
+        var configuration = HTTPClient.Configuration()
+        configuration.redirectConfiguration = .disallow
+        configuration.decompression = .disabled
+        configuration.timeout.connect = .seconds(10)
+        return HTTPClient(eventLoopGroupProvider: .singleton, configuration: configuration)
+    }()
+
+    /// Creates a pipeline.
+    /// - Parameters:
+    ///   - options: The options.
+    ///   - component: The component named in `User-Agent`, such as `mixedreality-authentication`.
+    ///   - environment: Where `AZURE_LOG_LEVEL` is read.
+    ///   - sleep: How to wait between tries (tests pass a fake).
+    /// - Throws: ``AzureCoreError`` (`tls`) when the extra CA file cannot be read.
+    package init(
+        options: HTTPPipelineOptions,
+        component: String,
+        environment: [String: String] = ProcessInfo.processInfo.environment,
+        sleep: @escaping @Sendable (Duration) async throws -> Void = { try await Task.sleep(for: $0) }
+    ) throws {
+        self.options = options
+        var tls = TLSConfiguration.makeClientConfiguration()
+        tls.minimumTLSVersion = .tlsv12
+        if let caFile = options.additionalTrustedCAFile {
+            do {
+                let certificates = try NIOSSLCertificate.fromPEMFile(caFile)
+                guard !certificates.isEmpty else {
+                    throw AzureCoreError(.tls, "\(caFile) holds no PEM certificate")
+                }
+                tls.additionalTrustRoots = [.certificates(certificates)]
+            } catch let error as AzureCoreError {
+                throw error
+            } catch {
+                throw AzureCoreError(
+                    .tls,
+                    "cannot read the CA bundle \(caFile): give a readable PEM file of CA certificates",
+                    cause: error
+                )
+            }
+        }
+        self.tlsConfiguration = tls
+        var agent = "\(ProjectInfo.name)/\(ProjectInfo.version) azsdk-swift-\(component)/\(ProjectInfo.version) (Swift; Linux)"
+        if let applicationId = options.applicationId, !applicationId.isEmpty {
+            agent = "\(applicationId) \(agent)"
+        }
+        self.userAgent = agent
+        self.environmentLogLevel = AzureLogging.levelFromEnvironment(environment)
+        self.sleep = sleep
+    }
+
+    /// Sends a request, retrying as the options say, and returns the last response.
+    ///
+    /// Non-2xx statuses are returned, not thrown: the caller maps them to its own error.
+    /// - Throws: ``AzureCoreError`` for refused plain HTTP, transport and TLS failures, timeouts,
+    ///   oversized bodies and cancellation.
+    package func send(_ request: PipelineRequest, logger baseLogger: Logger) async throws -> PipelineResponse {
+        var logger = baseLogger
+        logger[metadataKey: LogKeys.operation] = "\(request.operation)"
+        // AZURE_LOG_LEVEL turns on request/response lines, as in the Azure SDKs.
+        let lineLevel: Logger.Level
+        if let environmentLogLevel {
+            logger.logLevel = min(logger.logLevel, environmentLogLevel)
+            lineLevel = .info
+        } else {
+            lineLevel = .debug
+        }
+        try checkTransport(request, logger: logger)
+
+        var generator = SystemRandomNumberGenerator()
+        var retry = 0
+        while true {
+            try Task.checkCancellation()
+            let started = ContinuousClock.now
+            logger.log(
+                level: lineLevel, "Request",
+                metadata: [
+                    LogKeys.method: "\(request.method.rawValue)",
+                    LogKeys.url: "\(sanitizer.sanitize(url: request.url))",
+                    LogKeys.requestHeaders: "\(sanitizer.sanitize(headers: headers(for: request)))",
+                    LogKeys.attempt: "\(retry)",
+                ]
+            )
+            let outcome: Result<PipelineResponse, AzureCoreError>
+            do {
+                outcome = .success(try await sendOnce(request, tries: retry + 1))
+            } catch let error as AzureCoreError {
+                outcome = .failure(error)
+            }
+            let elapsed = ContinuousClock.now - started
+            switch outcome {
+            case .success(var response):
+                logger.log(
+                    level: lineLevel, "Response",
+                    metadata: [
+                        LogKeys.status: "\(response.status)",
+                        LogKeys.responseHeaders: "\(sanitizer.sanitize(headers: response.headers))",
+                        LogKeys.durationMs: "\(Int(elapsed.milliseconds))",
+                        LogKeys.attempt: "\(retry)",
+                    ]
+                )
+                response.retryAfter = RetryAfter.parse(response.headers)
+                guard options.retry.retriableStatuses.contains(response.status), retry < options.retry.maxRetries
+                else { return response }
+                let delay: Duration
+                if let requested = response.retryAfter {
+                    guard requested <= options.retry.maxRetryAfter else {
+                        logger.info(
+                            "Server asked to wait longer than the pipeline sleeps; returning to the caller",
+                            metadata: [
+                                LogKeys.status: "\(response.status)", LogKeys.delayMs: "\(Int(requested.milliseconds))",
+                            ]
+                        )
+                        return response
+                    }
+                    delay = requested
+                } else {
+                    delay = options.retry.backoff(retry: retry, using: &generator)
+                }
+                logger.info(
+                    "Retrying after status",
+                    metadata: [
+                        LogKeys.status: "\(response.status)", LogKeys.delayMs: "\(Int(delay.milliseconds))",
+                        LogKeys.attempt: "\(retry + 1)",
+                    ]
+                )
+                try await wait(delay)
+            case .failure(let error):
+                guard error.isRetriable, retry < options.retry.maxRetries else {
+                    logger.log(
+                        level: lineLevel, "Request failed",
+                        metadata: [
+                            LogKeys.errorKind: "\(error.code)", LogKeys.error: "\(error.message)",
+                            LogKeys.durationMs: "\(Int(elapsed.milliseconds))", LogKeys.attempt: "\(retry)",
+                        ]
+                    )
+                    throw error
+                }
+                let delay = options.retry.backoff(retry: retry, using: &generator)
+                logger.info(
+                    "Retrying after transport error",
+                    metadata: [
+                        LogKeys.errorKind: "\(error.code)", LogKeys.error: "\(error.message)",
+                        LogKeys.delayMs: "\(Int(delay.milliseconds))", LogKeys.attempt: "\(retry + 1)",
+                    ]
+                )
+                try await wait(delay)
+            }
+            retry += 1
+        }
+    }
+
+    private func wait(_ delay: Duration) async throws {
+        do {
+            try await sleep(delay)
+        } catch {
+            throw AzureCoreError(.cancelled, "the request was cancelled while waiting to retry", isRetriable: false)
+        }
+    }
+
+    private func checkTransport(_ request: PipelineRequest, logger: Logger) throws {
+        let scheme = request.url.scheme?.lowercased()
+        guard scheme == "https" || scheme == "http", let host = request.url.host, !host.isEmpty else {
+            throw AzureCoreError(
+                .invalidArgument, "\(sanitizer.sanitize(url: request.url)) is not an absolute http(s) URL")
+        }
+        guard scheme == "http", request.transport == .httpsRequired else { return }
+        if options.allowInsecureLoopbackHTTP && Self.isLoopback(host) {
+            logger.warning(
+                "INSECURE: sending a credential over plain HTTP because allowInsecureLoopbackHTTP is set; tests only",
+                metadata: [LogKeys.url: "\(sanitizer.sanitize(url: request.url))"]
+            )
+            return
+        }
+        throw AzureCoreError(
+            .insecureTransport,
+            "refusing to send a credential over plain HTTP to \(sanitizer.sanitize(url: request.url)): use an https:// URL"
+        )
+    }
+
+    package static func isLoopback(_ host: String) -> Bool {
+        let trimmed = host.lowercased().filter { $0 != "[" && $0 != "]" }
+        return trimmed == "localhost" || trimmed == "::1" || trimmed.hasPrefix("127.")
+    }
+
+    private func headers(for request: PipelineRequest) -> HTTPHeaders {
+        var headers = request.headers
+        headers.replaceOrAdd(name: "User-Agent", value: userAgent)
+        return headers
+    }
+
+    private func sendOnce(_ request: PipelineRequest, tries: Int) async throws -> PipelineResponse {
+        var outgoing = HTTPClientRequest(url: request.url.absoluteString)
+        outgoing.method = request.method
+        outgoing.headers = headers(for: request)
+        if let body = request.body {
+            outgoing.body = .bytes(ByteBuffer(bytes: body))
+        }
+        outgoing.tlsConfiguration = tlsConfiguration
+        let deadline = NIODeadline.now() + .nanoseconds(options.perTryTimeout.nanoseconds)
+        do {
+            let response = try await Self.client.execute(outgoing, deadline: deadline, logger: AzureLogging.disabledLogger)
+            let body = try await response.body.collect(upTo: options.maxResponseBodyBytes)
+            return PipelineResponse(
+                status: Int(response.status.code),
+                headers: response.headers,
+                body: Array(buffer: body),
+                tries: tries,
+                retryAfter: nil
+            )
+        } catch {
+            throw classify(error, request: request)
+        }
+    }
+
+    private func classify(_ error: any Error, request: PipelineRequest) -> AzureCoreError {
+        let target = sanitizer.sanitize(url: request.url)
+        if error is CancellationError {
+            return AzureCoreError(.cancelled, "the request to \(target) was cancelled", isRetriable: false)
+        }
+        if error is NIOTooManyBytesError {
+            return AzureCoreError(
+                .responseTooLarge,
+                "the response from \(target) is larger than \(options.maxResponseBodyBytes) bytes; refusing to read it",
+                isRetriable: false
+            )
+        }
+        if let clientError = error as? HTTPClientError {
+            switch clientError {
+            case .deadlineExceeded, .readTimeout, .writeTimeout, .connectTimeout, .tlsHandshakeTimeout:
+                return AzureCoreError(
+                    .timeout,
+                    "no complete answer from \(target) within \(options.perTryTimeout) (\(clientError.shortDescription))",
+                    cause: clientError
+                )
+            case .cancelled:
+                return AzureCoreError(.cancelled, "the request to \(target) was cancelled", isRetriable: false)
+            default:
+                break
+            }
+        }
+        if Self.isTLSFailure(error) {
+            return AzureCoreError(
+                .tls,
+                "TLS with \(target) failed: the server certificate is not trusted, expired or for another host"
+                    + " (trust a private CA with the CA bundle option)",
+                cause: error,
+                isRetriable: false
+            )
+        }
+        return AzureCoreError(.transport, "the connection to \(target) failed", cause: error)
+    }
+
+    private static func isTLSFailure(_ error: any Error) -> Bool {
+        if error is NIOSSLError || error is BoringSSLError || error is NIOSSLExtraError { return true }
+        let text = String(reflecting: error)
+        return text.contains("NIOSSL") || text.contains("CERTIFICATE_VERIFY_FAILED") || text.contains("handshake")
+    }
+}

@@ -1,0 +1,288 @@
+public import AzureCore
+#if canImport(FoundationEssentials)
+public import FoundationEssentials
+#else
+public import Foundation
+#endif
+public import Logging
+import NIOHTTP1
+
+/// Options of ``MixedRealityStsClient``.
+public struct MixedRealityStsClientOptions: Sendable {
+    /// The default Entra scope of the STS (protocol Decisions table: regionless, double slash).
+    public static let defaultAuthenticationScope = "https://sts.mixedreality.azure.com//.default"
+
+    /// An STS endpoint other than `https://sts.<accountDomain>` (optional; must be https).
+    public var customEndpointURL: String?
+    /// The Entra scope requested from a token credential (default ``defaultAuthenticationScope``).
+    public var authenticationScope: String
+    /// HTTP settings: retries, timeouts, extra CA bundle, `User-Agent` prefix.
+    public var pipeline: HTTPPipelineOptions
+
+    /// Creates options.
+    /// - Parameters:
+    ///   - customEndpointURL: STS endpoint override (optional).
+    ///   - authenticationScope: Entra scope (default ``defaultAuthenticationScope``).
+    ///   - pipeline: HTTP settings.
+    public init(
+        customEndpointURL: String? = nil,
+        authenticationScope: String = Self.defaultAuthenticationScope,
+        pipeline: HTTPPipelineOptions = HTTPPipelineOptions()
+    ) {
+        self.customEndpointURL = customEndpointURL
+        self.authenticationScope = authenticationScope
+        self.pipeline = pipeline
+    }
+}
+
+/// A Mixed Reality token with the correlation ids of the call that produced it.
+public struct MixedRealityTokenResponse: Sendable {
+    /// The token and its expiry (from the JWT `exp`).
+    public var accessToken: AccessToken
+    /// The `X-MRC-CV` sent; `nil` when the credential was a ready token (no STS call).
+    public var correlationVector: String?
+    /// The `MS-CV` the STS answered with.
+    public var msCV: String?
+    /// HTTP tries made (0 when no STS call was needed).
+    public var tries: Int
+}
+
+/// Exchanges an account key or an Entra ID token for a Mixed Reality access token, as the Azure
+/// SDKs' `MixedRealityStsClient` does.
+public struct MixedRealityStsClient: Sendable {
+    enum Credential: Sendable {
+        case accountKey(AzureKeyCredential)
+        case token(any TokenCredential)
+        case ready(StaticTokenCredential)
+    }
+
+    static let apiVersion = "2019-02-28-preview"
+
+    /// The account id, lowercase.
+    public let accountId: String
+    /// The account domain, such as `eastus2.mixedreality.azure.com`.
+    public let accountDomain: String
+    /// The STS endpoint used.
+    public let endpointURL: URL
+    /// The options.
+    public let options: MixedRealityStsClientOptions
+    let credential: Credential
+    let pipeline: HTTPPipeline
+
+    /// Creates a client that authenticates with the account key.
+    /// - Parameters:
+    ///   - accountId: The account id (a UUID).
+    ///   - accountDomain: The account domain, such as `eastus2.mixedreality.azure.com`.
+    ///   - credential: The account key.
+    ///   - options: Endpoint, scope and HTTP options.
+    /// - Throws: ``MixedRealityAuthenticationError`` (`invalidArgument`) naming the bad argument.
+    public init(
+        accountId: String,
+        accountDomain: String,
+        credential: AzureKeyCredential,
+        options: MixedRealityStsClientOptions = MixedRealityStsClientOptions()
+    ) throws {
+        try self.init(accountId: accountId, accountDomain: accountDomain, credential: .accountKey(credential), options: options)
+    }
+
+    /// Creates a client that authenticates with an Entra ID token credential, or passes a ready
+    /// Mixed Reality token through when `credential` is a ``StaticTokenCredential``.
+    /// - Parameters:
+    ///   - accountId: The account id (a UUID).
+    ///   - accountDomain: The account domain.
+    ///   - credential: Any token credential.
+    ///   - options: Endpoint, scope and HTTP options.
+    /// - Throws: ``MixedRealityAuthenticationError`` (`invalidArgument`) naming the bad argument.
+    public init(
+        accountId: String,
+        accountDomain: String,
+        credential: any TokenCredential,
+        options: MixedRealityStsClientOptions = MixedRealityStsClientOptions()
+    ) throws {
+        let wrapped: Credential =
+            if let ready = credential as? StaticTokenCredential { .ready(ready) } else { .token(credential) }
+        try self.init(accountId: accountId, accountDomain: accountDomain, credential: wrapped, options: options)
+    }
+
+    init(
+        accountId: String,
+        accountDomain: String,
+        credential: Credential,
+        options: MixedRealityStsClientOptions
+    ) throws {
+        let trimmedId = accountId.trimmed
+        guard !trimmedId.isEmpty else {
+            throw MixedRealityAuthenticationError(.invalidArgument, "accountId is empty: give the account's UUID")
+        }
+        guard let uuid = UUID(uuidString: trimmedId) else {
+            throw MixedRealityAuthenticationError(
+                .invalidArgument,
+                "accountId \"\(trimmedId.prefix(64))\" is not a UUID: give the account id as the Azure portal shows it"
+                    + " (8-4-4-4-12 hex digits)"
+            )
+        }
+        let domain = accountDomain.trimmed
+        guard !domain.isEmpty else {
+            throw MixedRealityAuthenticationError(
+                .invalidArgument, "accountDomain is empty: give the account's domain, such as eastus2.mixedreality.azure.com"
+            )
+        }
+        let endpointText = options.customEndpointURL ?? "https://sts.\(domain)"
+        let argumentName = options.customEndpointURL == nil ? "accountDomain" : "customEndpointURL"
+        guard let endpoint = URL(string: endpointText), let scheme = endpoint.scheme?.lowercased(),
+            let host = endpoint.host, !host.isEmpty, endpoint.query == nil
+        else {
+            throw MixedRealityAuthenticationError(
+                .invalidArgument,
+                "\(argumentName) does not make a valid endpoint URL (\"\(endpointText.prefix(200))\"):"
+                    + " give a host name, or an https:// URL without query"
+            )
+        }
+        guard scheme == "https" || (scheme == "http" && options.pipeline.allowInsecureLoopbackHTTP) else {
+            throw MixedRealityAuthenticationError(
+                .invalidArgument,
+                "\(argumentName) \"\(endpointText.prefix(200))\" must be an https:// URL: the STS request carries a credential"
+            )
+        }
+        guard !options.authenticationScope.isEmpty else {
+            throw MixedRealityAuthenticationError(.invalidArgument, "authenticationScope is empty")
+        }
+        let pipeline: HTTPPipeline
+        do {
+            pipeline = try HTTPPipeline(options: options.pipeline, component: "mixedreality-authentication")
+        } catch {
+            throw MixedRealityAuthenticationError(
+                .invalidArgument, "options.pipeline: \((error as? AzureCoreError)?.message ?? "\(error)")",
+                cause: error as? AzureCoreError
+            )
+        }
+        self.accountId = uuid.uuidString.lowercased()
+        self.accountDomain = domain
+        self.endpointURL = endpoint
+        self.options = options
+        self.credential = credential
+        self.pipeline = pipeline
+    }
+
+    /// Gets a Mixed Reality access token; its expiry is the JWT's `exp`.
+    /// - Parameter logger: Where the client logs (never the key or a token).
+    /// - Throws: ``MixedRealityAuthenticationError``.
+    public func getToken(logger: Logger = AzureLogging.disabledLogger) async throws -> AccessToken {
+        try await getTokenResponse(logger: logger).accessToken
+    }
+
+    /// Gets a Mixed Reality access token together with the correlation ids of the call.
+    /// - Parameter logger: Where the client logs (never the key or a token).
+    /// - Throws: ``MixedRealityAuthenticationError``.
+    public func getTokenResponse(logger: Logger = AzureLogging.disabledLogger) async throws -> MixedRealityTokenResponse {
+        let bearer: String
+        switch credential {
+        case .ready(let ready):
+            return MixedRealityTokenResponse(accessToken: ready.accessToken, correlationVector: nil, msCV: nil, tries: 0)
+        case .accountKey(let key):
+            bearer = "\(accountId):\(key.key)"
+        case .token(let tokenCredential):
+            do {
+                bearer = try await tokenCredential.getToken(
+                    for: TokenRequestContext(scopes: [options.authenticationScope]), logger: logger
+                ).token
+            } catch {
+                throw MixedRealityAuthenticationError(
+                    .authenticationFailed,
+                    "no Entra ID token for scope \(options.authenticationScope) for account \(accountId)",
+                    isRetriable: Self.isRetriable(error),
+                    cause: error
+                )
+            }
+        }
+        return try await exchange(bearer: bearer, logger: logger)
+    }
+
+    private static func isRetriable(_ error: any Error) -> Bool {
+        if let retriable = error as? any RetriableError { return retriable.isRetriable }
+        return true
+    }
+
+    private func exchange(bearer: String, logger baseLogger: Logger) async throws -> MixedRealityTokenResponse {
+        let cv = CorrelationVector.generate()
+        var logger = baseLogger
+        logger[metadataKey: LogKeys.correlationVector] = "\(cv)"
+        logger[metadataKey: LogKeys.accountId] = "\(accountId)"
+        let url = endpointURL.appending(path: "Accounts").appending(path: accountId).appending(path: "token")
+            .appending(queryItems: [URLQueryItem(name: "api-version", value: Self.apiVersion)])
+        var headers = HTTPHeaders()
+        headers.add(name: "Accept", value: "application/json")
+        headers.add(name: "Authorization", value: "Bearer \(bearer)")
+        headers.add(name: "X-MRC-CV", value: cv)
+        headers.add(name: "x-ms-client-request-id", value: UUID().uuidString.lowercased())
+        let request = PipelineRequest(method: .GET, url: url, headers: headers, operation: "mixedreality.sts.get_token")
+
+        let response: PipelineResponse
+        do {
+            response = try await pipeline.send(request, logger: logger)
+        } catch let error as AzureCoreError {
+            throw MixedRealityAuthenticationError(
+                error.code == .invalidArgument ? .invalidArgument : .transport,
+                "the STS request for account \(accountId) failed: \(error.message)",
+                correlationVector: cv,
+                isRetriable: error.isRetriable,
+                cause: error
+            )
+        }
+        let msCV = response.headers.first(name: "MS-CV")
+        let wwwAuthenticate = response.headers.first(name: "WWW-Authenticate")
+        func failure(_ kind: MixedRealityAuthenticationError.Kind, _ message: String, retriable: Bool)
+            -> MixedRealityAuthenticationError
+        {
+            MixedRealityAuthenticationError(
+                kind, message, httpStatus: response.status, correlationVector: cv, msCV: msCV,
+                wwwAuthenticate: wwwAuthenticate, retryAfter: response.retryAfter, isRetriable: retriable
+            )
+        }
+        switch response.status {
+        case 200:
+            break
+        case 401, 403:
+            throw failure(
+                .authenticationFailed,
+                "the STS refused the credential for account \(accountId) (\(response.status)):"
+                    + " check the account id, the key or the Entra identity's role on the account",
+                retriable: false
+            )
+        case 429:
+            throw failure(.throttled, "the STS is throttling account \(accountId); try again later", retriable: true)
+        case 400:
+            throw failure(.serviceError, "the STS rejected the request for account \(accountId) as invalid", retriable: false)
+        default:
+            let retriable = options.pipeline.retry.retriableStatuses.contains(response.status) || response.status >= 500
+            throw failure(
+                .serviceError, "the STS answered \(response.status) for account \(accountId) after \(response.tries) tries",
+                retriable: retriable
+            )
+        }
+        let token: String
+        do {
+            token = try JSONDecoder().decode(TokenBody.self, from: Data(response.body)).AccessToken
+        } catch {
+            throw failure(
+                .badResponse, "the STS answer for account \(accountId) is not {\"AccessToken\": \"<JWT>\"}", retriable: true)
+        }
+        let expiresOn: Date
+        do {
+            expiresOn = try JWTExpiry.expiry(of: token)
+        } catch {
+            throw failure(
+                .badResponse, "the STS returned an unusable access token for account \(accountId): \(error.reason)",
+                retriable: true
+            )
+        }
+        return MixedRealityTokenResponse(
+            accessToken: AccessToken(token: token, expiresOn: expiresOn), correlationVector: cv, msCV: msCV,
+            tries: response.tries
+        )
+    }
+
+    private struct TokenBody: Decodable {
+        var AccessToken: String  // swiftlint:disable:this identifier_name
+    }
+}

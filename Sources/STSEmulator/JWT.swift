@@ -1,0 +1,101 @@
+#if canImport(FoundationEssentials)
+import FoundationEssentials
+#else
+import Foundation
+#endif
+import Crypto
+import _CryptoExtras
+
+/// base64url without padding, as JWS uses.
+enum B64URL {
+    static func encode<C: Collection>(_ bytes: C) -> String where C.Element == UInt8 {
+        var text = Data(bytes).base64EncodedString()
+        while text.hasSuffix("=") { text.removeLast() }
+        return String(text.map { $0 == "+" ? "-" : $0 == "/" ? "_" : $0 })
+    }
+
+    /// Strict base64url (JWS): no padding, no standard-alphabet characters.
+    static func decode<S: StringProtocol>(_ text: S) -> [UInt8]? {
+        guard text.utf8.allSatisfy({ byte in
+            (byte >= 0x41 && byte <= 0x5A) || (byte >= 0x61 && byte <= 0x7A) || (byte >= 0x30 && byte <= 0x39)
+                || byte == 0x2D || byte == 0x5F
+        }) else { return nil }
+        var standard = String(text.map { $0 == "-" ? "+" : $0 == "_" ? "/" : $0 })
+        guard standard.utf8.count % 4 != 1 else { return nil }
+        while standard.utf8.count % 4 != 0 { standard.append("=") }
+        return Data(base64Encoded: standard).map(Array.init)
+    }
+}
+
+/// An RSA key that signs the JWTs one of the emulator's services issues.
+struct JWTIssuerKey: Sendable {
+    let privateKey: _RSA.Signing.PrivateKey
+    let kid: String
+
+    init(kid: String) throws {
+        self.privateKey = try _RSA.Signing.PrivateKey(keySize: .bits2048)
+        self.kid = kid
+    }
+
+    var publicKey: _RSA.Signing.PublicKey { privateKey.publicKey }
+
+    /// A thumbprint-style value for the `x5t` header (SHA-1 of the public key's DER).
+    var x5t: String { B64URL.encode(Array(Insecure.SHA1.hash(data: publicKey.derRepresentation))) }
+
+    /// Signs RS256 over the header and claims.
+    func sign(claims: [String: JSONValue], extraHeader: [String: JSONValue] = [:]) throws -> String {
+        var header: [String: JSONValue] = ["alg": "RS256", "typ": "JWT", "kid": .string(kid)]
+        header.merge(extraHeader) { _, new in new }
+        let signingInput = B64URL.encode(JSON.encode(header)) + "." + B64URL.encode(JSON.encode(claims))
+        let signature = try privateKey.signature(for: Array(signingInput.utf8), padding: .insecurePKCS1v1_5)
+        return signingInput + "." + B64URL.encode(signature.rawRepresentation)
+    }
+}
+
+/// A JWT split into its parts, not yet verified.
+struct ParsedJWT: Sendable {
+    let header: [String: JSONValue]
+    let claims: [String: JSONValue]
+    let signingInput: [UInt8]
+    let signature: [UInt8]
+
+    enum Failure: Error, Sendable { case malformed(String) }
+
+    init(_ token: String) throws(Failure) {
+        let parts = token.split(separator: ".", omittingEmptySubsequences: false)
+        guard parts.count == 3 else { throw .malformed("the JWT does not have 3 parts") }
+        guard let headerBytes = B64URL.decode(parts[0]), let claimBytes = B64URL.decode(parts[1]),
+            let signature = B64URL.decode(parts[2])
+        else { throw .malformed("a JWT part is not base64url") }
+        do {
+            header = try JSONDecoder().decode([String: JSONValue].self, from: Data(headerBytes))
+            claims = try JSONDecoder().decode([String: JSONValue].self, from: Data(claimBytes))
+        } catch {
+            throw .malformed("a JWT part is not a JSON object")
+        }
+        self.signingInput = Array("\(parts[0]).\(parts[1])".utf8)
+        self.signature = signature
+    }
+
+    var algorithm: String? { header["alg"]?.stringValue }
+
+    /// Verifies the signature with an RSA key (RS256 or PS256) or a P-256 key (ES256).
+    func verify(rsa key: _RSA.Signing.PublicKey) -> Bool {
+        let signature = _RSA.Signing.RSASignature(rawRepresentation: self.signature)
+        switch algorithm {
+        case "RS256": return key.isValidSignature(signature, for: signingInput, padding: .insecurePKCS1v1_5)
+        case "PS256": return key.isValidSignature(signature, for: signingInput, padding: .PSS)
+        default: return false
+        }
+    }
+
+    func verify(p256 key: P256.Signing.PublicKey) -> Bool {
+        guard algorithm == "ES256", let signature = try? P256.Signing.ECDSASignature(rawRepresentation: self.signature)
+        else { return false }
+        return key.isValidSignature(signature, for: signingInput)
+    }
+
+    func time(_ claim: String) -> Date? {
+        claims[claim]?.numberValue.map { Date(timeIntervalSince1970: $0) }
+    }
+}
