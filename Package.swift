@@ -89,24 +89,45 @@ let package = Package(
             ],
             swiftSettings: swiftSettings
         ),
+        // Shared by the test targets: fixtures, log capture and secret scanning.
+        .target(
+            name: "TestSupport",
+            dependencies: [
+                "AzureCore", "STSEmulator",
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "InMemoryLogging", package: "swift-log"),
+                .product(name: "AsyncHTTPClient", package: "async-http-client"),
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOHTTP1", package: "swift-nio"),
+                .product(name: "NIOSSL", package: "swift-nio-ssl"),
+            ],
+            path: "Tests/TestSupport",
+            swiftSettings: swiftSettings
+        ),
         .testTarget(
             name: "AzureCoreTests",
-            dependencies: ["AzureCore", "STSEmulator", .product(name: "Logging", package: "swift-log")],
+            dependencies: [
+                "AzureCore", "STSEmulator", "TestSupport",
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "NIOHTTP1", package: "swift-nio"),
+            ],
             swiftSettings: swiftSettings
         ),
         .testTarget(
             name: "MixedRealityAuthenticationTests",
             dependencies: [
-                "MixedRealityAuthentication", "AzureCore", "STSEmulator",
+                "MixedRealityAuthentication", "AzureCore", "STSEmulator", "TestSupport",
                 .product(name: "Logging", package: "swift-log"),
+                .product(name: "NIOHTTP1", package: "swift-nio"),
             ],
             swiftSettings: swiftSettings
         ),
         .testTarget(
             name: "STSEmulatorTests",
             dependencies: [
-                "STSEmulator", "AzureCore",
+                "STSEmulator", "AzureCore", "TestSupport",
                 .product(name: "Logging", package: "swift-log"),
+                .product(name: "NIOSSL", package: "swift-nio-ssl"),
                 .product(name: "AsyncHTTPClient", package: "async-http-client"),
                 .product(name: "Crypto", package: "swift-crypto"),
                 .product(name: "_CryptoExtras", package: "swift-crypto"),

@@ -114,6 +114,9 @@ package struct HTTPPipeline: Sendable {
         configuration.redirectConfiguration = .disallow
         configuration.decompression = .disabled
         configuration.timeout.connect = .seconds(10)
+        // The pipeline retries by its own policy; a TLS failure must fail at once, not be
+        // retried by the pool until the deadline.
+        configuration.connectionPool.retryConnectionEstablishment = false
         return HTTPClient(eventLoopGroupProvider: .singleton, configuration: configuration)
     }()
 

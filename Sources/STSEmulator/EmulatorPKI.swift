@@ -4,6 +4,7 @@ public import FoundationEssentials
 public import Foundation
 #endif
 public import Crypto
+import NIOCore
 import NIOSSL
 import SwiftASN1
 public import X509
@@ -104,6 +105,9 @@ public struct TestCertificateAuthority: Sendable {
         var configuration = TLSConfiguration.makeServerConfiguration(
             certificateChain: [.certificate(leaf), .certificate(ca)], privateKey: .privateKey(privateKey))
         configuration.minimumTLSVersion = .tlsv12
+        // Clients keep idle connections open without answering close_notify; do not hold a
+        // graceful shutdown for NIOSSL's default 5 s per connection.
+        configuration.shutdownTimeout = .milliseconds(300)
         return configuration
     }
 

@@ -24,6 +24,25 @@ extension STSEmulator {
             reason: "AADSTS\(code)")
     }
 
+    /// `GET /{tenant}/v2.0/.well-known/openid-configuration`: the tenant discovery document MSAL
+    /// fetches before its first token request.
+    func openIDConfiguration(_ incoming: Incoming, tenant: String) -> Answer {
+        guard configuration.applications.contains(where: { $0.tenantId.lowercased() == tenant.lowercased() }) else {
+            return entraError(400, error: "invalid_tenant", code: 90002, "Tenant '\(tenant)' not found.", incoming: incoming)
+        }
+        let base = "https://\(incoming.authority ?? "login.microsoftonline.com")/\(tenant)"
+        let document: [String: JSONValue] = [
+            "token_endpoint": .string("\(base)/oauth2/v2.0/token"),
+            "authorization_endpoint": .string("\(base)/oauth2/v2.0/authorize"),
+            "issuer": .string("\(base)/v2.0"),
+            "jwks_uri": .string("\(base)/discovery/v2.0/keys"),
+            "token_endpoint_auth_methods_supported": .array(["client_secret_post", "private_key_jwt", "client_secret_basic"]),
+            "response_types_supported": .array(["code", "id_token", "code id_token", "id_token token"]),
+            "tenant_region_scope": "EU",
+        ]
+        return .json(200, document)
+    }
+
     /// `POST /{tenant}/oauth2/v2.0/token`: client credentials with a secret, a certificate
     /// assertion or a federated (workload identity) assertion.
     func entraToken(_ incoming: Incoming, tenant: String) -> Answer {

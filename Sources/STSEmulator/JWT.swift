@@ -37,6 +37,12 @@ struct JWTIssuerKey: Sendable {
         self.kid = kid
     }
 
+    /// One key per role for the whole process: RSA key generation costs tens of milliseconds and
+    /// tests start many emulators. The keys are throwaway like the emulator's CA.
+    static let sts = Result { try JWTIssuerKey(kid: "mr-sts-emulator-sts") }
+    static let entra = Result { try JWTIssuerKey(kid: "mr-sts-emulator-entra") }
+    static let serviceAccounts = Result { try JWTIssuerKey(kid: "mr-sts-emulator-service-accounts") }
+
     var publicKey: _RSA.Signing.PublicKey { privateKey.publicKey }
 
     /// A thumbprint-style value for the `x5t` header (SHA-1 of the public key's DER).

@@ -89,6 +89,11 @@ extension STSEmulator {
                 self.entraToken(incoming, tenant: context.parameters.get("tenant") ?? "")
             }
         }
+        router.get("/:tenant/v2.0/.well-known/openid-configuration") { request, context in
+            try await self.serve(.entra, request, context) { incoming in
+                self.openIDConfiguration(incoming, tenant: context.parameters.get("tenant") ?? "")
+            }
+        }
         router.get("/metadata/identity/oauth2/token") { request, context in
             try await self.serve(.managedIdentity, request, context) { self.imdsToken($0) }
         }

@@ -50,9 +50,9 @@ public final class STSEmulator: Service, Sendable {
         self.configuration = configuration
         self.logger = logger
         self.certificateAuthority = try TestCertificateAuthority()
-        self.stsKey = try JWTIssuerKey(kid: "mr-sts-emulator-sts")
-        self.entraKey = try JWTIssuerKey(kid: "mr-sts-emulator-entra")
-        self.serviceAccountKey = try JWTIssuerKey(kid: "mr-sts-emulator-service-accounts")
+        self.stsKey = try JWTIssuerKey.sts.get()
+        self.entraKey = try JWTIssuerKey.entra.get()
+        self.serviceAccountKey = try JWTIssuerKey.serviceAccounts.get()
         var certificates: [String: [RegisteredCertificate]] = [:]
         for (index, application) in configuration.applications.enumerated() {
             for (certIndex, pem) in (application.certificatesPEM ?? []).enumerated() {

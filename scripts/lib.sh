@@ -1,0 +1,43 @@
+# Shared by the scripts: install what a fresh Debian + Swift machine lacks, quietly and only once.
+# shellcheck shell=bash
+
+ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+VENV="$ROOT/.build-venv"
+
+log() { printf '\033[1m==> %s\033[0m\n' "$*" >&2; }
+
+# ensure_debian_packages PKG... : apt-get install the packages that dpkg does not list as installed.
+ensure_debian_packages() {
+    local missing=()
+    for package in "$@"; do
+        dpkg-query -W -f='${Status}' "$package" 2>/dev/null | grep -q "install ok installed" || missing+=("$package")
+    done
+    [ ${#missing[@]} -eq 0 ] && return 0
+    log "installing Debian packages: ${missing[*]}"
+    local sudo=""
+    [ "$(id -u)" -ne 0 ] && sudo="sudo"
+    $sudo apt-get update -qq
+    DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+}
+
+# ensure_swift: the Swift toolchain must already be there (it is not a Debian package).
+ensure_swift() {
+    command -v swift >/dev/null || { echo "swift is not on PATH: install Swift 6.2 or newer (swift.org)" >&2; exit 1; }
+}
+
+# ensure_venv PKG... : a virtualenv in .build-venv with the PyPI packages given.
+ensure_venv() {
+    if [ ! -x "$VENV/bin/python" ]; then
+        command -v python3 >/dev/null || ensure_debian_packages python3
+        if ! python3 -m venv "$VENV" >/dev/null 2>&1; then
+            ensure_debian_packages python3-venv
+            python3 -m venv "$VENV"
+        fi
+    fi
+    local stamp="$VENV/.installed-$(printf '%s\n' "$@" | sha256sum | cut -c1-16)"
+    if [ ! -f "$stamp" ]; then
+        log "installing Python packages into .build-venv: $*"
+        "$VENV/bin/pip" install -q --disable-pip-version-check "$@"
+        touch "$stamp"
+    fi
+}

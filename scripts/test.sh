@@ -1,0 +1,23 @@
+#!/usr/bin/env bash
+# Runs every test: the Swift suites (built with warnings as errors and explicit Sendable) and
+# the checks that are not Swift (the Azure SDK for Python against the emulator).
+# Works on a fresh Debian machine with Swift: installs what is missing first.
+set -euo pipefail
+source "$(dirname "$0")/lib.sh"
+cd "$ROOT"
+
+ensure_swift
+ensure_debian_packages git ca-certificates
+ensure_venv pytest requests azure-mixedreality-authentication azure-identity
+
+export MR_STRICT=1  # adds -require-explicit-sendable (Package.swift)
+log "swift build --build-tests (warnings are errors)"
+swift build --build-tests
+BIN_DIR="$(swift build --show-bin-path)"
+export MR_BIN_DIR="$BIN_DIR"
+
+log "swift test"
+swift test --skip-build
+
+log "Azure SDK for Python against the emulator"
+"$VENV/bin/python" -m pytest -q -p no:cacheprovider Tests/python
