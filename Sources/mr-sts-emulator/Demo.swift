@@ -1,5 +1,6 @@
 import ArgumentParser
 import AzureCore
+import AzureIdentity
 #if canImport(FoundationEssentials)
 import FoundationEssentials
 #else
@@ -10,7 +11,7 @@ import MixedRealityAuthentication
 import STSEmulator
 
 /// Starts the emulator in-process and fetches Mixed Reality tokens from it with the Swift client,
-/// printing what happened (never a
+/// once with an account key and once with an Entra ID client secret, printing what happened (never a
 /// token or key).
 struct Demo: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
@@ -27,9 +28,13 @@ struct Demo: AsyncParsableCommand {
         let caPath = directory.appending(path: "emulator-ca.pem").path
         let accountId = UUID().uuidString.lowercased()
         let accountKey = Self.randomSecret()
+        let tenantId = UUID().uuidString.lowercased()
+        let clientId = UUID().uuidString.lowercased()
+        let clientSecret = Self.randomSecret()
         let configuration = EmulatorConfiguration(
             caCertificatePath: caPath,
             accounts: [.init(accountId: accountId, accountKeys: [accountKey], accountDomain: "eastus2.mixedreality.azure.com")],
+            applications: [.init(tenantId: tenantId, clientId: clientId, clientSecrets: [clientSecret])],
             stsTokenLifetimeSeconds: tokenLifetime
         )
         try await STSEmulator.withRunning(configuration: configuration, logger: logger) { emulator in
@@ -45,6 +50,14 @@ struct Demo: AsyncParsableCommand {
             let viaKey = try await keyClient.getTokenResponse(logger: logger)
             Self.report("account key", viaKey, elapsed: ContinuousClock.now - started)
 
+            let entra = try ClientSecretCredential(
+                tenantId: tenantId, clientId: clientId, clientSecret: clientSecret,
+                options: TokenCredentialOptions(authorityHost: url.absoluteString, pipeline: options.pipeline))
+            let entraClient = try MixedRealityStsClient(
+                accountId: accountId, accountDomain: "eastus2.mixedreality.azure.com", credential: entra, options: options)
+            let entraStarted = ContinuousClock.now
+            let viaEntra = try await entraClient.getTokenResponse(logger: logger)
+            Self.report("an Entra ID client secret", viaEntra, elapsed: ContinuousClock.now - entraStarted)
             print("The emulator saw \(emulator.requests.count) requests; tokens and keys were never printed.")
         }
     }

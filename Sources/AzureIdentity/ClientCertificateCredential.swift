@@ -1,0 +1,248 @@
+public import AzureCore
+import Crypto
+#if canImport(FoundationEssentials)
+import FoundationEssentials
+#else
+import Foundation
+#endif
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Musl)
+import Musl
+#elseif canImport(Darwin)
+import Darwin
+#endif
+public import Logging
+import SwiftASN1
+import Synchronization
+import X509
+import _CryptoExtras
+
+/// Authenticates an Entra application with a certificate: a PEM file holding the certificate
+/// (and optionally its chain) and its unencrypted private key (RSA, or EC P-256).
+///
+/// Each request carries a fresh client assertion (a new `jti`, valid for 10 minutes), signed
+/// PS256 with `x5t#S256` by default, or RS256 with `x5t` for legacy authorities (ADFS). The file
+/// is read again whenever it changes on disk (Kubernetes rotates mounted Secrets in place).
+public struct ClientCertificateCredential: TokenCredential, CustomStringConvertible {
+    /// How the assertion is signed.
+    public enum AssertionAlgorithm: String, Sendable {
+        /// RSASSA-PSS with SHA-256 and the `x5t#S256` thumbprint: current Entra guidance.
+        case ps256 = "PS256"
+        /// RSASSA-PKCS1-v1_5 with SHA-256 and the SHA-1 `x5t` thumbprint: ADFS and legacy.
+        case rs256 = "RS256"
+    }
+
+    static let name = "ClientCertificateCredential"
+    /// The assertion lifetime.
+    public static let assertionLifetime: Double = 600
+
+    let client: EntraClient
+    /// The PEM file.
+    public let certificatePath: String
+    /// Whether the `x5c` chain is sent (subject name / issuer authentication).
+    public let sendCertificateChain: Bool
+    /// The algorithm for RSA keys (EC keys always sign ES256).
+    public let algorithm: AssertionAlgorithm
+    let cache: TokenCache
+    let loader: CertificateFile
+
+    /// Creates a credential.
+    /// - Parameters:
+    ///   - tenantId: The tenant id.
+    ///   - clientId: The application (client) id.
+    ///   - certificatePath: A PEM file with the certificate and its private key.
+    ///   - sendCertificateChain: Send the `x5c` header (default `false`).
+    ///   - algorithm: `ps256` (default) or `rs256`.
+    ///   - options: Authority host and HTTP options.
+    /// - Throws: ``AzureIdentityError`` (`invalidArgument`) naming the bad argument.
+    public init(
+        tenantId: String, clientId: String, certificatePath: String, sendCertificateChain: Bool = false,
+        algorithm: AssertionAlgorithm = .ps256, options: TokenCredentialOptions = .init()
+    ) throws {
+        guard !certificatePath.isEmpty else {
+            throw AzureIdentityError(.invalidArgument, credential: Self.name, "certificatePath is empty")
+        }
+        self.client = try EntraClient(credentialName: Self.name, tenantId: tenantId, clientId: clientId, options: options)
+        self.certificatePath = certificatePath
+        self.sendCertificateChain = sendCertificateChain
+        self.algorithm = algorithm
+        self.cache = TokenCache(now: options.now)
+        self.loader = CertificateFile(path: certificatePath)
+    }
+
+    public func getToken(for context: TokenRequestContext, logger: Logger) async throws -> AccessToken {
+        try await cache.token(for: context.cacheKey) { [self] in
+            let assertion = try makeAssertion(now: client.now())
+            return try await client.requestToken(
+                context: context, credentialFields: WorkloadIdentityCredential.fields(assertion), logger: logger)
+        }
+    }
+
+    /// A signed client assertion for the token endpoint.
+    func makeAssertion(now: Date) throws -> String {
+        let material = try loader.current()
+        var header: [String: AssertionValue] = ["typ": .string("JWT")]
+        switch (material.key, algorithm) {
+        case (.rsa, .ps256):
+            header["alg"] = .string("PS256")
+            header["x5t#S256"] = .string(Base64URL.encode(Array(SHA256.hash(data: material.leafDER))))
+        case (.rsa, .rs256):
+            header["alg"] = .string("RS256")
+            header["x5t"] = .string(Base64URL.encode(Array(Insecure.SHA1.hash(data: material.leafDER))))
+        case (.p256, _):
+            header["alg"] = .string("ES256")
+            header["x5t#S256"] = .string(Base64URL.encode(Array(SHA256.hash(data: material.leafDER))))
+        }
+        if sendCertificateChain {
+            header["x5c"] = .strings(material.chainDER.map { Data($0).base64EncodedString() })
+        }
+        let issued = Int64(now.timeIntervalSince1970)
+        let claims: [String: AssertionValue] = [
+            "aud": .string(client.tokenURL.absoluteString), "iss": .string(client.clientId),
+            "sub": .string(client.clientId), "jti": .string(UUID().uuidString.lowercased()), "nbf": .number(issued),
+            "iat": .number(issued), "exp": .number(issued + Int64(Self.assertionLifetime)),
+        ]
+        let encoder = JSONEncoder()
+        encoder.outputFormatting = [.sortedKeys, .withoutEscapingSlashes]
+        let input = Base64URL.encode(try encoder.encode(header)) + "." + Base64URL.encode(try encoder.encode(claims))
+        let signature: [UInt8]
+        do {
+            switch material.key {
+            case .rsa(let key):
+                signature = Array(
+                    try key.signature(for: Array(input.utf8), padding: algorithm == .ps256 ? .PSS : .insecurePKCS1v1_5)
+                        .rawRepresentation)
+            case .p256(let key):
+                signature = Array(try key.signature(for: Array(input.utf8)).rawRepresentation)
+            }
+        } catch {
+            throw AzureIdentityError(
+                .invalidArgument, credential: Self.name, "cannot sign with the key in \(certificatePath)", cause: error)
+        }
+        return input + "." + Base64URL.encode(signature)
+    }
+
+    public var description: String {
+        "ClientCertificateCredential(tenantId: \(client.tenantId), clientId: \(client.clientId), certificate: \(certificatePath))"
+    }
+}
+
+/// A JSON value of an assertion's header or claims.
+enum AssertionValue: Encodable {
+    case string(String)
+    case number(Int64)
+    case strings([String])
+
+    func encode(to encoder: any Encoder) throws {
+        var container = encoder.singleValueContainer()
+        switch self {
+        case .string(let value): try container.encode(value)
+        case .number(let value): try container.encode(value)
+        case .strings(let value): try container.encode(value)
+        }
+    }
+}
+
+/// What a certificate PEM file holds.
+struct CertificateMaterial: Sendable {
+    enum Key: Sendable {
+        case rsa(_RSA.Signing.PrivateKey)
+        case p256(P256.Signing.PrivateKey)
+    }
+    let key: Key
+    /// The certificate matching the key, DER.
+    let leafDER: [UInt8]
+    /// The leaf first, then the other certificates of the file, DER.
+    let chainDER: [[UInt8]]
+
+    /// Parses PEM text: certificates and one unencrypted private key.
+    static func parse(_ pem: String, path: String) throws -> CertificateMaterial {
+        let credential = ClientCertificateCredential.name
+        func invalid(_ message: String) -> AzureIdentityError {
+            AzureIdentityError(.invalidArgument, credential: credential, "\(path): \(message)")
+        }
+        let documents: [PEMDocument]
+        do {
+            documents = try PEMDocument.parseMultiple(pemString: pem)
+        } catch {
+            throw invalid("not a PEM file: give the certificate and its private key in PEM (PFX is not supported)")
+        }
+        guard !documents.isEmpty else {
+            throw invalid("not a PEM file: give the certificate and its private key in PEM (PFX is not supported)")
+        }
+        var certificates: [(der: [UInt8], certificate: Certificate)] = []
+        var keys: [Key] = []
+        for document in documents {
+            switch document.discriminator {
+            case "CERTIFICATE":
+                guard let certificate = try? Certificate(derEncoded: document.derBytes) else {
+                    throw invalid("a CERTIFICATE block does not parse")
+                }
+                certificates.append((document.derBytes, certificate))
+            case "PRIVATE KEY", "RSA PRIVATE KEY", "EC PRIVATE KEY":
+                if let rsa = try? _RSA.Signing.PrivateKey(pemRepresentation: document.pemString) {
+                    keys.append(.rsa(rsa))
+                } else if let ec = try? P256.Signing.PrivateKey(pemRepresentation: document.pemString) {
+                    keys.append(.p256(ec))
+                } else {
+                    throw invalid("the private key is neither RSA nor EC P-256")
+                }
+            case "ENCRYPTED PRIVATE KEY":
+                throw invalid("the private key is encrypted: store it unencrypted in a Kubernetes Secret")
+            default:
+                continue
+            }
+        }
+        guard !certificates.isEmpty else { throw invalid("no CERTIFICATE block") }
+        guard keys.count == 1, let key = keys.first else {
+            throw invalid(keys.isEmpty ? "no private key block" : "more than one private key block")
+        }
+        let publicKey: Certificate.PublicKey =
+            switch key {
+            case .rsa(let rsa): Certificate.PublicKey(rsa.publicKey)
+            case .p256(let ec): Certificate.PublicKey(ec.publicKey)
+            }
+        guard let leafIndex = certificates.firstIndex(where: { $0.certificate.publicKey == publicKey }) else {
+            throw invalid("no certificate in the file matches the private key")
+        }
+        var chain = certificates.map(\.der)
+        let leaf = chain.remove(at: leafIndex)
+        return CertificateMaterial(key: key, leafDER: leaf, chainDER: [leaf] + chain)
+    }
+}
+
+/// The certificate file, parsed again whenever its identity (device, inode, size, mtime) changes.
+final class CertificateFile: Sendable {
+    struct Identity: Equatable {
+        var device: UInt64
+        var inode: UInt64
+        var size: Int64
+        var modified: Int64
+        var modifiedNanos: Int64
+    }
+
+    let path: String
+    private let cached = Mutex<(identity: Identity, material: CertificateMaterial)?>(nil)
+
+    init(path: String) {
+        self.path = path
+    }
+
+    static func identity(of path: String) -> Identity? {
+        var info = stat()
+        guard stat(path, &info) == 0 else { return nil }
+        return Identity(
+            device: UInt64(info.st_dev), inode: UInt64(info.st_ino), size: Int64(info.st_size),
+            modified: Int64(info.st_mtim.tv_sec), modifiedNanos: Int64(info.st_mtim.tv_nsec))
+    }
+
+    func current() throws -> CertificateMaterial {
+        let identity = Self.identity(of: path)
+        if let identity, let cached = cached.withLock({ $0 }), cached.identity == identity { return cached.material }
+        let pem = try SecretFile.read(path, what: "the certificate file", credential: ClientCertificateCredential.name)
+        let material = try CertificateMaterial.parse(pem, path: path)
+        if let identity { cached.withLock { $0 = (identity, material) } }
+        return material
+    }
+}
