@@ -23,6 +23,8 @@ let package = Package(
         .library(name: "AzureIdentity", targets: ["AzureIdentity"]),
         .library(name: "MixedRealityAuthentication", targets: ["MixedRealityAuthentication"]),
         .library(name: "STSEmulator", targets: ["STSEmulator"]),
+        .library(name: "TokenSidecar", targets: ["TokenSidecar"]),
+        .executable(name: "mr-token-sidecar", targets: ["mr-token-sidecar"]),
         .executable(name: "mr-sts-emulator", targets: ["mr-sts-emulator"]),
     ],
     dependencies: [
@@ -36,6 +38,8 @@ let package = Package(
         .package(url: "https://github.com/apple/swift-http-types", from: "1.8.0"),
         .package(url: "https://github.com/swift-server/async-http-client", from: "1.37.0"),
         .package(url: "https://github.com/swift-server/swift-service-lifecycle", from: "2.13.0"),
+        .package(url: "https://github.com/apple/swift-metrics", from: "2.13.0"),
+        .package(url: "https://github.com/swift-server/swift-prometheus", from: "2.4.1"),
         // Without its default `FullFoundation` trait Hummingbird stays on FoundationEssentials.
         .package(url: "https://github.com/hummingbird-project/hummingbird", from: "2.28.1", traits: ["ConfigurationSupport"]),
     ],
@@ -88,6 +92,30 @@ let package = Package(
                 .product(name: "NIOSSL", package: "swift-nio-ssl"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
             ],
+            swiftSettings: swiftSettings
+        ),
+        // libyaml from Debian's libyaml-dev: the YAML parser of the config file (no Foundation).
+        .systemLibrary(name: "CYaml", pkgConfig: "yaml-0.1", providers: [.apt(["libyaml-dev"])]),
+        .target(
+            name: "TokenSidecar",
+            dependencies: [
+                "AzureCore", "AzureIdentity", "MixedRealityAuthentication", "STSEmulator", "CYaml",
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "Metrics", package: "swift-metrics"),
+                .product(name: "Prometheus", package: "swift-prometheus"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+                .product(name: "UnixSignals", package: "swift-service-lifecycle"),
+                .product(name: "Hummingbird", package: "hummingbird"),
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOHTTP1", package: "swift-nio"),
+                .product(name: "AsyncHTTPClient", package: "async-http-client"),
+            ],
+            swiftSettings: swiftSettings
+        ),
+        .executableTarget(
+            name: "mr-token-sidecar",
+            dependencies: ["TokenSidecar"],
             swiftSettings: swiftSettings
         ),
         .executableTarget(

@@ -16,10 +16,27 @@ public enum JWTExpiry: Sendable {
         public var description: String { reason }
     }
 
+    /// The times and account of a Mixed Reality token.
+    public struct Claims: Sendable, Hashable {
+        /// `exp`.
+        public var expiresOn: Date
+        /// `iat`, when present.
+        public var issuedAt: Date?
+        /// `aid` (the account id), when present.
+        public var accountId: String?
+    }
+
     /// The `exp` claim of a JWT as a date.
     /// - Parameter token: The compact JWT.
     /// - Throws: ``ParseError`` when the token is not a JWT with a usable `exp`.
     public static func expiry(of token: String) throws(ParseError) -> Date {
+        try claims(of: token).expiresOn
+    }
+
+    /// The `exp`, `iat` and `aid` claims of a JWT.
+    /// - Parameter token: The compact JWT.
+    /// - Throws: ``ParseError`` when the token is not a JWT with a usable `exp`.
+    public static func claims(of token: String) throws(ParseError) -> Claims {
         let parts = token.split(separator: ".", omittingEmptySubsequences: false)
         guard parts.count >= 3 else {
             if token.trimmed.isEmpty {
@@ -33,9 +50,9 @@ public enum JWTExpiry: Sendable {
         guard let bytes = Base64URL.decode(payload) else {
             throw ParseError(reason: "the JWT payload is neither base64url nor base64")
         }
-        let claims: Claims
+        let claims: ClaimSet
         do {
-            claims = try JSONDecoder().decode(Claims.self, from: Data(bytes))
+            claims = try JSONDecoder().decode(ClaimSet.self, from: Data(bytes))
         } catch {
             throw ParseError(reason: "the JWT payload is not a JSON object")
         }
@@ -56,11 +73,18 @@ public enum JWTExpiry: Sendable {
         guard seconds.isFinite, seconds > 0, seconds < 253_402_300_800 * 10 else {
             throw ParseError(reason: "the JWT claim exp is not a plausible time")
         }
-        return Date(timeIntervalSince1970: seconds.rounded(.down))
+        let issuedAt: Date? =
+            switch claims.iat {
+            case .number(let value)?: value > 0 && value.isFinite ? Date(timeIntervalSince1970: value) : nil
+            case .string(let text)?: Double(text.trimmed).map { Date(timeIntervalSince1970: $0) }
+            default: nil
+            }
+        return Claims(
+            expiresOn: Date(timeIntervalSince1970: seconds.rounded(.down)), issuedAt: issuedAt, accountId: claims.aid)
     }
 }
 
-private struct Claims: Decodable {
+private struct ClaimSet: Decodable {
     enum Exp: Decodable {
         case number(Double)
         case string(String)
@@ -81,4 +105,15 @@ private struct Claims: Decodable {
         }
     }
     var exp: Exp?
+    var iat: Exp?
+    var aid: String?
+
+    enum CodingKeys: String, CodingKey { case exp, iat, aid }
+
+    init(from decoder: any Decoder) throws {
+        let container = try decoder.container(keyedBy: CodingKeys.self)
+        exp = try container.decodeIfPresent(Exp.self, forKey: .exp)
+        iat = try? container.decodeIfPresent(Exp.self, forKey: .iat)
+        aid = try? container.decodeIfPresent(String.self, forKey: .aid)
+    }
 }

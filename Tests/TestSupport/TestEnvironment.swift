@@ -95,6 +95,7 @@ package struct LogCapture: Sendable {
     package var text: String {
         handler.entries.map { entry in
             "\(entry.level) \(entry.message) \(entry.metadata.map { "\($0.key)=\($0.value)" }.sorted().joined(separator: " "))"
+                + (entry.error.map { " error=\($0)" } ?? "")
         }.joined(separator: "\n")
     }
 

@@ -1,0 +1,2 @@
+// libyaml (Debian: libyaml-dev), the YAML 1.1 parser the sidecar reads its config with.
+#include <yaml.h>

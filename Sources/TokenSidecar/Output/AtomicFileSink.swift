@@ -1,0 +1,125 @@
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Musl)
+import Musl
+#elseif canImport(Darwin)
+import Darwin
+#endif
+
+/// Where token files are written. The real one writes atomically; tests may substitute another.
+protocol TokenSink: Sendable {
+    /// Replaces the file at `path` with `bytes`, atomically, with the mode and owner given.
+    func write(_ bytes: [UInt8], to path: String, mode: UInt16, owner: Int?, group: Int?) throws(SidecarError)
+    /// The file's content, or `nil` when it does not exist or cannot be read.
+    func read(_ path: String) -> [UInt8]?
+    /// Removes temporary files a crash may have left next to `path`.
+    func removeStaleTemporaries(for path: String) -> Int
+}
+
+/// Writes token files so that a reader never sees a partial, empty or missing file: a temporary
+/// file in the same folder (exclusive create, no symlink following), write, fsync, mode and
+/// owner, rename over the target, fsync the folder. The temporary file is removed on every
+/// failure path.
+struct AtomicFileSink: TokenSink {
+    static let temporaryMarker = ".mr-token-tmp-"
+
+    func write(_ bytes: [UInt8], to path: String, mode: UInt16, owner: Int?, group: Int?) throws(SidecarError) {
+        let (directory, name) = Self.split(path)
+        let temporary = directory + "/." + name + Self.temporaryMarker + Self.randomSuffix()
+        let fd = open(temporary, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0o600)
+        guard fd >= 0 else {
+            throw SidecarError(
+                .writeFailed, "cannot create a temporary file in \(directory): \(Self.errnoText())"
+                    + "; the folder must exist and be writable by this user (uid \(getuid()))")
+        }
+        var keep = false
+        defer {
+            if !keep { unlink(temporary) }
+        }
+        do {
+            defer { close(fd) }
+            var offset = 0
+            while offset < bytes.count {
+                let written = bytes.withUnsafeBytes { buffer in
+                    Glibc.write(fd, buffer.baseAddress! + offset, buffer.count - offset)
+                }
+                if written < 0 {
+                    if errno == EINTR { continue }
+                    throw SidecarError(.writeFailed, "cannot write \(path): \(Self.errnoText())")
+                }
+                offset += written
+            }
+            guard fchmod(fd, mode_t(mode)) == 0 else {
+                throw SidecarError(.writeFailed, "cannot set mode \(String(mode, radix: 8)) on \(path): \(Self.errnoText())")
+            }
+            if owner != nil || group != nil {
+                let uid = owner.map { uid_t($0) } ?? uid_t.max
+                let gid = group.map { gid_t($0) } ?? gid_t.max
+                guard fchown(fd, uid, gid) == 0 else {
+                    throw SidecarError(
+                        .writeFailed,
+                        "cannot set owner \(owner.map(String.init) ?? "-"):\(group.map(String.init) ?? "-") on \(path): \(Self.errnoText())"
+                            + "; changing the owner needs CAP_CHOWN, prefer fsGroup and a group-readable mode",
+                        isRetriable: false)
+                }
+            }
+            guard fsync(fd) == 0 else { throw SidecarError(.writeFailed, "cannot fsync \(path): \(Self.errnoText())") }
+        }
+        guard rename(temporary, path) == 0 else {
+            throw SidecarError(.writeFailed, "cannot rename the new file over \(path): \(Self.errnoText())")
+        }
+        keep = true
+        let directoryFD = open(directory, O_RDONLY | O_DIRECTORY | O_CLOEXEC)
+        if directoryFD >= 0 {
+            fsync(directoryFD)
+            close(directoryFD)
+        }
+    }
+
+    func read(_ path: String) -> [UInt8]? {
+        let fd = open(path, O_RDONLY | O_CLOEXEC)
+        guard fd >= 0 else { return nil }
+        defer { close(fd) }
+        var result: [UInt8] = []
+        var buffer = [UInt8](repeating: 0, count: 16 * 1024)
+        while true {
+            let count = buffer.withUnsafeMutableBytes { Glibc.read(fd, $0.baseAddress!, $0.count) }
+            if count < 0 && errno == EINTR { continue }
+            if count < 0 { return nil }  // a directory, or unreadable
+            guard count > 0 else { break }
+            result += buffer[0..<count]
+            if result.count > 1 << 20 { return nil }
+        }
+        return result
+    }
+
+    func removeStaleTemporaries(for path: String) -> Int {
+        let (directory, name) = Self.split(path)
+        guard let handle = opendir(directory) else { return 0 }
+        defer { closedir(handle) }
+        let prefix = "." + name + Self.temporaryMarker
+        var removed = 0
+        while let entry = readdir(handle) {
+            let entryName = withUnsafeBytes(of: entry.pointee.d_name) { raw in
+                String(decoding: raw.prefix(while: { $0 != 0 }), as: UTF8.self)
+            }
+            if entryName.hasPrefix(prefix), unlink(directory + "/" + entryName) == 0 { removed += 1 }
+        }
+        return removed
+    }
+
+    static func split(_ path: String) -> (directory: String, name: String) {
+        guard let slash = path.lastIndex(of: "/") else { return (".", path) }
+        let directory = String(path[..<slash])
+        return (directory.isEmpty ? "/" : directory, String(path[path.index(after: slash)...]))
+    }
+
+    static func randomSuffix() -> String {
+        var generator = SystemRandomNumberGenerator()
+        return String(generator.next(), radix: 36)
+    }
+
+    static func errnoText() -> String {
+        String(cString: strerror(errno))
+    }
+}

@@ -1,0 +1,123 @@
+import AzureCore
+import AzureIdentity
+#if canImport(FoundationEssentials)
+import FoundationEssentials
+#else
+import Foundation
+#endif
+import MixedRealityAuthentication
+import Synchronization
+
+/// Builds each account's STS client. Accounts that use the same Entra identity share one
+/// credential object, and so one Entra token.
+final class CredentialFactory: Sendable {
+    let environment: [String: String]
+    let pipeline: HTTPPipelineOptions
+    private let shared = Mutex<[String: any TokenCredential]>([:])
+
+    init(environment: [String: String], pipeline: HTTPPipelineOptions) {
+        self.environment = environment
+        self.pipeline = pipeline
+    }
+
+    /// The client, and for account keys the credential whose key is refreshed from the key file
+    /// before each exchange.
+    func client(for account: AccountConfiguration) throws -> (MixedRealityStsClient, AzureKeyCredential?) {
+        var options = MixedRealityStsClientOptions(customEndpointURL: account.endpoint, pipeline: pipeline)
+        if let scope = account.credential.scope { options.authenticationScope = scope }
+        if account.credential.type == .accountKey {
+            // A placeholder until the first exchange reads the key file.
+            let key = try AzureKeyCredential("unread")
+            return (
+                try MixedRealityStsClient(
+                    accountId: account.accountId.value, accountDomain: account.accountDomain, credential: key,
+                    options: options),
+                key
+            )
+        }
+        let credential = try self.credential(for: account.credential)
+        return (
+            try MixedRealityStsClient(
+                accountId: account.accountId.value, accountDomain: account.accountDomain, credential: credential,
+                options: options),
+            nil
+        )
+    }
+
+    /// The identity two accounts share when they authenticate the same way.
+    static func identityKey(_ credential: CredentialConfiguration) -> String {
+        [
+            credential.type.rawValue, credential.tenantId ?? "", credential.clientId ?? "", credential.objectId ?? "",
+            credential.resourceId ?? "", credential.tokenFile ?? "", credential.secretFile ?? "",
+            credential.certificateFile ?? "", credential.authorityHost ?? "", "\(credential.sendCertificateChain ?? false)",
+        ].joined(separator: "|")
+    }
+
+    private func credential(for configuration: CredentialConfiguration) throws -> any TokenCredential {
+        let key = Self.identityKey(configuration)
+        if let existing = shared.withLock({ $0[key] }) { return existing }
+        let options = TokenCredentialOptions(
+            authorityHost: configuration.authorityHost, pipeline: pipeline, environment: environment)
+        let credential: any TokenCredential
+        switch configuration.type {
+        case .workloadIdentity:
+            credential = try WorkloadIdentityCredential(
+                tenantId: configuration.tenantId, clientId: configuration.clientId, tokenFilePath: configuration.tokenFile,
+                options: options)
+        case .clientSecret:
+            credential = try ClientSecretCredential(
+                tenantId: configuration.tenantId ?? environment["AZURE_TENANT_ID"] ?? "",
+                clientId: configuration.clientId ?? environment["AZURE_CLIENT_ID"] ?? "",
+                clientSecretFile: configuration.secretFile ?? "", options: options)
+        case .clientCertificate:
+            credential = try ClientCertificateCredential(
+                tenantId: configuration.tenantId ?? environment["AZURE_TENANT_ID"] ?? "",
+                clientId: configuration.clientId ?? environment["AZURE_CLIENT_ID"] ?? "",
+                certificatePath: configuration.certificateFile ?? "",
+                sendCertificateChain: configuration.sendCertificateChain ?? false, options: options)
+        case .managedIdentity:
+            let identity: ManagedIdentityCredential.Identity =
+                if let id = configuration.clientId { .clientId(id) } else if let id = configuration.objectId {
+                    .objectId(id)
+                } else if let id = configuration.resourceId { .resourceId(id) } else { .system }
+            credential = try ManagedIdentityCredential(identity: identity, options: options)
+        case .default:
+            credential = try DefaultAzureCredential(
+                managedIdentity: configuration.clientId.map { .clientId($0) }, options: options)
+        case .accountKey:
+            throw SidecarError(.configuration, "account keys are not token credentials")
+        }
+        return shared.withLock { shared in
+            if let raced = shared[key] { return raced }
+            shared[key] = credential
+            return credential
+        }
+    }
+
+    /// Forgets the credentials no account uses any more.
+    func retain(_ accounts: [AccountConfiguration]) {
+        let keep = Set(accounts.map { Self.identityKey($0.credential) })
+        shared.withLock { $0 = $0.filter { keep.contains($0.key) } }
+    }
+
+    /// Reads an account key file (re-read at each exchange: Kubernetes rotates Secrets in place).
+    static func readKey(_ path: String) throws(SidecarError) -> String {
+        let data: Data
+        do {
+            guard let attributes = try? FileManager.default.attributesOfItem(atPath: path) else {
+                throw SidecarError(.secretFile, "the key file \(path) does not exist: mount the Secret holding the account key there")
+            }
+            guard (attributes[.type] as? FileAttributeType) != .typeDirectory else {
+                throw SidecarError(.secretFile, "the key file \(path) is a directory: point keyFile at the file inside it")
+            }
+            data = try Data(contentsOf: URL(filePath: path))
+        } catch let error as SidecarError {
+            throw error
+        } catch {
+            throw SidecarError(.secretFile, "cannot read the key file \(path): check that it is readable by this user")
+        }
+        let key = String(decoding: data.prefix(64 * 1024), as: UTF8.self).trimmed
+        guard !key.isEmpty else { throw SidecarError(.secretFile, "the key file \(path) is empty") }
+        return key
+    }
+}

@@ -1,0 +1,87 @@
+#if canImport(FoundationEssentials)
+import FoundationEssentials
+#else
+import Foundation
+#endif
+import HTTPTypes
+import Hummingbird
+import Logging
+import NIOCore
+import Prometheus
+import ServiceLifecycle
+import Synchronization
+
+/// Whether the refresh loops run, for `/healthz`.
+final class SidecarHealth: Sendable {
+    private let running = Mutex(false)
+    var isRunning: Bool { running.withLock { $0 } }
+    func set(_ value: Bool) { running.withLock { $0 = value } }
+}
+
+/// Serves `/healthz`, `/readyz`, `/status` and `/metrics` over plain HTTP.
+struct ProbeServer: Service {
+    let host: String
+    let port: Int
+    let board: StatusBoard
+    let health: SidecarHealth
+    let registry: PrometheusCollectorRegistry
+    let readyMinValidity: TimeInterval
+    let logger: Logger
+    /// Called with the bound port once listening.
+    let onListening: @Sendable (Int) -> Void
+
+    func run() async throws {
+        let router = Router()
+        router.get("/healthz") { _, _ in
+            health.isRunning
+                ? Self.json(.ok, ["status": "ok"]) : Self.json(.serviceUnavailable, ["status": "not running"])
+        }
+        router.get("/readyz") { _, _ in
+            let notReady = board.notReady(now: Date(), validity: readyMinValidity)
+            if board.isEmpty || !notReady.isEmpty || !health.isRunning {
+                return Self.json(.serviceUnavailable, ReadyBody(status: "not ready", accounts: notReady))
+            }
+            return Self.json(.ok, ReadyBody(status: "ready", accounts: []))
+        }
+        router.get("/status") { _, _ in
+            Self.json(.ok, StatusBody(version: "0.1.0", accounts: board.snapshot()))
+        }
+        router.get("/metrics") { _, _ in
+            Response(
+                status: .ok, headers: [.contentType: "text/plain; version=0.0.4; charset=utf-8"],
+                body: ResponseBody(byteBuffer: ByteBuffer(bytes: registry.emitToBuffer())))
+        }
+        var quiet = logger
+        quiet.logLevel = max(logger.logLevel, .warning)
+        let app = Application(
+            router: router,
+            configuration: ApplicationConfiguration(address: .hostname(host, port: port), serverName: "mr-token-sidecar"),
+            onServerRunning: { channel in
+                let bound = channel.localAddress?.port ?? port
+                logger.info("probe server listening", metadata: ["address": "\(host):\(bound)"])
+                onListening(bound)
+            },
+            logger: quiet
+        )
+        try await app.run()
+    }
+
+    struct ReadyBody: Encodable {
+        var status: String
+        var accounts: [String]
+    }
+
+    struct StatusBody: Encodable {
+        var version: String
+        var accounts: [AccountStatus]
+    }
+
+    static func json(_ status: HTTPResponse.Status, _ value: some Encodable) -> Response {
+        let encoder = JSONEncoder()
+        encoder.outputFormatting = [.sortedKeys, .withoutEscapingSlashes]
+        let body = (try? encoder.encode(value)) ?? Data("{}".utf8)
+        return Response(
+            status: status, headers: [.contentType: "application/json"],
+            body: ResponseBody(byteBuffer: ByteBuffer(bytes: Array(body))))
+    }
+}

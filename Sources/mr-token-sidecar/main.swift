@@ -1,0 +1,3 @@
+import TokenSidecar
+
+await SidecarCommand.runMain()
