@@ -122,9 +122,7 @@ let package = Package(
             name: "mr-sts-emulator",
             dependencies: [
                 "STSEmulator",
-                "MixedRealityAuthentication",
                 "AzureCore",
-                "AzureIdentity",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
@@ -173,6 +171,15 @@ let package = Package(
             name: "MixedRealityAuthenticationTests",
             dependencies: [
                 "MixedRealityAuthentication", "AzureCore", "STSEmulator", "TestSupport",
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "NIOHTTP1", package: "swift-nio"),
+            ],
+            swiftSettings: swiftSettings
+        ),
+        .testTarget(
+            name: "TokenSidecarTests",
+            dependencies: [
+                "TokenSidecar", "AzureCore", "MixedRealityAuthentication", "STSEmulator", "TestSupport",
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "NIOHTTP1", package: "swift-nio"),
             ],

@@ -1,10 +1,13 @@
 #!/usr/bin/env bash
-# The demo: starts the STS emulator in-process and fetches Mixed Reality tokens from it over
-# HTTPS with the Swift client. Works on a fresh Debian machine with Swift.
+# The demo: mr-token-sidecar against the in-process STS emulator, two accounts with one-minute
+# tokens written under ./demo-tokens and refreshed live. Works on a fresh Debian machine with
+# Swift: installs libyaml-dev (the config parser) when it is missing. Arguments go to
+# `mr-token-sidecar demo` (--help lists them). Ctrl-C stops it.
 set -euo pipefail
 source "$(dirname "$0")/lib.sh"
 cd "$ROOT"
 ensure_swift
-log "building mr-sts-emulator (the first build fetches and compiles dependencies: a few minutes)"
-swift build --product mr-sts-emulator
-exec "$(swift build --show-bin-path)/mr-sts-emulator" demo "$@"
+ensure_debian_packages libyaml-dev
+log "building mr-token-sidecar (the first build fetches and compiles dependencies: a few minutes)"
+swift build --product mr-token-sidecar
+exec "$(swift build --show-bin-path)/mr-token-sidecar" demo "$@"

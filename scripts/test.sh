@@ -7,7 +7,7 @@ source "$(dirname "$0")/lib.sh"
 cd "$ROOT"
 
 ensure_swift
-ensure_debian_packages git ca-certificates
+ensure_debian_packages git ca-certificates libyaml-dev
 ensure_venv pytest requests azure-mixedreality-authentication azure-identity
 
 export MR_STRICT=1  # adds -require-explicit-sendable (Package.swift)

@@ -54,6 +54,18 @@ extension STSEmulator {
                 subject: ask.subject, audience: ask.audience ?? Self.federatedAudience, lifetime: ask.lifetimeSeconds ?? 3600)
             return Self.jsonResponse(.ok, ["token": token])
         }
+        router.post("/admin/echo") { request, _ in
+            // A catcher for webhooks under test (token-rotation notifications): recorded, answered 204.
+            let body = try await request.body.collect(upTo: Self.maxRequestBody)
+            var recorded = RecordedRequest(
+                sequence: 0, receivedAt: Date(), endpoint: .other, method: request.method.rawValue, path: request.uri.path,
+                query: request.uri.query,
+                headers: request.headers.map { RecordedRequest.Header(name: $0.name.rawName, value: $0.value) }, form: [:],
+                status: 204, faulted: false, reason: nil)
+            recorded.body = String(decoding: body.readableBytesView, as: UTF8.self)
+            self.state.record(recorded)
+            return Response(status: .noContent)
+        }
         router.get("/admin/ca.pem") { _, _ in
             Response(
                 status: .ok, headers: [.contentType: "application/x-pem-file"],

@@ -127,6 +127,8 @@ public struct RecordedRequest: Sendable, Codable, Hashable {
     public var headers: [Header]
     /// The form fields of an Entra request (in-process only; the admin endpoint redacts secrets).
     public var form: [String: String]
+    /// The body of a request to `/admin/echo` (notification tests); empty for the others.
+    public var body: String = ""
     /// The status answered (0 for a dropped connection).
     public var status: Int
     /// Whether a queued fault shaped the answer.

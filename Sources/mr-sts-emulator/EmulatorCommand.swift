@@ -40,6 +40,7 @@ struct EmulatorCommand: AsyncParsableCommand {
               POST /admin/service-account-token   {"subject": "system:serviceaccount:ns:sa"} mints a
                                                   workload identity token the Entra endpoint accepts
               GET  /admin/ca.pem                  the CA certificate
+              POST /admin/echo                    records the request (a webhook catcher), answers 204
 
             Once listening it prints one JSON line on standard output:
               {"url": "https://127.0.0.1:PORT", "port": PORT, "caCertificatePath": ...}
@@ -53,7 +54,7 @@ struct EmulatorCommand: AsyncParsableCommand {
             federatedIssuer. Flags override the file.
             """,
         version: ProjectInfo.version,
-        subcommands: [Serve.self, Demo.self],
+        subcommands: [Serve.self],
         defaultSubcommand: Serve.self
     )
 }

@@ -7,6 +7,8 @@ package final class ChildProcess: Sendable {
     private let output = Mutex<(stdout: String, stderr: String)>(("", ""))
     private let firstLine = Mutex<(line: String?, waiters: [CheckedContinuation<String?, Never>], closed: Bool)>((nil, [], false))
     private let exit = Mutex<(status: Int32?, waiters: [CheckedContinuation<Int32, Never>])>((nil, []))
+    private let logWaiters = Mutex<[(id: Int, text: String, count: Int, continuation: CheckedContinuation<Bool, Never>)]>([])
+    private let nextWaiter = Mutex(0)
 
     /// The folder holding the package's built executables (next to the test bundle), or
     /// `MR_BIN_DIR` when set.
@@ -17,6 +19,21 @@ package final class ChildProcess: Sendable {
             url.deleteLastPathComponent()
         }
         return url
+    }
+
+    /// Starts a program outside the build folder, such as `/bin/sleep`.
+    package static func startSystem(_ path: String, _ arguments: [String]) throws -> ChildProcess {
+        let process = Process()
+        process.executableURL = URL(fileURLWithPath: path)
+        process.arguments = arguments
+        let child = ChildProcess(process: process)
+        try child.launch()
+        return child
+    }
+
+    /// The signal that ended the process, if one did.
+    package var terminatedBySignal: Int32? {
+        process.isRunning || process.terminationReason != .uncaughtSignal ? nil : process.terminationStatus
     }
 
     /// Starts `executable` from the build folder.
@@ -60,6 +77,7 @@ package final class ChildProcess: Sendable {
                 return
             }
             output.withLock { $0.stderr += String(decoding: data, as: UTF8.self) }
+            resolveLogWaiters(exited: false)
         }
         process.terminationHandler = { [self] process in
             // Drain what is left in the pipes before reporting the exit.
@@ -70,6 +88,7 @@ package final class ChildProcess: Sendable {
                 if let restErr { $0.stderr += String(decoding: restErr, as: UTF8.self) }
             }
             resolveFirstLine(closed: true)
+            resolveLogWaiters(exited: true)
             let waiters = exit.withLock { state in
                 state.status = process.terminationStatus
                 defer { state.waiters = [] }
@@ -91,6 +110,60 @@ package final class ChildProcess: Sendable {
             return state.waiters
         }
         for waiter in waiters { waiter.resume(returning: line) }
+    }
+
+    private func resolveLogWaiters(exited: Bool) {
+        let text = standardError
+        let ready = logWaiters.withLock { waiters -> [(CheckedContinuation<Bool, Never>, Bool)] in
+            var ready: [(CheckedContinuation<Bool, Never>, Bool)] = []
+            waiters.removeAll { waiter in
+                if Self.occurrences(of: waiter.text, in: text) >= waiter.count {
+                    ready.append((waiter.continuation, true))
+                    return true
+                }
+                if exited {
+                    ready.append((waiter.continuation, false))
+                    return true
+                }
+                return false
+            }
+            return ready
+        }
+        for (continuation, found) in ready { continuation.resume(returning: found) }
+    }
+
+    static func occurrences(of text: String, in haystack: String) -> Int {
+        haystack.components(separatedBy: text).count - 1
+    }
+
+    /// Waits until standard error holds `text` at least `count` times; `false` if the process
+    /// exits first or `timeout` (a safety net, not a synchronization) passes.
+    package func waitForStandardError(_ text: String, count: Int = 1, timeout: Duration = .seconds(60)) async -> Bool {
+        let id = nextWaiter.withLock { $0 += 1; return $0 }
+        return await withTaskGroup(of: Bool.self) { group in
+            group.addTask {
+                await withCheckedContinuation { continuation in
+                    self.logWaiters.withLock { $0.append((id, text, count, continuation)) }
+                    self.resolveLogWaiters(exited: self.exit.withLock { $0.status != nil })
+                }
+            }
+            group.addTask {
+                try? await Task.sleep(for: timeout)
+                let pending = self.logWaiters.withLock { waiters -> CheckedContinuation<Bool, Never>? in
+                    guard let index = waiters.firstIndex(where: { $0.id == id }) else { return nil }
+                    return waiters.remove(at: index).continuation
+                }
+                pending?.resume(returning: false)
+                return false
+            }
+            let first = await group.next() ?? false
+            group.cancelAll()
+            if first {
+                // Release the timeout task's sleep.
+                return true
+            }
+            return false
+        }
     }
 
     /// The first line written to standard output (`nil` if it closed without one).

@@ -60,12 +60,17 @@ public enum ConfigLoader: Sendable {
             throw ConfigError(file: file, issues: [ConfigIssue(path: "", line: nil, message: "\(error)")])
         }
         let decoding = YAMLDecoding()
-        let decoded = decoding.decode(SidecarConfiguration.self, from: root)
-        guard let configuration = decoded, decoding.issues.isEmpty else {
+        guard let configuration = decoding.decode(SidecarConfiguration.self, from: root) else {
             throw ConfigError(file: file, issues: sorted(decoding.issues))
         }
+        // Validate even when decoding found problems (placeholders stand in for the bad values),
+        // leaving out what concerns a value already reported, so every problem shows at once.
         var validator = ConfigValidator(lines: decoding.lines, environment: environment)
-        let issues = validator.validate(configuration)
+        let reported = decoding.issues.map(\.path)
+        let more = validator.validate(configuration).filter { issue in
+            !reported.contains { issue.path == $0 || issue.path.hasPrefix($0 + ".") || issue.path.hasPrefix($0 + "[") }
+        }
+        let issues = decoding.issues + more
         guard issues.isEmpty else { throw ConfigError(file: file, issues: sorted(issues)) }
         return configuration
     }

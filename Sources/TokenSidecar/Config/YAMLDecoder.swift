@@ -51,7 +51,7 @@ final class YAMLDecoding {
         let decoder = YAMLValueDecoder(node: root, codingPath: [], decoding: self)
         let value = decoder.value(T.self)
         reportUnknownKeys(root, path: "")
-        return issues.isEmpty ? value : nil
+        return value
     }
 
     func issue(_ path: [any CodingKey], line: Int?, _ message: String) {

@@ -1,0 +1,136 @@
+import Foundation
+import Logging
+import STSEmulator
+@testable import TokenSidecar
+import TestSupport
+import Testing
+
+@Suite("Atomic token files")
+struct AtomicWriteTests {
+    let sink = AtomicFileSink()
+
+    @Test("the file gets exactly the bytes and mode given, whatever the umask; owner and group when asked")
+    func modeAndOwner() async throws {
+        try await withTemporaryDirectory { directory in
+            let path = directory.appendingPathComponent("a.token").path
+            let previous = umask(0o077)
+            defer { umask(previous) }
+            try sink.write(Array("first".utf8), to: path, mode: 0o440, owner: nil, group: nil)
+            #expect(try String(contentsOfFile: path, encoding: .utf8) == "first")
+            #expect(try FileManager.default.attributesOfItem(atPath: path)[.posixPermissions] as? Int == 0o440)
+            try sink.write(Array("second".utf8), to: path, mode: 0o640, owner: nil, group: nil)
+            #expect(try String(contentsOfFile: path, encoding: .utf8) == "second")
+            #expect(try FileManager.default.attributesOfItem(atPath: path)[.posixPermissions] as? Int == 0o640)
+            if getuid() == 0 {
+                try sink.write(Array("third".utf8), to: path, mode: 0o440, owner: 1234, group: 5678)
+                let attributes = try FileManager.default.attributesOfItem(atPath: path)
+                #expect(attributes[.ownerAccountID] as? Int == 1234)
+                #expect(attributes[.groupOwnerAccountID] as? Int == 5678)
+            }
+            #expect(try FileManager.default.contentsOfDirectory(atPath: directory.path) == ["a.token"])
+        }
+    }
+
+    @Test("a symlink planted at the target is replaced, not followed")
+    func symlinkAtTarget() async throws {
+        try await withTemporaryDirectory { directory in
+            let victim = directory.appendingPathComponent("victim").path
+            try "do not touch".write(toFile: victim, atomically: true, encoding: .utf8)
+            let path = directory.appendingPathComponent("a.token").path
+            try FileManager.default.createSymbolicLink(atPath: path, withDestinationPath: victim)
+            try sink.write(Array("token".utf8), to: path, mode: 0o440, owner: nil, group: nil)
+            #expect(try String(contentsOfFile: victim, encoding: .utf8) == "do not touch")
+            #expect((try? FileManager.default.destinationOfSymbolicLink(atPath: path)) == nil, "now a plain file")
+            #expect(try String(contentsOfFile: path, encoding: .utf8) == "token")
+        }
+    }
+
+    @Test("a failed write names the folder and leaves no temporary file and the old file as it was")
+    func failureCleansUp() async throws {
+        try await withTemporaryDirectory { directory in
+            let missing = directory.appendingPathComponent("no-such-folder/a.token").path
+            let error = #expect(throws: SidecarError.self) {
+                try sink.write(Array("x".utf8), to: missing, mode: 0o440, owner: nil, group: nil)
+            }
+            #expect(error?.code == .writeFailed)
+            #expect(error?.message.contains(directory.appendingPathComponent("no-such-folder").path) == true)
+
+            let path = directory.appendingPathComponent("a.token").path
+            try sink.write(Array("good".utf8), to: path, mode: 0o440, owner: nil, group: nil)
+            if getuid() != 0 {
+                // As root chown always succeeds; elsewhere an unknown owner fails after the data is written.
+                #expect(throws: SidecarError.self) {
+                    try sink.write(Array("bad".utf8), to: path, mode: 0o440, owner: 0, group: 0)
+                }
+                #expect(try String(contentsOfFile: path, encoding: .utf8) == "good")
+            }
+            #expect(try FileManager.default.contentsOfDirectory(atPath: directory.path) == ["a.token"])
+        }
+    }
+
+    @Test("temporary files an interrupted write left are removed at start, and only those")
+    func staleTemporaries() async throws {
+        try await withTemporaryDirectory { directory in
+            let path = directory.appendingPathComponent("a.token").path
+            for name in [".a.token.mr-token-tmp-1", ".a.token.mr-token-tmp-zz", ".b.token.mr-token-tmp-1", "a.token", "other"] {
+                try "x".write(toFile: directory.appendingPathComponent(name).path, atomically: false, encoding: .utf8)
+            }
+            #expect(sink.removeStaleTemporaries(for: path) == 2)
+            #expect(try FileManager.default.contentsOfDirectory(atPath: directory.path).sorted() == [".b.token.mr-token-tmp-1", "a.token", "other"])
+        }
+    }
+
+    @Test("read refuses directories and files over 1 MiB")
+    func readBounds() async throws {
+        try await withTemporaryDirectory { directory in
+            #expect(sink.read(directory.path) == nil)
+            let big = directory.appendingPathComponent("big").path
+            try Data(count: (1 << 20) + 10).write(to: URL(fileURLWithPath: big))
+            #expect(sink.read(big) == nil)
+            #expect(sink.read(directory.appendingPathComponent("none").path) == nil)
+        }
+    }
+}
+
+@Suite("Sidecar in-process: shared identities and the concurrency bound")
+struct SidecarInProcessTests {
+    @Test("accounts with the same Entra identity share one Entra token")
+    func sharedIdentity() async throws {
+        let second = UUID().uuidString.lowercased()
+        try await withSidecar(configure: { $0.accounts.append(.init(accountId: second, accountKeys: ["k"])) }) { harness in
+            let ids = harness.fixture.identities
+            let secretFile = harness.directory.appendingPathComponent("client-secret").path
+            try ids.clientSecret.write(toFile: secretFile, atomically: true, encoding: .utf8)
+            let credential = "type: clientSecret\n      tenantId: \(ids.tenantId)\n      clientId: \(ids.clientId)\n      secretFile: \(secretFile)\n      authorityHost: \(harness.fixture.baseURL.absoluteString)"
+            try harness.writeConfig([
+                TestAccount(name: "one", accountId: ids.accountId, credential: credential),
+                TestAccount(name: "two", accountId: second, credential: credential),
+            ])
+            let child = try harness.start(["run", "--once"])
+            #expect(await child.exitStatus() == 0)
+            let requests = harness.fixture.emulator.requests
+            #expect(requests.filter { $0.endpoint == .entra }.count == 1)
+            #expect(requests.filter { $0.endpoint == .sts }.count == 2)
+            expectNoSecrets(child, harness.secrets())
+        }
+    }
+
+    @Test("no more exchanges in flight than refresh.maxConcurrent")
+    func concurrencyBound() async throws {
+        try await withSidecar { harness in
+            let id = harness.fixture.identities.accountId
+            let key = harness.fixture.identities.accountKey
+            try harness.writeConfig(
+                (0..<12).map { TestAccount(name: "account-\($0)", accountId: id, key: key) }, refresh: "  maxConcurrent: 3")
+            harness.fixture.emulator.inject(Fault(endpoint: .sts, count: 12, delayMs: 150))
+            let configuration = try ConfigLoader.load(path: harness.configPath, environment: [:])
+            let app = try SidecarApp.build(
+                configuration: configuration, configPath: nil, environment: [:],
+                logger: Logger(label: "test", factory: { _ in SwiftLogNoOpLogHandler() }), levelBox: LogLevelBox(.info))
+            let failures = await app.runOnce()
+            #expect(failures.isEmpty)
+            #expect(app.runtime.limiter.peak == 3)
+            #expect(harness.fixture.emulator.requests.filter { $0.endpoint == .sts }.count == 12)
+        }
+    }
+}

@@ -1,0 +1,133 @@
+import Foundation
+import STSEmulator
+import TestSupport
+import Testing
+
+/// An account as a test writes it into the sidecar's config.
+struct TestAccount {
+    var name: String
+    var accountId: String
+    var key: String?
+    var format = "token"
+    var mode = "0440"
+    var extra = ""
+    var credential: String?
+}
+
+/// A temporary folder with key files, a config and outputs, and the sidecar run as a child
+/// process against the in-process emulator.
+struct SidecarHarness {
+    let fixture: EmulatorFixture
+    let directory: URL
+    var configPath: String { directory.appendingPathComponent("config.yaml").path }
+
+    func output(_ name: String, _ format: String = "token") -> String {
+        directory.appendingPathComponent("out/\(name).\(format == "token" ? "token" : format)").path
+    }
+
+    var defaultAccount: TestAccount {
+        TestAccount(name: "anchors", accountId: fixture.identities.accountId, key: fixture.identities.accountKey)
+    }
+
+    /// Writes the config (and key files) for these accounts.
+    func writeConfig(_ accounts: [TestAccount], refresh: String = "", extra: String = "") throws {
+        try FileManager.default.createDirectory(at: directory.appendingPathComponent("out"), withIntermediateDirectories: true)
+        var yaml = "accounts:\n"
+        for account in accounts {
+            var credential = account.credential ?? ""
+            if let key = account.key {
+                let keyFile = directory.appendingPathComponent("\(account.name).key").path
+                try key.write(toFile: keyFile, atomically: true, encoding: .utf8)
+                credential = "type: accountKey\n      keyFile: \(keyFile)"
+            }
+            yaml += """
+                  - name: \(account.name)
+                    accountId: \(account.accountId)
+                    accountDomain: \(fixture.identities.accountDomain)
+                    endpoint: \(fixture.baseURL.absoluteString)
+                    credential:
+                      \(credential)
+                    output:
+                      path: \(output(account.name, account.format))
+                      format: \(account.format)
+                      mode: "\(account.mode)"
+                \(account.extra)
+
+                """
+        }
+        yaml += """
+            refresh:
+              minBackoff: 100ms
+              maxBackoff: 2s
+            \(refresh)
+            tls:
+              caFile: \(fixture.caFile)
+            server:
+              address: 127.0.0.1:0
+              readyMinValidity: 1s
+            log:
+              level: debug
+            \(extra)
+
+            """
+        try yaml.write(toFile: configPath + ".tmp", atomically: false, encoding: .utf8)
+        try FileManager.default.moveItem(atPath: configPath + ".tmp", toPath: configPath)
+    }
+
+    func replaceConfig(_ accounts: [TestAccount], refresh: String = "") throws {
+        try FileManager.default.removeItem(atPath: configPath)
+        try writeConfig(accounts, refresh: refresh)
+    }
+
+    func start(_ arguments: [String] = ["run"]) throws -> ChildProcess {
+        try ChildProcess.start(executable: "mr-token-sidecar", arguments: arguments + ["--config", configPath], environment: [:])
+    }
+
+    func read(_ path: String) -> String? { try? String(contentsOfFile: path, encoding: .utf8) }
+
+    /// The probe server's port, from the sidecar's log line.
+    func probePort(_ child: ChildProcess) async -> Int? {
+        guard await child.waitForStandardError("probe server listening") else { return nil }
+        let text = child.standardError
+        guard let range = text.range(of: #""address":"127.0.0.1:"#) else { return nil }
+        return Int(text[range.upperBound...].prefix(while: \.isNumber))
+    }
+
+    /// The STS requests the emulator saw for an account.
+    func stsRequests(_ accountId: String) -> [RecordedRequest] {
+        fixture.emulator.requests.filter { $0.endpoint == .sts && $0.path.contains(accountId) }
+    }
+
+    /// Every secret this harness knows, for log scans.
+    func secrets(extra: [String] = []) -> [String] {
+        var values = fixture.identities.secrets + extra
+        for file in (try? FileManager.default.contentsOfDirectory(atPath: directory.appendingPathComponent("out").path)) ?? [] {
+            if let text = read(directory.appendingPathComponent("out/\(file)").path) {
+                values += text.split(whereSeparator: { "\n\"=".contains($0) }).map(String.init).filter { $0.split(separator: ".").count == 3 && $0.count > 100 }
+            }
+        }
+        return values
+    }
+}
+
+/// Runs `body` with an emulator and a harness around a fresh folder.
+func withSidecar(
+    stsLifetime: Int = 86400, configure: (inout EmulatorConfiguration) -> Void = { _ in },
+    _ body: (SidecarHarness) async throws -> Void
+) async throws {
+    try await withEmulator(configure: {
+        $0.stsTokenLifetimeSeconds = stsLifetime
+        configure(&$0)
+    }) { fixture in
+        try await withTemporaryDirectory { directory in
+            try await body(SidecarHarness(fixture: fixture, directory: directory))
+        }
+    }
+}
+
+/// Asserts the child's logs hold none of the secrets.
+func expectNoSecrets(_ child: ChildProcess, _ secrets: [String], sourceLocation: SourceLocation = #_sourceLocation) {
+    let logs = child.standardError + child.standardOutput
+    let leaked = secrets.filter { !$0.isEmpty && logs.contains($0) }
+    #expect(leaked.isEmpty, "secrets in the logs", sourceLocation: sourceLocation)
+}

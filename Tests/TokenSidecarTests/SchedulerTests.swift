@@ -1,0 +1,102 @@
+import Foundation
+@testable import TokenSidecar
+import Testing
+
+/// A deterministic generator so draws are repeatable.
+struct SeededGenerator: RandomNumberGenerator {
+    var state: UInt64
+    mutating func next() -> UInt64 {
+        state &+= 0x9E37_79B9_7F4A_7C15
+        var z = state
+        z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
+        z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
+        return z ^ (z >> 31)
+    }
+}
+
+@Suite("Refresh scheduler (pure, manual time)")
+struct SchedulerTests {
+    let issued = Date(timeIntervalSince1970: 1_800_000_000)
+    var expires: Date { issued.addingTimeInterval(86400) }
+
+    @Test("the refresh point is at the configured fraction of the lifetime, within the jitter bounds")
+    func refreshPointAndJitter() {
+        var generator = SeededGenerator(state: 1)
+        var scheduler = RefreshScheduler(policy: RefreshPolicy(at: 0.5, jitter: 0.1))
+        var points: [TimeInterval] = []
+        for _ in 0..<5000 {
+            let next = scheduler.nextAfterSuccess(issuedAt: issued, expiresOn: expires, now: issued, using: &generator)
+            points.append(next.timeIntervalSince(issued) / 86400)
+        }
+        #expect(points.allSatisfy { $0 >= 0.4 && $0 <= 0.6 })
+        #expect(points.min()! < 0.41 && points.max()! > 0.59, "the jitter spreads over the whole band")
+        let mean = points.reduce(0, +) / Double(points.count)
+        #expect(abs(mean - 0.5) < 0.01)
+
+        var exact = RefreshScheduler(policy: RefreshPolicy(at: 0.8, jitter: 0))
+        #expect(exact.nextAfterSuccess(issuedAt: issued, expiresOn: expires, now: issued, using: &generator) == issued.addingTimeInterval(0.8 * 86400))
+    }
+
+    @Test("a token adopted late is refreshed now, never before now nor after its expiry")
+    func clamps() {
+        var generator = SeededGenerator(state: 2)
+        var scheduler = RefreshScheduler(policy: RefreshPolicy(at: 0.5, jitter: 0))
+        let late = issued.addingTimeInterval(60000)
+        #expect(scheduler.nextAfterSuccess(issuedAt: issued, expiresOn: expires, now: late, using: &generator) == late)
+        let odd = scheduler.nextAfterSuccess(issuedAt: expires, expiresOn: issued, now: issued, using: &generator)
+        #expect(odd == issued)
+    }
+
+    @Test("backoff doubles from minBackoff to maxBackoff with full jitter, and success resets it")
+    func backoffGrowthAndCap() {
+        var generator = SeededGenerator(state: 3)
+        let policy = RefreshPolicy(at: 0.5, jitter: 0.1, minBackoff: .seconds(1), maxBackoff: .seconds(300))
+        #expect((1...12).map { RefreshScheduler.ceiling(policy: policy, failures: $0) } == [1, 2, 4, 8, 16, 32, 64, 128, 256, 300, 300, 300])
+        var scheduler = RefreshScheduler(policy: policy)
+        let now = issued
+        for failure in 1...12 {
+            let ceiling = RefreshScheduler.ceiling(policy: policy, failures: failure)
+            let next = scheduler.nextAfterFailure(now: now, retryAfter: nil, currentExpiry: nil, using: &generator)
+            let delay = next.timeIntervalSince(now)
+            #expect(delay >= 1 && delay <= ceiling, "failure \(failure): \(delay) outside 1...\(ceiling)")
+            #expect(scheduler.consecutiveFailures == failure)
+        }
+        var spread: [TimeInterval] = []
+        for _ in 0..<2000 {
+            var fresh = RefreshScheduler(policy: policy)
+            for _ in 0..<5 { _ = fresh.nextAfterFailure(now: now, retryAfter: nil, currentExpiry: nil, using: &generator) }
+            spread.append(fresh.nextAfterFailure(now: now, retryAfter: nil, currentExpiry: nil, using: &generator).timeIntervalSince(now))
+        }
+        #expect(spread.min()! < 3 && spread.max()! > 30, "full jitter over 1...32 s")
+        _ = scheduler.nextAfterSuccess(issuedAt: issued, expiresOn: expires, now: now, using: &generator)
+        #expect(scheduler.consecutiveFailures == 0)
+        let afterReset = scheduler.nextAfterFailure(now: now, retryAfter: nil, currentExpiry: nil, using: &generator)
+        #expect(afterReset.timeIntervalSince(now) <= 1)
+    }
+
+    @Test("Retry-After is a floor for the next attempt")
+    func retryAfter() {
+        var generator = SeededGenerator(state: 4)
+        var scheduler = RefreshScheduler(policy: RefreshPolicy(minBackoff: .seconds(1), maxBackoff: .seconds(10)))
+        for _ in 0..<100 {
+            let next = scheduler.nextAfterFailure(now: issued, retryAfter: .seconds(42), currentExpiry: nil, using: &generator)
+            #expect(next.timeIntervalSince(issued) >= 42)
+        }
+    }
+
+    @Test("never past the expiry of the token being served, even against Retry-After")
+    func neverPastExpiry() {
+        var generator = SeededGenerator(state: 5)
+        var scheduler = RefreshScheduler(policy: RefreshPolicy(minBackoff: .seconds(1), maxBackoff: .seconds(300)))
+        let expiry = issued.addingTimeInterval(20)
+        for _ in 0..<30 {
+            let next = scheduler.nextAfterFailure(now: issued, retryAfter: .seconds(3600), currentExpiry: expiry, using: &generator)
+            #expect(next <= expiry)
+            #expect(next >= issued)
+            #expect(next.timeIntervalSince(issued) >= 19, "as late as allowed: one minBackoff before expiry")
+        }
+        let nearlyExpired = issued.addingTimeInterval(0.5)
+        let next = scheduler.nextAfterFailure(now: issued, retryAfter: nil, currentExpiry: nearlyExpired, using: &generator)
+        #expect(next >= issued && next <= nearlyExpired)
+    }
+}

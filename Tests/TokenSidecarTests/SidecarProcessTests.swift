@@ -1,0 +1,290 @@
+import Foundation
+import MixedRealityAuthentication
+import NIOHTTP1
+import STSEmulator
+import TestSupport
+import Testing
+
+@Suite("mr-token-sidecar as a child process against the emulator")
+struct SidecarProcessTests {
+    @Test("--once writes every format with the right content and mode, then exits 0")
+    func onceWritesFormats() async throws {
+        try await withSidecar { harness in
+            let id = harness.fixture.identities.accountId
+            let key = harness.fixture.identities.accountKey
+            try harness.writeConfig([
+                TestAccount(name: "plain", accountId: id, key: key, format: "token", mode: "0440"),
+                TestAccount(name: "structured", accountId: id, key: key, format: "json", mode: "0600"),
+                TestAccount(name: "shell", accountId: id, key: key, format: "env", mode: "0640"),
+            ])
+            let child = try harness.start(["run", "--once"])
+            #expect(await child.exitStatus() == 0)
+            let token = try #require(harness.read(harness.output("plain")))
+            let claims = try JWTExpiry.claims(of: token)
+            #expect(claims.accountId == id)
+            #expect(!token.hasSuffix("\n"))
+            let json = try #require(harness.read(harness.output("structured", "json")))
+            let object = try #require(try JSONSerialization.jsonObject(with: Data(json.utf8)) as? [String: Any])
+            #expect(Set(object.keys) == ["accessToken", "expiresOn", "expiresOnTimestamp", "accountId", "accountDomain", "refreshedAt"])
+            let jsonToken = try #require(object["accessToken"] as? String)
+            #expect(object["expiresOnTimestamp"] as? Int == Int(try JWTExpiry.expiry(of: jsonToken).timeIntervalSince1970 * 1000))
+            #expect((object["expiresOn"] as? String)?.hasSuffix("Z") == true)
+            #expect(object["accountId"] as? String == id)
+            let env = try #require(harness.read(harness.output("shell", "env")))
+            let lines = env.split(separator: "\n")
+            #expect(lines.count == 2 && lines[0].hasPrefix("MIXED_REALITY_ACCESS_TOKEN=ey") && lines[1].hasPrefix("MIXED_REALITY_TOKEN_EXPIRES_ON=20"))
+            for (name, format, mode) in [("plain", "token", 0o440), ("structured", "json", 0o600), ("shell", "env", 0o640)] {
+                let attributes = try FileManager.default.attributesOfItem(atPath: harness.output(name, format))
+                #expect((attributes[.posixPermissions] as? Int) == mode, "\(name)")
+            }
+            #expect(harness.stsRequests(id).count == 3)
+            expectNoSecrets(child, harness.secrets())
+        }
+    }
+
+    @Test("--once exits 1 naming the account that failed; the others are written")
+    func onceFailure() async throws {
+        try await withSidecar { harness in
+            let id = harness.fixture.identities.accountId
+            try harness.writeConfig([
+                harness.defaultAccount,
+                TestAccount(name: "wrong-key", accountId: id, key: "not-the-key"),
+            ])
+            let child = try harness.start(["run", "--once"])
+            #expect(await child.exitStatus() == 1)
+            #expect(child.standardError.contains("failed accounts: wrong-key"))
+            #expect(harness.read(harness.output("anchors")) != nil)
+            #expect(harness.read(harness.output("wrong-key")) == nil)
+            expectNoSecrets(child, harness.secrets(extra: ["not-the-key"]))
+        }
+    }
+
+    @Test("a restart with a valid file adopts it: no STS request")
+    func restartAdopts() async throws {
+        try await withSidecar { harness in
+            try harness.writeConfig([harness.defaultAccount])
+            let first = try harness.start(["run", "--once"])
+            #expect(await first.exitStatus() == 0)
+            let written = harness.read(harness.output("anchors"))
+            let requests = harness.fixture.emulator.totalRequests
+            let second = try harness.start()
+            #expect(await second.waitForStandardError("adopted the valid token already on disk"))
+            guard let port = await harness.probePort(second) else { Issue.record("no probe server"); return }
+            let ready = try await rawRequest(.GET, "http://127.0.0.1:\(port)/readyz", caFile: nil)
+            #expect(ready.status == 200)
+            second.signal(SIGTERM)
+            #expect(await second.exitStatus() == 0)
+            #expect(harness.fixture.emulator.totalRequests == requests)
+            #expect(harness.read(harness.output("anchors")) == written)
+            let once = try harness.start(["run", "--once"])
+            #expect(await once.exitStatus() == 0)
+            #expect(harness.fixture.emulator.totalRequests == requests, "--once adopts too")
+        }
+    }
+
+    @Test("short-lived tokens are refreshed at the configured point of their lifetime")
+    func refreshPoint() async throws {
+        try await withSidecar(stsLifetime: 6) { harness in
+            try harness.writeConfig([harness.defaultAccount], refresh: "  at: 0.5\n  jitter: 0.01")
+            let child = try harness.start()
+            #expect(await child.waitForStandardError("\"msg\":\"token refreshed\"", count: 3, timeout: .seconds(30)))
+            child.signal(SIGTERM)
+            #expect(await child.exitStatus() == 0)
+            let times = harness.stsRequests(harness.fixture.identities.accountId).map(\.receivedAt)
+            try #require(times.count >= 3)
+            for (earlier, later) in zip(times, times.dropFirst()) {
+                let gap = later.timeIntervalSince(earlier)
+                // 0.5 ± 0.01 of 6 s, plus the whole seconds of iat and scheduling slack.
+                #expect(gap >= 1.9 && gap <= 4.5, "gap \(gap)")
+            }
+            expectNoSecrets(child, harness.secrets())
+        }
+    }
+
+    @Test("a 503 burst and a 429 with Retry-After are ridden out with the old file untouched")
+    func faultsRiddenOut() async throws {
+        try await withSidecar(stsLifetime: 30) { harness in
+            try harness.writeConfig([harness.defaultAccount], refresh: "  at: 0.1\n  jitter: 0")
+            let child = try harness.start()
+            #expect(await child.waitForStandardError("\"msg\":\"token refreshed\""))
+            let original = try #require(harness.read(harness.output("anchors")))
+            let inode = try FileManager.default.attributesOfItem(atPath: harness.output("anchors"))[.systemFileNumber] as? Int
+            harness.fixture.emulator.inject(Fault(endpoint: .sts, count: 4, status: 503))
+            harness.fixture.emulator.inject(Fault(endpoint: .sts, count: 4, status: 429, retryAfter: "2"))
+            #expect(await child.waitForStandardError("token refresh failed", count: 1, timeout: .seconds(60)))
+            #expect(harness.read(harness.output("anchors")) == original, "untouched after the 503 burst")
+            #expect(try FileManager.default.attributesOfItem(atPath: harness.output("anchors"))[.systemFileNumber] as? Int == inode)
+            #expect(await child.waitForStandardError("\"msg\":\"token refreshed\"", count: 2, timeout: .seconds(90)))
+            #expect(harness.read(harness.output("anchors")) != original)
+            let requests = harness.stsRequests(harness.fixture.identities.accountId)
+            for (index, request) in requests.enumerated() where request.status == 429 && index + 1 < requests.count {
+                #expect(requests[index + 1].receivedAt.timeIntervalSince(request.receivedAt) >= 2.0, "Retry-After honoured")
+            }
+            child.signal(SIGTERM)
+            #expect(await child.exitStatus() == 0)
+            expectNoSecrets(child, harness.secrets(extra: [original]))
+        }
+    }
+
+    @Test("an expired, a non-JWT and a shorter-lived answer are refused; the file keeps the good token")
+    func badTokensRefused() async throws {
+        try await withSidecar(stsLifetime: 600) { harness in
+            try harness.writeConfig([harness.defaultAccount], refresh: "  at: 0.001\n  jitter: 0")
+            let child = try harness.start()
+            #expect(await child.waitForStandardError("\"msg\":\"token refreshed\""))
+            let good = try #require(harness.read(harness.output("anchors")))
+            harness.fixture.emulator.inject(Fault(endpoint: .sts, token: .expired))
+            harness.fixture.emulator.inject(Fault(endpoint: .sts, token: .notJWT))
+            harness.fixture.emulator.inject(Fault(endpoint: .sts, body: "{\"AccessToken\": 42}"))
+            #expect(await child.waitForStandardError("\"mr.result\":\"bad_token\"", count: 1))
+            #expect(await child.waitForStandardError("\"mr.result\":\"bad_response\"", count: 2))
+            #expect(harness.read(harness.output("anchors")) == good)
+            #expect(child.standardError.contains("expired at"))
+            #expect(await child.waitForStandardError("\"msg\":\"token refreshed\"", count: 2))
+            child.signal(SIGTERM)
+            #expect(await child.exitStatus() == 0)
+            #expect(harness.read(harness.output("anchors")).map { (try? JWTExpiry.expiry(of: $0)) ?? .distantPast } ?? .distantPast > Date())
+            expectNoSecrets(child, harness.secrets(extra: [good]))
+        }
+    }
+
+    @Test("SIGHUP with a new account adds its file; the unchanged account keeps its schedule")
+    func reloadAddsAccount() async throws {
+        let second = UUID().uuidString.lowercased()
+        let secondKey = "second-" + TestIdentities.randomSecret()
+        try await withSidecar(configure: { $0.accounts.append(.init(accountId: second, accountKeys: [secondKey])) }) { harness in
+            try harness.writeConfig([harness.defaultAccount])
+            let child = try harness.start()
+            #expect(await child.waitForStandardError("\"msg\":\"token refreshed\""))
+            let firstRequests = harness.stsRequests(harness.fixture.identities.accountId).count
+            try harness.replaceConfig([harness.defaultAccount, TestAccount(name: "second", accountId: second, key: secondKey)])
+            child.signal(SIGHUP)
+            #expect(await child.waitForStandardError("configuration reloaded"))
+            #expect(await child.waitForStandardError("\"mr.account\":\"second\""))
+            #expect(await child.waitForStandardError("\"msg\":\"token refreshed\"", count: 2))
+            #expect(harness.read(harness.output("second")) != nil)
+            #expect(harness.stsRequests(harness.fixture.identities.accountId).count == firstRequests)
+            #expect(child.standardError.contains("\"added\":\"1\""))
+            child.signal(SIGTERM)
+            #expect(await child.exitStatus() == 0)
+            expectNoSecrets(child, harness.secrets(extra: [secondKey]))
+        }
+    }
+
+    @Test("a config change on disk is picked up without a signal; a broken one keeps the old")
+    func reloadOnFileChange() async throws {
+        try await withSidecar { harness in
+            try harness.writeConfig([harness.defaultAccount])
+            let child = try harness.start()
+            #expect(await child.waitForStandardError("\"msg\":\"token refreshed\""))
+            try FileManager.default.removeItem(atPath: harness.configPath)
+            try "accounts: [ {name: BROKEN".write(toFile: harness.configPath, atomically: true, encoding: .utf8)
+            #expect(await child.waitForStandardError("the new configuration is invalid; keeping the one in use"))
+            guard let port = await harness.probePort(child) else { Issue.record("no probe server"); return }
+            #expect(try await rawRequest(.GET, "http://127.0.0.1:\(port)/healthz", caFile: nil).status == 200)
+            var account = harness.defaultAccount
+            account.name = "renamed"
+            try harness.replaceConfig([account])
+            #expect(await child.waitForStandardError("\"reason\":\"config file changed\"", count: 2))
+            #expect(await child.waitForStandardError("\"mr.account\":\"renamed\""))
+            #expect(await child.waitForStandardError("\"msg\":\"token refreshed\"", count: 2))
+            #expect(harness.read(harness.output("anchors")) != nil, "a removed account's file is left in place")
+            child.signal(SIGTERM)
+            #expect(await child.exitStatus() == 0)
+        }
+    }
+
+    @Test("probes: healthz, readyz, status without secrets, Prometheus metrics")
+    func probes() async throws {
+        try await withSidecar { harness in
+            try harness.writeConfig([harness.defaultAccount])
+            let child = try harness.start()
+            guard let port = await harness.probePort(child) else { Issue.record("no probe server"); return }
+            #expect(await child.waitForStandardError("\"msg\":\"token refreshed\""))
+            let base = "http://127.0.0.1:\(port)"
+            #expect(try await rawRequest(.GET, "\(base)/healthz", caFile: nil).status == 200)
+            #expect(try await rawRequest(.GET, "\(base)/readyz", caFile: nil).status == 200)
+            let status = try await rawRequest(.GET, "\(base)/status", caFile: nil)
+            let accounts = try #require(try status.json()["accounts"] as? [[String: Any]])
+            #expect(accounts.first?["state"] as? String == "fresh")
+            #expect(accounts.first?["name"] as? String == "anchors")
+            #expect(accounts.first?["expiresOn"] as? String != nil && accounts.first?["nextAttempt"] as? String != nil)
+            let metrics = try await rawRequest(.GET, "\(base)/metrics", caFile: nil).text
+            for name in [
+                "mr_token_expiry_timestamp_seconds{account=\"anchors\"}", "mr_token_refresh_attempts_total{account=\"anchors\",result=\"success\"} 1",
+                "mr_token_last_success_timestamp_seconds", "mr_token_refresh_duration_seconds_bucket", "mr_token_state{account=\"anchors\",state=\"fresh\"} 1",
+            ] {
+                #expect(metrics.contains(name), "\(name)")
+            }
+            let secrets = harness.secrets()
+            #expect(secrets.allSatisfy { !status.text.contains($0) && !metrics.contains($0) })
+            child.signal(SIGTERM)
+            #expect(await child.exitStatus() == 0)
+            #expect(harness.read(harness.output("anchors")) != nil, "files intact after SIGTERM")
+            expectNoSecrets(child, secrets)
+        }
+    }
+
+    @Test("readyz is 503 while a token is missing; status shows the failing state and its error")
+    func notReady() async throws {
+        try await withSidecar { harness in
+            var account = harness.defaultAccount
+            account.key = "wrong-key-value"
+            try harness.writeConfig([account])
+            let child = try harness.start()
+            guard let port = await harness.probePort(child) else { Issue.record("no probe server"); return }
+            #expect(await child.waitForStandardError("token refresh failed", count: 2))
+            let base = "http://127.0.0.1:\(port)"
+            let ready = try await rawRequest(.GET, "\(base)/readyz", caFile: nil)
+            #expect(ready.status == 503)
+            #expect(ready.text.contains("anchors"))
+            let status = try await rawRequest(.GET, "\(base)/status", caFile: nil)
+            let entry = try #require((try status.json()["accounts"] as? [[String: Any]])?.first)
+            #expect(["failing", "refreshing"].contains(entry["state"] as? String ?? ""))
+            let lastError = try #require(entry["lastError"] as? [String: Any])
+            #expect(lastError["kind"] as? String == "authentication_failed")
+            #expect(lastError["httpStatus"] as? Int == 401)
+            #expect((lastError["correlationVector"] as? String)?.count == 22)
+            #expect(!status.text.contains("wrong-key-value"))
+            child.signal(SIGTERM)
+            #expect(await child.exitStatus() == 0)
+            expectNoSecrets(child, harness.secrets(extra: ["wrong-key-value"]))
+        }
+    }
+
+    @Test("the app is notified: a signal to the pid in a pid file and an HTTP POST without the token")
+    func notify() async throws {
+        try await withSidecar { harness in
+            // The "application": waits for SIGUSR1 (unblocked: a test runner's threads block
+            // signals and children inherit the mask), says so and exits.
+            let target = try ChildProcess.startSystem(
+                "/usr/bin/env",
+                [
+                    "python3", "-c",
+                    "import signal, sys\nsignal.signal(signal.SIGUSR1, lambda *_: (print('got SIGUSR1', flush=True), sys.exit(0)))\nsignal.pthread_sigmask(signal.SIG_SETMASK, [])\nsignal.alarm(60)\nprint('ready', flush=True)\nsignal.pause()",
+                ])
+            #expect(await target.firstStdoutLine() == "ready", "\(target.standardError)")
+            let pidFile = harness.directory.appendingPathComponent("app.pid").path
+            try "\(target.pid)\n".write(toFile: pidFile, atomically: true, encoding: .utf8)
+            var account = harness.defaultAccount
+            account.extra = """
+                    notify:
+                      signal: { pidFile: \(pidFile), name: SIGUSR1 }
+                      httpPost: \(harness.fixture.baseURL.absoluteString)/admin/echo
+                """
+            try harness.writeConfig([account])
+            let child = try harness.start()
+            #expect(await child.waitForStandardError("\"msg\":\"token refreshed\""))
+            #expect(await target.exitStatus() == 0)
+            #expect(target.standardOutput.contains("got SIGUSR1"))
+            #expect(await child.waitForStandardError("notified the application", count: 2))
+            let posted = try #require(harness.fixture.emulator.requests.first { $0.path == "/admin/echo" })
+            #expect(posted.method == "POST")
+            let body = try #require(try JSONSerialization.jsonObject(with: Data(posted.body.utf8)) as? [String: String])
+            #expect(Set(body.keys) == ["account", "expiresOn"])
+            #expect(body["account"] == "anchors")
+            child.signal(SIGTERM)
+            #expect(await child.exitStatus() == 0)
+        }
+    }
+}
