@@ -1,0 +1,79 @@
+import Foundation
+import MixedRealityAuthentication
+import STSEmulator
+import TestSupport
+import Testing
+
+@Suite("mr-token-sidecar token, demo and ConfigMap-style reload")
+struct CommandTests {
+    @Test("token prints one token on standard output and writes nothing")
+    func tokenCommand() async throws {
+        try await withSidecar { harness in
+            try harness.writeConfig([harness.defaultAccount])
+            let child = try harness.start(["token", "--account", "anchors"])
+            #expect(await child.exitStatus() == 0)
+            let token = child.standardOutput.trimmingCharacters(in: .whitespacesAndNewlines)
+            #expect(try JWTExpiry.claims(of: token).accountId == harness.fixture.identities.accountId)
+            #expect(harness.read(harness.output("anchors")) == nil)
+            #expect(!child.standardError.contains(token))
+            let unknown = try harness.start(["token", "--account", "nobody"])
+            #expect(await unknown.exitStatus() == 2)
+            #expect(unknown.standardError.contains("no account named nobody"))
+        }
+    }
+
+    @Test("the demo writes both tokens, serves its probes and exits 0 when stopped")
+    func demo() async throws {
+        try await withTemporaryDirectory { directory in
+            let dir = directory.appendingPathComponent("demo").path
+            let child = try ChildProcess.start(
+                executable: "mr-token-sidecar", arguments: ["demo", "--dir", dir, "--port", "0", "--duration", "4"],
+                environment: [:])
+            #expect(await child.waitForStandardError("mr.account=rendering"))
+            #expect(await child.exitStatus() == 0)
+            #expect(child.standardOutput.contains("mr-token-sidecar demo: STS emulator at https://127.0.0.1:"))
+            let token = try String(contentsOfFile: "\(dir)/anchors.token", encoding: .utf8)
+            #expect(try JWTExpiry.expiry(of: token) > Date())
+            let json = try String(contentsOfFile: "\(dir)/rendering.json", encoding: .utf8)
+            #expect(json.contains("\"expiresOnTimestamp\""))
+            let validate = try ChildProcess.start(
+                executable: "mr-token-sidecar", arguments: ["validate", "--config", "\(dir)/config.yaml"], environment: [:])
+            #expect(await validate.exitStatus() == 0)
+            let secrets = try ["anchors.key", "client-secret"].map { try String(contentsOfFile: "\(dir)/.secrets/\($0)", encoding: .utf8) }
+            let logs = child.standardOutput + child.standardError
+            #expect(secrets.allSatisfy { !logs.contains($0) })
+            #expect(!logs.contains(token))
+        }
+    }
+
+    @Test("a ConfigMap update (the ..data symlink swapped) is seen and applied")
+    func configMapSwap() async throws {
+        try await withSidecar { harness in
+            // Lay the config out as the kubelet does: config.yaml -> ..data/config.yaml, ..data -> ..v1
+            try harness.writeConfig([harness.defaultAccount])
+            let root = harness.directory.appendingPathComponent("configmap")
+            let v1 = root.appendingPathComponent("..v1")
+            try FileManager.default.createDirectory(at: v1, withIntermediateDirectories: true)
+            try FileManager.default.moveItem(atPath: harness.configPath, toPath: v1.appendingPathComponent("config.yaml").path)
+            try FileManager.default.createSymbolicLink(atPath: root.appendingPathComponent("..data").path, withDestinationPath: "..v1")
+            let linked = root.appendingPathComponent("config.yaml").path
+            try FileManager.default.createSymbolicLink(atPath: linked, withDestinationPath: "..data/config.yaml")
+            let child = try ChildProcess.start(executable: "mr-token-sidecar", arguments: ["run", "--config", linked], environment: [:])
+            #expect(await child.waitForStandardError("\"msg\":\"token refreshed\""))
+
+            var renamed = harness.defaultAccount
+            renamed.name = "swapped"
+            try harness.writeConfig([renamed])
+            let v2 = root.appendingPathComponent("..v2")
+            try FileManager.default.createDirectory(at: v2, withIntermediateDirectories: true)
+            try FileManager.default.moveItem(atPath: harness.configPath, toPath: v2.appendingPathComponent("config.yaml").path)
+            let temporaryLink = root.appendingPathComponent("..data_tmp").path
+            try FileManager.default.createSymbolicLink(atPath: temporaryLink, withDestinationPath: "..v2")
+            #expect(rename(temporaryLink, root.appendingPathComponent("..data").path) == 0)
+            #expect(await child.waitForStandardError("\"mr.account\":\"swapped\""))
+            #expect(await child.waitForStandardError("\"msg\":\"token refreshed\"", count: 2))
+            child.signal(SIGTERM)
+            #expect(await child.exitStatus() == 0)
+        }
+    }
+}
