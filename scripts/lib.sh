@@ -2,7 +2,8 @@
 # shellcheck shell=bash
 
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
-VENV="$ROOT/.build-venv"
+VENV="$ROOT/.build-venv"            # pytest and the Azure SDK for Python
+LINT_VENV="$ROOT/.build-venv-lint"  # checkov, kubernetes-validate, hadolint
 
 log() { printf '\033[1m==> %s\033[0m\n' "$*" >&2; }
 
@@ -25,19 +26,22 @@ ensure_swift() {
     command -v swift >/dev/null || { echo "swift is not on PATH: install Swift 6.2 or newer (swift.org)" >&2; exit 1; }
 }
 
-# ensure_venv PKG... : a virtualenv in .build-venv with the PyPI packages given.
+# ensure_venv DIR PKG... : a virtualenv in DIR with the PyPI packages given (tools whose
+# dependencies conflict, such as checkov and pytest, get separate ones).
 ensure_venv() {
-    if [ ! -x "$VENV/bin/python" ]; then
+    local venv="$1"
+    shift
+    if [ ! -x "$venv/bin/python" ]; then
         command -v python3 >/dev/null || ensure_debian_packages python3
-        if ! python3 -m venv "$VENV" >/dev/null 2>&1; then
+        if ! python3 -m venv "$venv" >/dev/null 2>&1; then
             ensure_debian_packages python3-venv
-            python3 -m venv "$VENV"
+            python3 -m venv "$venv"
         fi
     fi
-    local stamp="$VENV/.installed-$(printf '%s\n' "$@" | sha256sum | cut -c1-16)"
+    local stamp="$venv/.installed-$(printf '%s\n' "$@" | sha256sum | cut -c1-16)"
     if [ ! -f "$stamp" ]; then
-        log "installing Python packages into .build-venv: $*"
-        "$VENV/bin/pip" install -q --disable-pip-version-check "$@"
+        log "installing Python packages into ${venv#"$ROOT"/}: $*"
+        "$venv/bin/pip" install -q --disable-pip-version-check "$@"
         touch "$stamp"
     fi
 }

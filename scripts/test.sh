@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Runs every test: the Swift suites (built with warnings as errors and explicit Sendable) and
-# the checks that are not Swift (the Azure SDK for Python against the emulator).
+# the checks that are not Swift: the Azure SDK for Python against the emulator, the Dockerfile and
+# manifest checks, and the image built and run with podman.
 # Works on a fresh Debian machine with Swift: installs what is missing first.
 set -euo pipefail
 source "$(dirname "$0")/lib.sh"
@@ -8,7 +9,7 @@ cd "$ROOT"
 
 ensure_swift
 ensure_debian_packages git ca-certificates libyaml-dev
-ensure_venv pytest requests azure-mixedreality-authentication azure-identity
+ensure_venv "$VENV" pytest requests azure-mixedreality-authentication azure-identity
 
 export MR_STRICT=1  # adds -require-explicit-sendable (Package.swift)
 log "swift build --build-tests (warnings are errors)"
@@ -21,3 +22,7 @@ swift test --skip-build
 
 log "Azure SDK for Python against the emulator"
 "$VENV/bin/python" -m pytest -q -p no:cacheprovider Tests/python
+
+scripts/check-kubernetes.sh
+scripts/build-image.sh
+scripts/image-smoke.sh

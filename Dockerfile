@@ -1,0 +1,32 @@
+# syntax=docker/dockerfile:1
+# mr-token-sidecar image: a static-stdlib, stripped release binary on distroless cc (no shell, no
+# package manager), CA certificates included, running as the numeric non-root user 65532.
+# scripts/build-image.sh assembles the same runtime layout with buildah where no registry is
+# reachable; docs/kubernetes.md says how the two compare.
+
+FROM swift:6.2-bookworm AS build
+# libyaml-dev: the config parser (a system library of the package).
+# hadolint ignore=DL3008
+RUN apt-get update \
+    && apt-get install -y --no-install-recommends libyaml-dev \
+    && rm -rf /var/lib/apt/lists/*
+WORKDIR /src
+COPY Package.swift ./
+COPY Sources ./Sources
+COPY Tests ./Tests
+RUN swift build -c release --product mr-token-sidecar --static-swift-stdlib -Xswiftc -gnone \
+    && install -D -m 0755 "$(swift build -c release --show-bin-path)/mr-token-sidecar" /out/usr/local/bin/mr-token-sidecar \
+    && strip /out/usr/local/bin/mr-token-sidecar \
+    && install -D -m 0644 /usr/lib/x86_64-linux-gnu/libyaml-0.so.2 /out/usr/lib/x86_64-linux-gnu/libyaml-0.so.2
+
+FROM gcr.io/distroless/cc-debian12:nonroot
+ARG VERSION=0.1.0
+LABEL org.opencontainers.image.title="mr-token-sidecar" \
+      org.opencontainers.image.description="Keeps Azure Mixed Reality access tokens fresh in files for the application next to it" \
+      org.opencontainers.image.version="${VERSION}" \
+      org.opencontainers.image.documentation="docs/kubernetes.md in the source tree"
+COPY --from=build /out/ /
+USER 65532:65532
+# checkov:skip=CKV_DOCKER_2: Kubernetes probes (/healthz, /readyz) are the health checks; a Docker HEALTHCHECK needs a shell or HTTP client the distroless image does not have.
+ENTRYPOINT ["/usr/local/bin/mr-token-sidecar"]
+CMD ["run", "--config", "/etc/mr-token-sidecar/config.yaml"]

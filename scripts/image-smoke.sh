@@ -1,0 +1,103 @@
+#!/usr/bin/env bash
+# Runs the image built by scripts/build-image.sh with podman (runc) the way a hardened pod runs
+# it: read-only root filesystem, user 65532, every capability dropped, no new privileges, host
+# network to reach the emulator on loopback, config and secret mounted read-only, the output folder
+# read-write. Checks that `run --once` writes the token and that `run` serves /readyz, then stops
+# it with SIGTERM (exit 0). Prints the image size and the sidecar's RSS.
+#   scripts/image-smoke.sh [IMAGE_ARCHIVE]
+set -euo pipefail
+source "$(dirname "$0")/lib.sh"
+cd "$ROOT"
+ARCHIVE="${1:-$ROOT/build/mr-token-sidecar.oci.tar}"
+[ -f "$ARCHIVE" ] || { echo "$ARCHIVE is missing: run scripts/build-image.sh first" >&2; exit 1; }
+ensure_debian_packages podman runc curl python3
+
+# podman here: runc, cgroupfs, vfs storage, a bounded nofile limit (DEVELOPERS.md).
+PODMAN_DIR="$ROOT/.build-podman"
+mkdir -p "$PODMAN_DIR"
+cat > "$PODMAN_DIR/containers.conf" <<'CONF'
+[containers]
+default_ulimits = ["nofile=1024:1024"]
+[engine]
+runtime = "runc"
+cgroup_manager = "cgroupfs"
+events_logger = "file"
+CONF
+export CONTAINERS_CONF="$PODMAN_DIR/containers.conf"
+podman() { command podman --storage-driver vfs --root "$PODMAN_DIR/storage" --runroot "$PODMAN_DIR/run" "$@"; }
+
+BIN_DIR="${MR_BIN_DIR:-$(swift build --show-bin-path)}"
+[ -x "$BIN_DIR/mr-sts-emulator" ] || swift build --product mr-sts-emulator
+WORK=$(mktemp -d)
+EMULATOR_PID=""
+SIDECAR=""
+cleanup() {
+    [ -n "$SIDECAR" ] && podman rm -f "$SIDECAR" >/dev/null 2>&1 || true
+    [ -n "$EMULATOR_PID" ] && kill "$EMULATOR_PID" 2>/dev/null || true
+    rm -rf "$WORK"
+}
+trap cleanup EXIT
+
+ACCOUNT_ID=$(python3 -c 'import uuid; print(uuid.uuid4())')
+ACCOUNT_KEY=$(python3 -c 'import secrets; print(secrets.token_urlsafe(32))')
+mkdir -p "$WORK/secret" "$WORK/out"
+printf '%s' "$ACCOUNT_KEY" > "$WORK/secret/key"
+chmod 0444 "$WORK/secret/key"
+chown 65532:65532 "$WORK/out"
+"$BIN_DIR/mr-sts-emulator" --port 0 --ca-out "$WORK/secret/ca.pem" --account "$ACCOUNT_ID:$ACCOUNT_KEY" \
+    > "$WORK/emulator.json" 2> "$WORK/emulator.log" &
+EMULATOR_PID=$!
+for _ in $(seq 1 100); do [ -s "$WORK/emulator.json" ] && break; sleep 0.1; done
+URL=$(python3 -c 'import json,sys; print(json.load(open(sys.argv[1]))["url"])' "$WORK/emulator.json")
+PROBE_PORT=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
+cat > "$WORK/config.yaml" <<YAML
+accounts:
+  - name: anchors
+    accountId: $ACCOUNT_ID
+    accountDomain: eastus2.mixedreality.azure.com
+    endpoint: $URL
+    credential: {type: accountKey, keyFile: /etc/mr/key}
+    output: {path: /var/run/mixedreality/anchors.token, format: token, mode: "0440"}
+tls: {caFile: /etc/mr/ca.pem}
+server: {address: "127.0.0.1:$PROBE_PORT", readyMinValidity: 1m}
+YAML
+chmod 0444 "$WORK/config.yaml" "$WORK/secret/ca.pem"
+
+IMAGE="mr-token-sidecar:smoke"
+podman load --quiet -i "$ARCHIVE" >/dev/null
+podman tag "$(podman images --quiet | head -1)" "$IMAGE"
+RUN_FLAGS=(--network host --read-only --user 65532:65532 --cap-drop ALL --security-opt no-new-privileges
+    -v "$WORK/config.yaml:/etc/mr-token-sidecar/config.yaml:ro" -v "$WORK/secret:/etc/mr:ro"
+    -v "$WORK/out:/var/run/mixedreality:rw")
+
+log "podman run $IMAGE run --once"
+podman run --rm "${RUN_FLAGS[@]}" "$IMAGE" run --once --config /etc/mr-token-sidecar/config.yaml
+python3 - "$WORK/out/anchors.token" "$ACCOUNT_ID" <<'PY'
+import base64, json, os, stat, sys, time
+token = open(sys.argv[1]).read()
+payload = token.split(".")[1]
+claims = json.loads(base64.urlsafe_b64decode(payload + "=" * (-len(payload) % 4)))
+assert claims["aid"] == sys.argv[2], "token of another account"
+assert claims["exp"] > time.time(), "expired token"
+mode = stat.S_IMODE(os.stat(sys.argv[1]).st_mode)
+assert mode == 0o440, oct(mode)
+print("run --once: token written, mode 0440, valid for", int(claims["exp"] - time.time()), "s")
+PY
+
+log "podman run -d $IMAGE (the default command: run)"
+SIDECAR=$(podman run -d "${RUN_FLAGS[@]}" "$IMAGE")
+ready=""
+for _ in $(seq 1 100); do
+    if curl -fsS "http://127.0.0.1:$PROBE_PORT/readyz" >/dev/null 2>&1; then ready=yes; break; fi
+    sleep 0.1
+done
+[ -n "$ready" ] || { podman logs "$SIDECAR" >&2; echo "/readyz never answered 200" >&2; exit 1; }
+echo "run: /readyz answered 200"
+PID=$(podman inspect --format '{{.State.Pid}}' "$SIDECAR")
+echo "sidecar RSS after start, one account: $(awk '/VmRSS/ {printf "%.1f MiB", $2 / 1024}' "/proc/$PID/status")"
+podman stop --time 20 "$SIDECAR" >/dev/null
+status=$(podman inspect --format '{{.State.ExitCode}}' "$SIDECAR")
+[ "$status" = "0" ] || { podman logs "$SIDECAR" >&2; echo "exit $status on SIGTERM" >&2; exit 1; }
+if podman logs "$SIDECAR" 2>&1 | grep -qF "$ACCOUNT_KEY"; then echo "the account key is in the logs" >&2; exit 1; fi
+echo "run: SIGTERM, exit 0; token file intact: $(test -s "$WORK/out/anchors.token" && echo yes)"
+echo "image smoke test: passed"
