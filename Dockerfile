@@ -5,7 +5,8 @@
 # reachable; docs/kubernetes.md says how the two compare.
 
 FROM swift:6.2-bookworm AS build
-# libyaml-dev: the config parser (a system library of the package).
+# libyaml-dev: the config parser (a system library of the package). The binary also needs zlib;
+# both are copied next to it (distroless cc has glibc, libgcc and libstdc++).
 # hadolint ignore=DL3008
 RUN apt-get update \
     && apt-get install -y --no-install-recommends libyaml-dev \
@@ -17,7 +18,8 @@ COPY Tests ./Tests
 RUN swift build -c release --product mr-token-sidecar --static-swift-stdlib -Xswiftc -gnone \
     && install -D -m 0755 "$(swift build -c release --show-bin-path)/mr-token-sidecar" /out/usr/local/bin/mr-token-sidecar \
     && strip /out/usr/local/bin/mr-token-sidecar \
-    && install -D -m 0644 /usr/lib/x86_64-linux-gnu/libyaml-0.so.2 /out/usr/lib/x86_64-linux-gnu/libyaml-0.so.2
+    && install -D -m 0644 /usr/lib/x86_64-linux-gnu/libyaml-0.so.2 /out/usr/lib/x86_64-linux-gnu/libyaml-0.so.2 \
+    && install -D -m 0644 "$(readlink -f /lib/x86_64-linux-gnu/libz.so.1)" /out/usr/lib/x86_64-linux-gnu/libz.so.1
 
 FROM gcr.io/distroless/cc-debian12:nonroot
 ARG VERSION=0.1.0

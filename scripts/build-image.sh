@@ -25,7 +25,7 @@ strip "$STAGE/usr/local/bin/mr-token-sidecar"
 # Exactly the shared libraries the binary needs, at the paths the loader looks for them.
 ldd "$BINARY" | awk '/=>/ {print $3} /^\t\/.*ld-linux/ {print $1}' | sort -u | while read -r library; do
     [ -n "$library" ] || continue
-    install -D -m 0644 "$(readlink -f "$library")" "$STAGE$library"
+    install -D -m 0755 "$(readlink -f "$library")" "$STAGE$library"
 done
 install -D -m 0644 /etc/ssl/certs/ca-certificates.crt "$STAGE/etc/ssl/certs/ca-certificates.crt"
 install -d -m 0755 "$STAGE/etc"
@@ -52,10 +52,19 @@ rm -f "$OUTPUT"
 buildah commit --quiet --format oci --rm "$container" "oci-archive:$OUTPUT:mr-token-sidecar:$VERSION" >/dev/null
 
 binary_bytes=$(stat -c %s "$STAGE/usr/local/bin/mr-token-sidecar")
-library_bytes=$(find "$STAGE/lib" "$STAGE/lib64" "$STAGE/usr/lib" -type f -printf '%s\n' 2>/dev/null | awk '{s+=$1} END {print s+0}')
+library_bytes=$( { find "$STAGE/lib" "$STAGE/lib64" "$STAGE/usr/lib" -type f -printf '%s\n' 2>/dev/null || true; } | awk '{s+=$1} END {print s+0}')
 total_bytes=$(du -sb "$STAGE" | cut -f1)
 archive_bytes=$(stat -c %s "$OUTPUT")
 mib() { awk -v b="$1" 'BEGIN {printf "%.1f", b / 1048576}'; }
 echo "image: $OUTPUT"
 echo "image size: $(mib "$total_bytes") MiB uncompressed ($(mib "$archive_bytes") MiB archive): binary $(mib "$binary_bytes") MiB, shared libraries $(mib "$library_bytes") MiB, CA bundle and /etc the rest"
 ldd "$BINARY" | sed 's/^/  needs: /'
+
+# The README quotes the size: keep it true (within 5%).
+stated=$(sed -n 's/.*The image weighs \([0-9.]*\) MiB uncompressed.*/\1/p' README.md | head -1)
+measured=$(mib "$total_bytes")
+if [ -z "$stated" ] || ! awk -v s="$stated" -v m="$measured" 'BEGIN {exit !(m >= s * 0.95 && m <= s * 1.05)}'; then
+    echo "README.md says the image weighs ${stated:-?} MiB, measured $measured MiB: update README.md" >&2
+    exit 1
+fi
+echo "README.md's image size ($stated MiB) matches the measurement"

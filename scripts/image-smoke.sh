@@ -12,12 +12,13 @@ ARCHIVE="${1:-$ROOT/build/mr-token-sidecar.oci.tar}"
 [ -f "$ARCHIVE" ] || { echo "$ARCHIVE is missing: run scripts/build-image.sh first" >&2; exit 1; }
 ensure_debian_packages podman runc curl python3
 
-# podman here: runc, cgroupfs, vfs storage, a bounded nofile limit (DEVELOPERS.md).
+# podman here: runc, cgroupfs, vfs storage, and modest rlimits (this sandbox refuses podman's
+# rootful defaults, which are higher than its own limits).
 PODMAN_DIR="$ROOT/.build-podman"
 mkdir -p "$PODMAN_DIR"
-cat > "$PODMAN_DIR/containers.conf" <<'CONF'
+cat > "$PODMAN_DIR/containers.conf" <<CONF
 [containers]
-default_ulimits = ["nofile=1024:1024"]
+default_ulimits = ["nofile=1024:1024", "nproc=4096:4096"]
 [engine]
 runtime = "runc"
 cgroup_manager = "cgroupfs"
@@ -94,7 +95,15 @@ done
 [ -n "$ready" ] || { podman logs "$SIDECAR" >&2; echo "/readyz never answered 200" >&2; exit 1; }
 echo "run: /readyz answered 200"
 PID=$(podman inspect --format '{{.State.Pid}}' "$SIDECAR")
-echo "sidecar RSS after start, one account: $(awk '/VmRSS/ {printf "%.1f MiB", $2 / 1024}' "/proc/$PID/status")"
+rss_kib=$(awk '/VmRSS/ {print $2}' "/proc/$PID/status")
+anon_kib=$(awk '/RssAnon/ {print $2}' "/proc/$PID/status")
+echo "sidecar RSS after start, one account: $((rss_kib / 1024)) MiB ($((anon_kib / 1024)) MiB anonymous)"
+# The manifests request 32Mi and limit 64Mi, and README.md quotes these figures: anonymous memory
+# over the request or RSS over the limit means they are no longer true.
+if [ "$anon_kib" -gt $((32 * 1024)) ] || [ "$rss_kib" -gt $((64 * 1024)) ]; then
+    echo "RSS $((rss_kib / 1024)) MiB ($((anon_kib / 1024)) MiB anonymous) no longer fits the 32Mi request / 64Mi limit of manifests/: update them and README.md" >&2
+    exit 1
+fi
 podman stop --time 20 "$SIDECAR" >/dev/null
 status=$(podman inspect --format '{{.State.ExitCode}}' "$SIDECAR")
 [ "$status" = "0" ] || { podman logs "$SIDECAR" >&2; echo "exit $status on SIGTERM" >&2; exit 1; }

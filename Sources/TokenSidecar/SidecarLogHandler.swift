@@ -3,13 +3,6 @@ import FoundationEssentials
 #else
 import Foundation
 #endif
-#if canImport(Glibc)
-import Glibc
-#elseif canImport(Musl)
-import Musl
-#elseif canImport(Darwin)
-import Darwin
-#endif
 public import Logging
 import Synchronization
 
@@ -71,15 +64,7 @@ public struct SidecarLogHandler: LogHandler {
             let details = all.sorted { $0.key < $1.key }.map { "\($0.key)=\(Self.flatten($0.value))" }.joined(separator: " ")
             text = "\(time) \(level.rawValue.uppercased()) \(message)\(details.isEmpty ? "" : " " + details)\n"
         }
-        Self.lock.withLock { _ in
-            var bytes = Array(text.utf8)[...]
-            while !bytes.isEmpty {
-                let written = bytes.withUnsafeBytes { Glibc.write(2, $0.baseAddress, $0.count) }
-                if written < 0 && errno == EINTR { continue }
-                guard written > 0 else { break }
-                bytes = bytes.dropFirst(written)
-            }
-        }
+        Self.lock.withLock { _ in FileHandleWriter.standardError(text) }
     }
 
     static func flatten(_ value: Logger.Metadata.Value) -> String {

@@ -100,8 +100,8 @@ final class SidecarService: Service, Sendable {
                             group.addTask { await refresher.run() }
                         }
                     }
-                    if old.server != updated.server {
-                        logger.warning("server settings changed; they take effect at the next restart")
+                    if old.server != updated.server || old.refresh.maxConcurrent != updated.refresh.maxConcurrent {
+                        logger.warning("server settings and refresh.maxConcurrent take effect at the next restart")
                     }
                     levelBox.value = Logger.Level(rawValue: updated.log.level.rawValue) ?? .info
                     logger.info(

@@ -2,19 +2,8 @@
 import Foundation
 import Logging
 import NIOHTTP1
+import TestSupport
 import Testing
-
-/// A deterministic generator so bounds can be checked over many draws.
-struct SplitMix64: RandomNumberGenerator {
-    var state: UInt64
-    mutating func next() -> UInt64 {
-        state &+= 0x9E37_79B9_7F4A_7C15
-        var z = state
-        z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
-        z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
-        return z ^ (z >> 31)
-    }
-}
 
 @Suite("Retry policy")
 struct RetryPolicyTests {
@@ -40,7 +29,7 @@ struct RetryPolicyTests {
 
     @Test("full jitter: every delay lies in 0...ceiling and the draws spread over it")
     func fullJitter() {
-        var generator = SplitMix64(state: 42)
+        var generator = SeededGenerator(state: 42)
         let options = RetryOptions()
         for retry in 0..<8 {
             let ceiling = RetryOptions.exponential(base: options.initialDelay, attempt: retry, cap: options.maxDelay)

@@ -57,21 +57,15 @@ public struct SidecarCommand: AsyncParsableCommand, Sendable {
     }
 }
 
+/// Unbuffered writes to standard output and error (no `FileHandle` in FoundationEssentials).
 enum FileHandleWriter {
-    static func standardError(_ text: String) {
-        var bytes = Array(text.utf8)[...]
-        while !bytes.isEmpty {
-            let written = bytes.withUnsafeBytes { Glibc.write(2, $0.baseAddress, $0.count) }
-            if written < 0 && errno == EINTR { continue }
-            guard written > 0 else { return }
-            bytes = bytes.dropFirst(written)
-        }
-    }
+    static func standardError(_ text: String) { write(text, to: 2) }
+    static func standardOutput(_ text: String) { write(text, to: 1) }
 
-    static func standardOutput(_ text: String) {
+    static func write(_ text: String, to descriptor: Int32) {
         var bytes = Array(text.utf8)[...]
         while !bytes.isEmpty {
-            let written = bytes.withUnsafeBytes { Glibc.write(1, $0.baseAddress, $0.count) }
+            let written = bytes.withUnsafeBytes { Glibc.write(descriptor, $0.baseAddress, $0.count) }
             if written < 0 && errno == EINTR { continue }
             guard written > 0 else { return }
             bytes = bytes.dropFirst(written)

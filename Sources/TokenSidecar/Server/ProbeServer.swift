@@ -1,3 +1,4 @@
+import AzureCore
 #if canImport(FoundationEssentials)
 import FoundationEssentials
 #else
@@ -44,7 +45,7 @@ struct ProbeServer: Service {
             return Self.json(.ok, ReadyBody(status: "ready", accounts: []))
         }
         router.get("/status") { _, _ in
-            Self.json(.ok, StatusBody(version: "0.1.0", accounts: board.snapshot()))
+            Self.json(.ok, StatusBody(version: ProjectInfo.version, accounts: board.snapshot()))
         }
         router.get("/metrics") { _, _ in
             Response(
