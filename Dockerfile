@@ -7,6 +7,8 @@
 FROM swift:6.2-bookworm AS build
 # libyaml-dev: the config parser (a system library of the package). The binary also needs zlib;
 # both are copied next to it (distroless cc has glibc, libgcc and libstdc++).
+# DL3008 (pin apt versions): the Debian release of the Swift image fixes libyaml's version, and a
+# pin would break the build at its next security update.
 # hadolint ignore=DL3008
 RUN apt-get update \
     && apt-get install -y --no-install-recommends libyaml-dev \
