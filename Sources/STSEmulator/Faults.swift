@@ -22,7 +22,8 @@ public enum EmulatorEndpoint: String, Sendable, Codable, Hashable, CaseIterable 
 /// JSON keys (all optional but `endpoint`): `endpoint` (`sts`, `entra`, `managedIdentity`, or
 /// `any`), `count` (default 1), `status`, `retryAfter` (header value), `delayMs`, `body` (raw
 /// body replacing the answer), `token` (`expired`, `notJWT`, `farFuture`), `dropConnection`,
-/// `aadstsCode` (Entra error code, with `status` default 400).
+/// `aadstsCode` (Entra error code, with `status` default 400). `token` also takes `shortLived`
+/// (a valid token living 60 seconds).
 public struct Fault: Sendable, Codable, Hashable {
     /// Which token a successful answer carries instead of a good one.
     public enum TokenKind: String, Sendable, Codable, Hashable {
@@ -32,6 +33,8 @@ public struct Fault: Sendable, Codable, Hashable {
         case notJWT
         /// A JWT whose `exp` is in the year 9999.
         case farFuture
+        /// A valid JWT that lives only 60 seconds (shorter than the configured lifetime).
+        case shortLived
     }
 
     /// The endpoint (`nil` means any).

@@ -206,8 +206,13 @@ extension STSEmulator {
         switch kind {
         case .notJWT:
             token = "Sanitized"
-        case .expired, .farFuture:
-            let lifetime = kind == .expired ? -3600 : Int(253_402_214_400 - Date().timeIntervalSince1970)
+        case .expired, .farFuture, .shortLived:
+            let lifetime =
+                switch kind {
+                case .expired: -3600
+                case .shortLived: 60
+                default: Int(253_402_214_400 - Date().timeIntervalSince1970)
+                }
             let accountId = incoming.path.split(separator: "/").dropFirst().first.map(String.init) ?? ""
             token = (try? mintMixedRealityToken(accountId: accountId, lifetime: lifetime)) ?? "Sanitized"
         }

@@ -36,7 +36,7 @@ struct EmulatorCommand: AsyncParsableCommand {
               GET|POST|DELETE /admin/faults       queue faults for the next answers, e.g.
                   {"endpoint": "sts", "count": 3, "status": 503, "retryAfter": "1"}
                   keys: endpoint (sts|entra|managedIdentity|any), count, status, retryAfter,
-                  delayMs, body, token (expired|notJWT|farFuture), dropConnection, aadstsCode
+                  delayMs, body, token (expired|notJWT|farFuture|shortLived), dropConnection, aadstsCode
               POST /admin/service-account-token   {"subject": "system:serviceaccount:ns:sa"} mints a
                                                   workload identity token the Entra endpoint accepts
               GET  /admin/ca.pem                  the CA certificate

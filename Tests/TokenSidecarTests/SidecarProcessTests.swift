@@ -127,7 +127,7 @@ struct SidecarProcessTests {
         }
     }
 
-    @Test("an expired, a non-JWT and a malformed answer are refused; the file keeps a good token")
+    @Test("an expired, a non-JWT, a malformed and a shorter-lived answer are refused; the file keeps a good token")
     func badTokensRefused() async throws {
         try await withSidecar(stsLifetime: 600) { harness in
             try harness.writeConfig([harness.defaultAccount], refresh: "  at: 0.001\n  jitter: 0")
@@ -152,7 +152,11 @@ struct SidecarProcessTests {
             #expect(fileHoldsGoodToken())
             #expect(await child.waitForStandardError("\"mr.result\":\"bad_response\"", count: 2))
             #expect(fileHoldsGoodToken())
+            harness.fixture.emulator.inject(Fault(endpoint: .sts, token: .shortLived))
+            #expect(await child.waitForStandardError("\"mr.result\":\"bad_token\"", count: 2))
+            #expect(fileHoldsGoodToken())
             #expect(child.standardError.contains("expired at"))
+            #expect(child.standardError.contains("before the one on disk"))
             #expect(await child.waitForStandardError("\"msg\":\"token refreshed\"", count: 2))
             child.signal(SIGTERM)
             #expect(await child.exitStatus() == 0)
