@@ -81,11 +81,6 @@ package final class TokenCache: Sendable {
             }
         }
     }
-
-    /// Forgets every token (tests, and credentials whose configuration changed).
-    package func clear() {
-        entries.withLock { $0.removeAll() }
-    }
 }
 
 extension TokenRequestContext {

@@ -58,14 +58,21 @@ public struct TokenCredentialOptions: Sendable {
 }
 
 /// Tenant id checks as the Azure SDKs do them.
-enum TenantId {
+package enum TenantId {
+    /// Whether the tenant id is letters, digits, `-` and `.` only (and not empty).
+    package static func isValid(_ tenantId: String) -> Bool {
+        !tenantId.isEmpty
+            && tenantId.unicodeScalars.allSatisfy {
+                ("0"..."9").contains($0) || ("a"..."z").contains($0) || ("A"..."Z").contains($0) || $0 == "-" || $0 == "."
+            }
+    }
+
     /// Throws unless the tenant id is letters, digits, `-` and `.` only.
     static func validate(_ tenantId: String, credential: String, source: String) throws {
         guard !tenantId.isEmpty else {
             throw AzureIdentityError(.invalidArgument, credential: credential, "\(source) is empty: give the Entra tenant id")
         }
-        guard tenantId.unicodeScalars.allSatisfy({ ("0"..."9").contains($0) || ("a"..."z").contains($0) || ("A"..."Z").contains($0) || $0 == "-" || $0 == "." })
-        else {
+        guard isValid(tenantId) else {
             throw AzureIdentityError(
                 .invalidArgument, credential: credential,
                 "\(source) \"\(tenantId.prefix(100))\" is not a tenant id: use letters, digits, '-' and '.' only (a GUID or a domain)"

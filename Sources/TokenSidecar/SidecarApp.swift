@@ -7,7 +7,7 @@ import Foundation
 public import Logging
 import Metrics
 import Prometheus
-public import ServiceLifecycle
+import ServiceLifecycle
 import UnixSignals
 
 /// The sidecar assembled from a configuration: the refresh loops and the probe server. Shared by
@@ -61,7 +61,7 @@ public struct SidecarApp: Sendable {
         if let (host, port) = configuration.server.hostAndPort {
             probe = ProbeServer(
                 host: host, port: port, board: runtime.board, health: health, registry: registry,
-                readyMinValidity: configuration.server.readyMinValidity.duration.timeInterval, logger: logger,
+                readyMinValidity: configuration.server.readyMinValidity.duration.seconds, logger: logger,
                 onListening: onListening)
         }
         return SidecarApp(
@@ -71,9 +71,6 @@ public struct SidecarApp: Sendable {
 
     /// Runs until SIGTERM or SIGINT (or graceful shutdown of the surrounding group).
     public func run() async throws {
-        var services: [any Service] = []
-        if let probe { services.append(probe) }  // first in, last out: probes answer until the end
-        services.append(service)
         var group = ServiceGroupConfiguration(services: services.map { .init(service: $0) }, logger: logger)
         group.gracefulShutdownSignals = [.sigterm, .sigint]
         group.maximumGracefulShutdownDuration = .seconds(25)
@@ -81,8 +78,8 @@ public struct SidecarApp: Sendable {
         try await ServiceGroup(configuration: group).run()
     }
 
-    /// The services, for callers that run them in their own group.
-    public var services: [any Service] { (probe.map { [$0] } ?? []) + [service] }
+    /// The services, probe server first: first in, last out, so probes answer until the end.
+    var services: [any Service] { (probe.map { [$0] } ?? []) + [service] }
 
     /// Writes every account's token once (adopting valid files) and returns the accounts that
     /// failed, with why.
@@ -110,7 +107,4 @@ public struct SidecarApp: Sendable {
             return failures.sorted { $0.0 < $1.0 }
         }
     }
-
-    /// The Prometheus exposition of the metrics.
-    public func metricsText() -> String { registry.emitToString() }
 }

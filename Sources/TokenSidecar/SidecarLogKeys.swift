@@ -11,6 +11,5 @@ enum SidecarLogKeys {
     static let httpStatus = "http.response.status_code"
     static let failures = "mr.consecutive_failures"
     static let count = "count"
-    static let path = "file.path"
     static let reason = "reason"
 }

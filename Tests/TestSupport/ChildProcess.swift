@@ -31,11 +31,6 @@ package final class ChildProcess: Sendable {
         return child
     }
 
-    /// The signal that ended the process, if one did.
-    package var terminatedBySignal: Int32? {
-        process.isRunning || process.terminationReason != .uncaughtSignal ? nil : process.terminationStatus
-    }
-
     /// Starts `executable` from the build folder.
     package static func start(
         executable: String, arguments: [String], environment: [String: String]? = nil, currentDirectory: URL? = nil

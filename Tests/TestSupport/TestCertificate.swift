@@ -46,10 +46,10 @@ package struct TestCertificate: Sendable {
     /// A client assertion signed with this certificate's key.
     package func assertion(
         audience: String, clientId: String, alg: String = "PS256", thumbprint: String = "x5t#S256",
-        thumbprintOf other: TestCertificate? = nil, lifetime: TimeInterval = 600, jti: String = UUID().uuidString,
+        lifetime: TimeInterval = 600, jti: String = UUID().uuidString,
         signWith signer: TestCertificate? = nil
     ) throws -> String {
-        let der = try (other ?? self).der
+        let der = try self.der
         let print = thumbprint == "x5t" ? base64URL(Array(Insecure.SHA1.hash(data: der))) : base64URL(Array(SHA256.hash(data: der)))
         let now = Date().timeIntervalSince1970
         let header: [String: Any] = ["alg": alg, "typ": "JWT", thumbprint: print]

@@ -55,15 +55,16 @@ struct AtomicWriteTests {
             #expect(error?.code == .writeFailed)
             #expect(error?.message.contains(directory.appendingPathComponent("no-such-folder").path) == true)
 
+            // A failure after the temporary file is written (the rename, over a non-empty folder):
+            // the temporary file is removed and what was at the target stays.
             let path = directory.appendingPathComponent("a.token").path
-            try sink.write(Array("good".utf8), to: path, mode: 0o440, owner: nil, group: nil)
-            if getuid() != 0 {
-                // As root chown always succeeds; elsewhere an unknown owner fails after the data is written.
-                #expect(throws: SidecarError.self) {
-                    try sink.write(Array("bad".utf8), to: path, mode: 0o440, owner: 0, group: 0)
-                }
-                #expect(try String(contentsOfFile: path, encoding: .utf8) == "good")
+            try FileManager.default.createDirectory(atPath: path, withIntermediateDirectories: false)
+            try "keep".write(toFile: path + "/inside", atomically: false, encoding: .utf8)
+            let renameError = #expect(throws: SidecarError.self) {
+                try sink.write(Array("new".utf8), to: path, mode: 0o440, owner: nil, group: nil)
             }
+            #expect(renameError?.message.contains("cannot rename") == true)
+            #expect(try String(contentsOfFile: path + "/inside", encoding: .utf8) == "keep")
             #expect(try FileManager.default.contentsOfDirectory(atPath: directory.path) == ["a.token"])
         }
     }

@@ -1,4 +1,5 @@
 import AzureCore
+import AzureIdentity
 #if canImport(FoundationEssentials)
 import FoundationEssentials
 #else
@@ -236,7 +237,7 @@ struct ConfigValidator {
         if kind == .managedIdentity && [credential.clientId, credential.objectId, credential.resourceId].compactMap({ $0 }).count > 1 {
             add(path, "give at most one of clientId, objectId, resourceId")
         }
-        if let tenant = credential.tenantId, !tenant.unicodeScalars.allSatisfy({ ("0"..."9").contains($0) || ("a"..."z").contains($0) || ("A"..."Z").contains($0) || $0 == "-" || $0 == "." }) {
+        if let tenant = credential.tenantId, !TenantId.isValid(tenant) {
             add("\(path).tenantId", "\"\(tenant.prefix(80))\" is not a tenant id: use letters, digits, '-' and '.'")
         }
         if let authority = credential.authorityHost { checkURL(authority, path: "\(path).authorityHost", httpsOnly: true) }

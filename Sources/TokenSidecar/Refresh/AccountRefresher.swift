@@ -200,7 +200,7 @@ final class AccountRefresher: Sendable {
             logger.info(
                 changed ? "token refreshed" : "token unchanged; file left as it is",
                 metadata: [
-                    SidecarLogKeys.result: "success", SidecarLogKeys.durationMs: "\(Int(elapsed.timeInterval * 1000))",
+                    SidecarLogKeys.result: "success", SidecarLogKeys.durationMs: "\(Int(elapsed.milliseconds))",
                     SidecarLogKeys.correlationVector: "\(cv ?? "")", SidecarLogKeys.msCV: "\(msCV ?? "")",
                     SidecarLogKeys.expiresOn: "\(TokenFileFormat.rfc3339(token.expiresOn))",
                     SidecarLogKeys.nextAttempt: "\(TokenFileFormat.rfc3339(next))",
@@ -235,7 +235,7 @@ final class AccountRefresher: Sendable {
                 metadata: [
                     SidecarLogKeys.result: "\(failure.kind)", SidecarLogKeys.error: "\(failure.message)",
                     SidecarLogKeys.httpStatus: "\(failure.httpStatus.map(String.init) ?? "")",
-                    SidecarLogKeys.durationMs: "\(Int(elapsed.timeInterval * 1000))",
+                    SidecarLogKeys.durationMs: "\(Int(elapsed.milliseconds))",
                     SidecarLogKeys.correlationVector: "\(failure.correlationVector ?? cv ?? "")",
                     SidecarLogKeys.msCV: "\(failure.msCV ?? msCV ?? "")",
                     SidecarLogKeys.failures: "\(failures)", SidecarLogKeys.nextAttempt: "\(TokenFileFormat.rfc3339(next))",

@@ -1,3 +1,4 @@
+import AzureCore
 #if canImport(FoundationEssentials)
 public import FoundationEssentials
 #else
@@ -77,9 +78,9 @@ public struct RefreshScheduler: Sendable {
     ) -> Date {
         consecutiveFailures += 1
         let ceiling = Self.ceiling(policy: policy, failures: consecutiveFailures)
-        let floor = policy.minBackoff.timeInterval
+        let floor = policy.minBackoff.seconds
         var delay = ceiling > floor ? Double.random(in: floor...ceiling, using: &generator) : ceiling
-        if let retryAfter { delay = max(delay, retryAfter.timeInterval) }
+        if let retryAfter { delay = max(delay, retryAfter.seconds) }
         var next = now.addingTimeInterval(delay)
         if let currentExpiry, currentExpiry > now {
             // Try again before the token being served expires, whatever the backoff says.
@@ -91,19 +92,12 @@ public struct RefreshScheduler: Sendable {
 
     /// `min(maxBackoff, minBackoff * 2^(failures - 1))` in seconds.
     public static func ceiling(policy: RefreshPolicy, failures: Int) -> TimeInterval {
-        let maximum = policy.maxBackoff.timeInterval
-        var value = policy.minBackoff.timeInterval
+        let maximum = policy.maxBackoff.seconds
+        var value = policy.minBackoff.seconds
         for _ in 1..<max(1, failures) {
             value *= 2
             if value >= maximum { return maximum }
         }
         return min(value, maximum)
-    }
-}
-
-extension Duration {
-    var timeInterval: TimeInterval {
-        let (seconds, attoseconds) = components
-        return TimeInterval(seconds) + TimeInterval(attoseconds) / 1e18
     }
 }

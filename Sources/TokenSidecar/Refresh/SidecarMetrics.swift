@@ -1,3 +1,4 @@
+import AzureCore
 import CoreMetrics
 #if canImport(FoundationEssentials)
 import FoundationEssentials
@@ -60,7 +61,7 @@ final class SidecarMetrics: Sendable {
     func attempt(_ account: String, result: String, duration: Duration?) {
         let metrics = metrics(account)
         metrics.attempts[Self.results.contains(result) ? result : "other"]?.increment()
-        if let duration { metrics.duration.recordNanoseconds(duration.components.seconds * 1_000_000_000 + duration.components.attoseconds / 1_000_000_000) }
+        if let duration { metrics.duration.recordNanoseconds(duration.nanoseconds) }
     }
 
     func token(_ account: String, expiresOn: Date, refreshedAt: Date?) {
