@@ -31,7 +31,7 @@ public struct SidecarCommand: AsyncParsableCommand, Sendable {
             configuration error.
             """,
         version: ProjectInfo.version,
-        subcommands: [Run.self, Validate.self, Token.self, Demo.self],
+        subcommands: [Run.self, Validate.self, Token.self, Webhook.self, Demo.self],
         defaultSubcommand: Run.self
     )
 
@@ -77,10 +77,32 @@ struct ConfigOptions: ParsableArguments {
     @Option(name: .shortAndLong, help: "The config file.")
     var config: String = "/etc/mr-token-sidecar/config.yaml"
 
+    @Option(
+        help: ArgumentHelp(
+            "Read the YAML config from this environment variable instead of a file (no reload).",
+            valueName: "variable"))
+    var configEnv: String?
+
+    /// Where the config comes from, for messages: the file, or `$VARIABLE`.
+    var source: String { configEnv.map { "$" + $0 } ?? config }
+
+    /// The file to watch for changes, if the config comes from a file.
+    var watchedPath: String? { configEnv == nil ? config : nil }
+
     /// The configuration, or exit 2 with every problem on standard error.
     func load(environment: [String: String]) throws -> SidecarConfiguration {
         do {
+            if let configEnv {
+                guard let text = environment[configEnv], !text.trimmed.isEmpty else {
+                    FileHandleWriter.standardError(
+                        "the environment variable \(configEnv) named by --config-env is not set or empty\n")
+                    throw ExitCode(2)
+                }
+                return try ConfigLoader.parse(text, file: source, environment: environment)
+            }
             return try ConfigLoader.load(path: config, environment: environment)
+        } catch let error as ExitCode {
+            throw error
         } catch {
             FileHandleWriter.standardError("\(error)\n")
             throw ExitCode(2)
@@ -119,10 +141,10 @@ struct Run: AsyncParsableCommand {
         let app: SidecarApp
         do {
             app = try SidecarApp.build(
-                configuration: configuration, configPath: options.config, environment: environment, logger: logger,
+                configuration: configuration, configPath: options.watchedPath, environment: environment, logger: logger,
                 levelBox: box)
         } catch {
-            FileHandleWriter.standardError("\(options.config): \(error)\n")
+            FileHandleWriter.standardError("\(options.source): \(error)\n")
             throw ExitCode(2)
         }
         if once {
@@ -137,7 +159,7 @@ struct Run: AsyncParsableCommand {
             logger.info("every token is on disk", metadata: [SidecarLogKeys.count: "\(configuration.accounts.count)"])
             return
         }
-        logger.info("mr-token-sidecar \(ProjectInfo.version) starting", metadata: ["config": "\(options.config)"])
+        logger.info("mr-token-sidecar \(ProjectInfo.version) starting", metadata: ["config": "\(options.source)"])
         do {
             try await app.run()
         } catch {
@@ -155,7 +177,7 @@ struct Validate: AsyncParsableCommand {
 
     func run() async throws {
         let configuration = try options.load(environment: ProcessInfo.processInfo.environment)
-        FileHandleWriter.standardOutput("\(options.config): valid, \(configuration.accounts.count) account(s)\n")
+        FileHandleWriter.standardOutput("\(options.source): valid, \(configuration.accounts.count) account(s)\n")
     }
 }
 
@@ -173,7 +195,7 @@ struct Token: AsyncParsableCommand {
         let configuration = try options.load(environment: environment)
         guard let selected = configuration.accounts.first(where: { $0.name.value == account }) else {
             FileHandleWriter.standardError(
-                "no account named \(account) in \(options.config); the accounts are \(configuration.accounts.map(\.name.value).joined(separator: ", "))\n")
+                "no account named \(account) in \(options.source); the accounts are \(configuration.accounts.map(\.name.value).joined(separator: ", "))\n")
             throw ExitCode(2)
         }
         var log = configuration.log

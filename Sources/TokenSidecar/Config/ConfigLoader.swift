@@ -23,6 +23,10 @@ public struct ConfigError: Error, Sendable, CustomStringConvertible {
 public enum ConfigLoader: Sendable {
     static let maxBytes = 4 << 20
 
+    /// When set, replaces `server.address` (the injector sets it so that the probes it adds find
+    /// the server whatever the pod's ConfigMap says).
+    public static let serverAddressVariable = "MR_TOKEN_SIDECAR_SERVER_ADDRESS"
+
     /// Loads a config file.
     /// - Parameters:
     ///   - path: The file.
@@ -61,8 +65,17 @@ public enum ConfigLoader: Sendable {
             throw ConfigError(file: file, issues: [ConfigIssue(path: "", line: nil, message: "\(error)")])
         }
         let decoding = YAMLDecoding()
-        guard let configuration = decoding.decode(SidecarConfiguration.self, from: root) else {
+        guard var configuration = decoding.decode(SidecarConfiguration.self, from: root) else {
             throw ConfigError(file: file, issues: sorted(decoding.issues))
+        }
+        if let address = environment[serverAddressVariable] {
+            let override = ServerConfiguration(address: address)
+            guard address.isEmpty || (override.hostAndPort.map { (0...65535).contains($0.port) } ?? false) else {
+                throw ConfigError(file: file, issues: [ConfigIssue(
+                    path: "", line: nil,
+                    message: "the environment variable \(serverAddressVariable)=\"\(address.prefix(80))\" must be host:port, such as 0.0.0.0:8787")])
+            }
+            configuration.server.address = address
         }
         // Validate even when decoding found problems (placeholders stand in for the bad values),
         // leaving out what concerns a value already reported, so every problem shows at once.

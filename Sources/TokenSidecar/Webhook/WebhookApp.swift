@@ -1,0 +1,238 @@
+import AzureCore
+#if canImport(FoundationEssentials)
+import FoundationEssentials
+#else
+import Foundation
+#endif
+import HTTPTypes
+import Hummingbird
+import HummingbirdTLS
+public import Logging
+import NIOCore
+import Prometheus
+import ServiceLifecycle
+import Synchronization
+import UnixSignals
+
+/// How the webhook runs.
+public struct WebhookOptions: Sendable {
+    /// `host:port` of the HTTPS server (`/mutate`).
+    public var address: String
+    /// `host:port` of the plain HTTP server (`/healthz`, `/readyz`, `/metrics`).
+    public var probeAddress: String
+    /// The PEM certificate (chain) served, reloaded when it changes.
+    public var certificateFile: String
+    /// Its PEM private key.
+    public var keyFile: String
+    /// How often the certificate files are checked for changes.
+    public var certificateCheckInterval: Duration
+    package var settings: InjectorSettings
+
+    package init(
+        address: String = "0.0.0.0:8443", probeAddress: String = "0.0.0.0:8080", certificateFile: String, keyFile: String,
+        certificateCheckInterval: Duration = .seconds(5), settings: InjectorSettings
+    ) {
+        self.address = address
+        self.probeAddress = probeAddress
+        self.certificateFile = certificateFile
+        self.keyFile = keyFile
+        self.certificateCheckInterval = certificateCheckInterval
+        self.settings = settings
+    }
+}
+
+/// The bound ports, once each server listens.
+public enum WebhookListener: Sendable {
+    case mutate(Int)
+    case probes(Int)
+}
+
+/// The mutating admission webhook: `/mutate` over HTTPS, probes and metrics over HTTP. Shared
+/// by `main` and the tests.
+public struct WebhookApp: Sendable {
+    let probes: WebhookProbeServer
+    let server: WebhookServer
+    let logger: Logger
+
+    /// Builds the webhook.
+    /// - Parameters:
+    ///   - options: Addresses, certificate files, injection settings.
+    ///   - logger: The logger.
+    ///   - onListening: Called as each server starts listening.
+    /// - Throws: ``SidecarError`` when an address is not `host:port`.
+    public static func build(
+        options: WebhookOptions, logger: Logger, onListening: @escaping @Sendable (WebhookListener) -> Void = { _ in }
+    ) throws -> WebhookApp {
+        guard let mutate = ServerConfiguration(address: options.address).hostAndPort else {
+            throw SidecarError(.configuration, "--address \(options.address) must be host:port", isRetriable: false)
+        }
+        guard let probe = ServerConfiguration(address: options.probeAddress).hostAndPort else {
+            throw SidecarError(.configuration, "--probe-address \(options.probeAddress) must be host:port", isRetriable: false)
+        }
+        let registry = PrometheusCollectorRegistry()
+        let metrics = WebhookMetrics(factory: PrometheusMetricsFactory(registry: registry))
+        let readiness = WebhookReadiness()
+        let server = WebhookServer(
+            host: mutate.host, port: mutate.port,
+            store: CertificateStore(certificateFile: options.certificateFile, keyFile: options.keyFile),
+            handler: AdmissionHandler(injector: Injector(settings: options.settings)), metrics: metrics,
+            interval: options.certificateCheckInterval, readiness: readiness, logger: logger,
+            onListening: { onListening(.mutate($0)) })
+        let probes = WebhookProbeServer(
+            host: probe.host, port: probe.port, readiness: readiness, registry: registry, logger: logger,
+            onListening: { onListening(.probes($0)) })
+        return WebhookApp(probes: probes, server: server, logger: logger)
+    }
+
+    /// Runs until SIGTERM or SIGINT.
+    public func run() async throws {
+        // The probe server first, so that it stops last.
+        var group = ServiceGroupConfiguration(services: [.init(service: probes), .init(service: server)], logger: logger)
+        group.gracefulShutdownSignals = [.sigterm, .sigint]
+        group.maximumGracefulShutdownDuration = .seconds(10)
+        group.cancellationSignals = []
+        try await ServiceGroup(configuration: group).run()
+    }
+}
+
+/// Whether `/mutate` is served with a certificate.
+final class WebhookReadiness: Sendable {
+    private let ready = Mutex(false)
+    var isReady: Bool { ready.withLock { $0 } }
+    func set(_ value: Bool) { ready.withLock { $0 = value } }
+}
+
+/// `/mutate` over HTTPS, started once the first certificate loads; the certificate files are
+/// checked every `interval` and a new certificate is used from the next handshake.
+struct WebhookServer: Service {
+    let host: String
+    let port: Int
+    let store: CertificateStore
+    let handler: AdmissionHandler
+    let metrics: WebhookMetrics
+    let interval: Duration
+    let readiness: WebhookReadiness
+    let logger: Logger
+    let onListening: @Sendable (Int) -> Void
+
+    func run() async throws {
+        var first: CertificateStore.Loaded?
+        while first == nil {
+            first = checkCertificate()
+            if first == nil {
+                guard (try? await cancelWhenGracefulShutdown({ try await Task.sleep(for: interval) })) != nil else { return }
+            }
+        }
+        guard let first else { return }
+        try await withThrowingTaskGroup(of: Void.self) { group in
+            group.addTask {
+                while (try? await cancelWhenGracefulShutdown({ try await Task.sleep(for: interval) })) != nil {
+                    _ = checkCertificate()
+                }
+            }
+            group.addTask { try await serve(store.tlsConfiguration(first)) }
+            try await group.next()
+            group.cancelAll()
+        }
+    }
+
+    /// Loads changed files; returns the certificate when a new one loaded.
+    private func checkCertificate() -> CertificateStore.Loaded? {
+        switch store.check() {
+        case .unchanged:
+            return nil
+        case .loaded(let loaded):
+            metrics.reload(success: true, notAfter: loaded.notAfter)
+            logger.info(
+                "serving certificate loaded",
+                metadata: ["file": "\(store.certificateFile)", "notAfter": "\(loaded.notAfter)"])
+            return loaded
+        case .failed(let reason):
+            metrics.reload(success: false)
+            logger.error(
+                store.current == nil
+                    ? "no serving certificate yet; /readyz fails until one loads"
+                    : "the new certificate files cannot be used; the loaded certificate stays",
+                metadata: [SidecarLogKeys.error: "\(reason)"])
+            return nil
+        }
+    }
+
+    private func serve(_ tls: TLSConfiguration) async throws {
+        let router = Router()
+        router.post("/mutate") { request, _ -> Response in
+            let started = ContinuousClock.now
+            let answer: AdmissionHandler.Answer
+            do {
+                let body = try await request.body.collect(upTo: AdmissionHandler.maxBodyBytes)
+                answer = handler.answer(Array(buffer: body))
+            } catch {
+                answer = AdmissionHandler.invalid("the body is larger than 3 MiB or was cut short")
+            }
+            metrics.request(answer.result, duration: ContinuousClock.now - started)
+            logger.log(
+                level: answer.result == "invalid" || answer.result == "denied" ? .warning : .info, "admission review",
+                metadata: [
+                    "result": "\(answer.result)", SidecarLogKeys.reason: "\(answer.reason)", "pod": "\(answer.subject)",
+                ])
+            return Response(
+                status: HTTPResponse.Status(code: answer.status), headers: [.contentType: "application/json"],
+                body: ResponseBody(byteBuffer: ByteBuffer(bytes: answer.body)))
+        }
+        router.get("/healthz") { _, _ in Response(status: .ok, body: ResponseBody(byteBuffer: ByteBuffer(string: "ok\n"))) }
+        var quiet = logger
+        quiet.logLevel = max(logger.logLevel, .warning)
+        let app = Application(
+            router: router,
+            server: try .tls(.http1(), tlsConfiguration: tls),
+            configuration: ApplicationConfiguration(address: .hostname(host, port: port), serverName: "mr-token-sidecar-webhook"),
+            onServerRunning: { channel in
+                let bound = channel.localAddress?.port ?? port
+                logger.info("webhook listening", metadata: ["address": "\(host):\(bound)"])
+                readiness.set(true)
+                onListening(bound)
+            },
+            logger: quiet
+        )
+        defer { readiness.set(false) }
+        try await app.run()
+    }
+}
+
+/// `/healthz`, `/readyz` (a certificate is loaded and `/mutate` listens) and `/metrics`.
+struct WebhookProbeServer: Service {
+    let host: String
+    let port: Int
+    let readiness: WebhookReadiness
+    let registry: PrometheusCollectorRegistry
+    let logger: Logger
+    let onListening: @Sendable (Int) -> Void
+
+    func run() async throws {
+        let router = Router()
+        router.get("/healthz") { _, _ in ProbeServer.json(.ok, ["status": "ok"]) }
+        router.get("/readyz") { _, _ in
+            readiness.isReady
+                ? ProbeServer.json(.ok, ["status": "ready"])
+                : ProbeServer.json(.serviceUnavailable, ["status": "no serving certificate loaded yet"])
+        }
+        router.get("/metrics") { _, _ in
+            Response(
+                status: .ok, headers: [.contentType: "text/plain; version=0.0.4; charset=utf-8"],
+                body: ResponseBody(byteBuffer: ByteBuffer(bytes: registry.emitToBuffer())))
+        }
+        var quiet = logger
+        quiet.logLevel = max(logger.logLevel, .warning)
+        let app = Application(
+            router: router,
+            configuration: ApplicationConfiguration(address: .hostname(host, port: port), serverName: "mr-token-sidecar-webhook"),
+            onServerRunning: { channel in
+                let bound = channel.localAddress?.port ?? port
+                logger.info("probe server listening", metadata: ["address": "\(host):\(bound)"])
+                onListening(bound)
+            },
+            logger: quiet
+        )
+        try await app.run()
+    }
+}
