@@ -21,9 +21,9 @@ struct WebhookProcessTests {
                 ],
                 environment: [:])
             #expect(await child.waitForStandardError("webhook listening"))
-            let text = child.standardError
-            let range = try #require(text.range(of: #"webhook listening","address":"127.0.0.1:"#) ?? text.range(of: #""address":"127.0.0.1:"#, options: .backwards))
-            let port = try #require(Int(text[range.upperBound...].prefix(while: \.isNumber)))
+            let line = try #require(child.standardError.split(separator: "\n").first { $0.contains("webhook listening") })
+            let range = try #require(line.range(of: #""address":"127.0.0.1:"#))
+            let port = try #require(Int(line[range.upperBound...].prefix(while: \.isNumber)))
             let pod = try AdmissionFixtures.pod("plain")
             let response = try await rawRequest(
                 .POST, "https://127.0.0.1:\(port)/mutate", caFile: files.caFile, body: String(decoding: AdmissionFixtures.review(pod), as: UTF8.self))

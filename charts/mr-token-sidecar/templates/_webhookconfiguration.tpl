@@ -1,0 +1,59 @@
+{{/*
+The MutatingWebhookConfiguration, rendered by tls-secret.yaml (with the chart's CA) or by
+certificate.yaml (cert-manager injects the CA). Only pods labelled
+mixedreality.azure.com/inject=true are sent to the webhook; the chart's own namespace and
+kube-system never are, so the webhook cannot block its own pods.
+*/}}
+{{- define "mr-token-sidecar.webhookConfiguration" -}}
+{{- $root := .root }}
+{{- $service := include "mr-token-sidecar.webhookName" $root }}
+{{- $selector := $root.Values.webhook.namespaceSelector }}
+apiVersion: admissionregistration.k8s.io/v1
+kind: MutatingWebhookConfiguration
+metadata:
+  name: {{ include "mr-token-sidecar.fullname" $root }}
+  labels:
+    {{- include "mr-token-sidecar.labels" $root | nindent 4 }}
+  {{- if $root.Values.tls.certManager.enabled }}
+  annotations:
+    cert-manager.io/inject-ca-from: {{ printf "%s/%s" $root.Release.Namespace $service }}
+  {{- end }}
+webhooks:
+  - name: inject.mixedreality.azure.com
+    admissionReviewVersions: ["v1"]
+    sideEffects: None
+    failurePolicy: {{ $root.Values.webhook.failurePolicy }}
+    timeoutSeconds: {{ $root.Values.webhook.timeoutSeconds }}
+    reinvocationPolicy: {{ $root.Values.webhook.reinvocationPolicy }}
+    matchPolicy: Equivalent
+    clientConfig:
+      service:
+        name: {{ $service }}
+        namespace: {{ $root.Release.Namespace }}
+        path: /mutate
+        port: 443
+      {{- if .caBundle }}
+      caBundle: {{ .caBundle }}
+      {{- end }}
+    rules:
+      - apiGroups: [""]
+        apiVersions: ["v1"]
+        operations: ["CREATE"]
+        resources: ["pods"]
+        scope: Namespaced
+    objectSelector:
+      matchLabels:
+        mixedreality.azure.com/inject: "true"
+    namespaceSelector:
+      {{- with $selector.matchLabels }}
+      matchLabels:
+        {{- toYaml . | nindent 8 }}
+      {{- end }}
+      matchExpressions:
+        - key: kubernetes.io/metadata.name
+          operator: NotIn
+          values: [{{ $root.Release.Namespace | quote }}, "kube-system"]
+        {{- with $selector.matchExpressions }}
+        {{- toYaml . | nindent 8 }}
+        {{- end }}
+{{- end }}

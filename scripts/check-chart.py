@@ -1,0 +1,185 @@
+#!/usr/bin/env python3
+"""Checks charts/mr-token-sidecar: helm lint (strict), values.schema.json (every value set passes,
+wrong values are rejected), offline rendering of the defaults and of every ci/*-values.yaml, and
+what the rendered objects must hold. Writes the rendered YAML to build/chart/<set>/ for
+kubernetes-validate and checkov (run by check-kubernetes.sh). Uses helm-python-sdk (no helm binary)."""
+import base64
+import json
+import os
+import subprocess
+import sys
+import tempfile
+
+import helm_python as helm
+import yaml
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+CHART = os.path.join(ROOT, "charts", "mr-token-sidecar")
+OUT = os.path.join(ROOT, "build", "chart")
+NAMESPACE = "mr-token-sidecar"
+failures = []
+
+
+def check(condition, message):
+    if not condition:
+        failures.append(message)
+        print(f"FAIL {message}", file=sys.stderr)
+
+
+def value_sets():
+    sets = {"defaults": {}}
+    ci = os.path.join(CHART, "ci")
+    for name in sorted(os.listdir(ci)):
+        if name.endswith("-values.yaml"):
+            with open(os.path.join(ci, name)) as f:
+                sets[name[: -len("-values.yaml")]] = yaml.safe_load(f) or {}
+    return sets
+
+
+def lint(values, **options):
+    report = helm.lint(CHART, values, strict=True, namespace=NAMESPACE, **options)
+    return report.get("errors", []) + [m["error"] for m in report.get("messages", []) if m["severity"] >= 2]
+
+
+def objects(rendered):
+    found = []
+    for path, text in sorted(rendered.items()):
+        if path.endswith("NOTES.txt"):
+            continue
+        for document in yaml.safe_load_all(text):
+            if document:
+                found.append(document)
+    return found
+
+
+def by_kind(found, kind):
+    return [o for o in found if o["kind"] == kind]
+
+
+def certificate_names(pem):
+    with tempfile.NamedTemporaryFile("w", suffix=".pem") as f:
+        f.write(pem)
+        f.flush()
+        out = subprocess.run(
+            ["openssl", "x509", "-noout", "-ext", "subjectAltName", "-in", f.name],
+            capture_output=True, text=True, check=True).stdout
+    return [part.strip()[4:] for part in out.split("\n", 1)[-1].split(",") if part.strip().startswith("DNS:")]
+
+
+def verify(ca_pem, leaf_pem):
+    with tempfile.TemporaryDirectory() as d:
+        ca, leaf = os.path.join(d, "ca.pem"), os.path.join(d, "leaf.pem")
+        open(ca, "w").write(ca_pem)
+        open(leaf, "w").write(leaf_pem)
+        return subprocess.run(["openssl", "verify", "-CAfile", ca, leaf], capture_output=True).returncode == 0
+
+
+def main():
+    chart = helm.Chart.load(CHART)
+    schema = chart.schema
+    check(schema is not None, "the chart has a values.schema.json")
+
+    # Every value in values.yaml is described by the schema (additionalProperties: false all the way).
+    def walk(values, node, path):
+        for key, value in values.items():
+            child = (node.get("properties") or {}).get(key)
+            check(child is not None, f"values.yaml {path}{key} is not in values.schema.json")
+            if child is not None and isinstance(value, dict) and child.get("properties"):
+                walk(value, child, f"{path}{key}.")
+    walk(chart.values, schema, "")
+
+    # Wrong values are rejected by the schema, naming the key.
+    wrong = [
+        ({"webhook": {"replicaCount": "two"}}, "replicaCount"),
+        ({"webhook": {"replicas": 2}}, "replicas"),
+        ({"webhook": {"failurePolicy": "Maybe"}}, "failurePolicy"),
+        ({"webhook": {"timeoutSeconds": 60}}, "timeoutSeconds"),
+        ({"sidecar": {"nativeSidecar": "yes"}}, "nativeSidecar"),
+        ({"sidecar": {"resources": {"limits": {"memory": "lots"}}}}, "memory"),
+        ({"image": {"digest": "latest"}}, "digest"),
+        ({"tls": {"certManager": {"issuerRef": {"name": "ca", "kind": "Cluster"}}}}, "kind"),
+        ({"networkPolicy": {"apiServerCIDRs": ["api.example"]}}, "apiServerCIDRs"),
+        ({"webhook": {"certificateCheckInterval": 5}}, "certificateCheckInterval"),
+    ]
+    for values, key in wrong:
+        try:
+            chart.validate_schema(values)
+            check(False, f"schema accepted {values}")
+        except helm.HelmError as error:
+            check(key in str(error), f"schema error for {values} does not name {key}: {error}")
+        check(lint(values) != [], f"helm lint accepted {values}")
+
+    for name, values in value_sets().items():
+        chart.validate_schema(values)
+        problems = lint(values)
+        check(problems == [], f"helm lint --strict ({name}): {problems}")
+        rendered = chart.render(values, name="mr", namespace=NAMESPACE, is_install=True)
+        found = objects(rendered)
+        check(any(p.endswith("NOTES.txt") and rendered[p].strip() for p in rendered), f"{name}: NOTES.txt renders")
+        directory = os.path.join(OUT, name)
+        os.makedirs(directory, exist_ok=True)
+        for old in os.listdir(directory):
+            os.remove(os.path.join(directory, old))
+        # Core objects for kubernetes-validate; cert-manager's custom resources apart.
+        core = [o for o in found if not o["apiVersion"].startswith("cert-manager.io/")]
+        custom = [o for o in found if o["apiVersion"].startswith("cert-manager.io/")]
+        with open(os.path.join(directory, "core.yaml"), "w") as f:
+            yaml.safe_dump_all(core, f, sort_keys=False)
+        if custom:
+            with open(os.path.join(directory, "cert-manager.yaml"), "w") as f:
+                yaml.safe_dump_all(custom, f, sort_keys=False)
+
+        merged = chart.merge_values(values)
+        [configuration] = by_kind(found, "MutatingWebhookConfiguration")
+        [hook] = configuration["webhooks"]
+        check(hook["failurePolicy"] == merged["webhook"]["failurePolicy"], f"{name}: failurePolicy")
+        check(hook["sideEffects"] == "None", f"{name}: sideEffects None")
+        check(hook["admissionReviewVersions"] == ["v1"], f"{name}: AdmissionReview v1")
+        check(hook["reinvocationPolicy"] == "IfNeeded", f"{name}: reinvocationPolicy IfNeeded")
+        check(hook["objectSelector"] == {"matchLabels": {"mixedreality.azure.com/inject": "true"}}, f"{name}: objectSelector")
+        check(hook["rules"][0]["operations"] == ["CREATE"] and hook["rules"][0]["resources"] == ["pods"], f"{name}: rules")
+        excluded = hook["namespaceSelector"]["matchExpressions"][0]
+        check(excluded["operator"] == "NotIn" and NAMESPACE in excluded["values"], f"{name}: own namespace excluded")
+        check(hook["clientConfig"]["service"]["path"] == "/mutate", f"{name}: path /mutate")
+
+        [deployment] = by_kind(found, "Deployment")
+        pod = deployment["spec"]["template"]["spec"]
+        [container] = pod["containers"]
+        args = container["args"]
+        check(deployment["spec"]["replicas"] == merged["webhook"]["replicaCount"], f"{name}: replicas")
+        check(pod["automountServiceAccountToken"] is False, f"{name}: no service account token")
+        check(container["securityContext"]["readOnlyRootFilesystem"] is True, f"{name}: read-only root")
+        check(("--legacy-sidecar" in args) == (not merged["sidecar"]["nativeSidecar"]), f"{name}: --legacy-sidecar")
+        sidecar_image = next(a.split("=", 1)[1] for a in args if a.startswith("--sidecar-image="))
+        image = merged["sidecar"]["image"] if merged["sidecar"]["image"]["repository"] else merged["image"]
+        check(sidecar_image.startswith(image["repository"]), f"{name}: sidecar image {sidecar_image}")
+        resources = json.loads(next(a.split("=", 1)[1] for a in args if a.startswith("--sidecar-resources=")))
+        check(resources == merged["sidecar"]["resources"], f"{name}: sidecar resources")
+        check(len(by_kind(found, "PodDisruptionBudget")) == (1 if merged["webhook"]["podDisruptionBudget"]["enabled"] else 0),
+              f"{name}: PodDisruptionBudget")
+        check(len(by_kind(found, "NetworkPolicy")) == (1 if merged["networkPolicy"]["enabled"] else 0), f"{name}: NetworkPolicy")
+        check(by_kind(found, "Role") == [] and by_kind(found, "ClusterRole") == [], f"{name}: no API permissions")
+        [account] = by_kind(found, "ServiceAccount")
+        check(account.get("automountServiceAccountToken") is False, f"{name}: service account token off")
+
+        service = by_kind(found, "Service")[0]["metadata"]["name"]
+        if merged["tls"]["certManager"]["enabled"]:
+            check("cert-manager.io/inject-ca-from" in configuration["metadata"].get("annotations", {}), f"{name}: CA injection")
+            serving = [c for c in custom if c["kind"] == "Certificate" and c["metadata"]["name"] == service]
+            check(len(serving) == 1 and f"{service}.{NAMESPACE}.svc" in serving[0]["spec"]["dnsNames"], f"{name}: serving Certificate")
+        else:
+            [secret] = by_kind(found, "Secret")
+            ca = base64.b64decode(secret["data"]["ca.crt"]).decode()
+            leaf = base64.b64decode(secret["data"]["tls.crt"]).decode()
+            check(hook["clientConfig"]["caBundle"] == secret["data"]["ca.crt"], f"{name}: caBundle is the Secret's CA")
+            check(f"{service}.{NAMESPACE}.svc" in certificate_names(leaf), f"{name}: the certificate names the Service")
+            check(verify(ca, leaf), f"{name}: the serving certificate chains to the CA")
+        print(f"chart ({name}): lint, schema and rendering checked, {len(found)} objects")
+
+    if failures:
+        print(f"{len(failures)} chart check(s) failed", file=sys.stderr)
+        sys.exit(1)
+
+
+if __name__ == "__main__":
+    main()
