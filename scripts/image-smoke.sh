@@ -3,14 +3,15 @@
 # it: read-only root filesystem, user 65532, every capability dropped, no new privileges, host
 # network to reach the emulator on loopback, config and secret mounted read-only, the output folder
 # read-write. Checks that `run --once` writes the token and that `run` serves /readyz, then stops
-# it with SIGTERM (exit 0). Prints the image size and the sidecar's RSS.
+# it with SIGTERM (exit 0); then runs the same image as the webhook (the chart's way: TLS Secret
+# mounted read-only) and sends it an AdmissionReview. Prints the sidecar's and the webhook's RSS.
 #   scripts/image-smoke.sh [IMAGE_ARCHIVE]
 set -euo pipefail
 source "$(dirname "$0")/lib.sh"
 cd "$ROOT"
 ARCHIVE="${1:-$ROOT/build/mr-token-sidecar.oci.tar}"
 [ -f "$ARCHIVE" ] || { echo "$ARCHIVE is missing: run scripts/build-image.sh first" >&2; exit 1; }
-ensure_debian_packages podman runc curl python3
+ensure_debian_packages podman runc curl python3 openssl
 
 # podman here: runc, cgroupfs, vfs storage, and modest rlimits (this sandbox refuses podman's
 # rootful defaults, which are higher than its own limits).
@@ -32,8 +33,10 @@ BIN_DIR="${MR_BIN_DIR:-$(swift build --show-bin-path)}"
 WORK=$(mktemp -d)
 EMULATOR_PID=""
 SIDECAR=""
+WEBHOOK=""
 cleanup() {
     [ -n "$SIDECAR" ] && podman rm -f "$SIDECAR" >/dev/null 2>&1 || true
+    [ -n "$WEBHOOK" ] && podman rm -f "$WEBHOOK" >/dev/null 2>&1 || true
     [ -n "$EMULATOR_PID" ] && kill "$EMULATOR_PID" 2>/dev/null || true
     rm -rf "$WORK"
 }
@@ -109,4 +112,54 @@ status=$(podman inspect --format '{{.State.ExitCode}}' "$SIDECAR")
 [ "$status" = "0" ] || { podman logs "$SIDECAR" >&2; echo "exit $status on SIGTERM" >&2; exit 1; }
 if podman logs "$SIDECAR" 2>&1 | grep -qF "$ACCOUNT_KEY"; then echo "the account key is in the logs" >&2; exit 1; fi
 echo "run: SIGTERM, exit 0; token file intact: $(test -s "$WORK/out/anchors.token" && echo yes)"
+
+log "podman run -d $IMAGE webhook"
+mkdir -p "$WORK/tls"
+openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -days 1 -subj "/CN=smoke CA" \
+    -keyout "$WORK/tls/ca.key" -out "$WORK/tls/ca.crt" 2>/dev/null
+openssl req -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -subj "/CN=localhost" \
+    -keyout "$WORK/tls/tls.key" -out "$WORK/tls/tls.csr" 2>/dev/null
+openssl x509 -req -in "$WORK/tls/tls.csr" -CA "$WORK/tls/ca.crt" -CAkey "$WORK/tls/ca.key" -CAcreateserial -days 1 \
+    -extfile <(printf 'subjectAltName=DNS:localhost,IP:127.0.0.1\nextendedKeyUsage=serverAuth') -out "$WORK/tls/tls.crt" 2>/dev/null
+chmod 0444 "$WORK/tls/tls.crt" "$WORK/tls/tls.key"
+HOOK_PORT=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
+HOOK_PROBES=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
+WEBHOOK=$(podman run -d --network host --read-only --user 65532:65532 --cap-drop ALL --security-opt no-new-privileges \
+    -v "$WORK/tls:/etc/mr-token-sidecar-webhook/tls:ro" "$IMAGE" webhook \
+    --address "127.0.0.1:$HOOK_PORT" --probe-address "127.0.0.1:$HOOK_PROBES" --sidecar-image "$IMAGE")
+ready=""
+for _ in $(seq 1 100); do
+    if curl -fsS "http://127.0.0.1:$HOOK_PROBES/readyz" >/dev/null 2>&1; then ready=yes; break; fi
+    sleep 0.1
+done
+[ -n "$ready" ] || { podman logs "$WEBHOOK" >&2; echo "the webhook's /readyz never answered 200" >&2; exit 1; }
+python3 - "$ROOT/Tests/TokenSidecarTests/Fixtures/admission/plain.pod.json" > "$WORK/review.json" <<'PY'
+import json, sys
+pod = json.load(open(sys.argv[1]))
+print(json.dumps({"apiVersion": "admission.k8s.io/v1", "kind": "AdmissionReview", "request": {
+    "uid": "smoke", "kind": {"group": "", "version": "v1", "kind": "Pod"}, "operation": "CREATE",
+    "namespace": "shop", "object": pod}}))
+PY
+curl -fsS --cacert "$WORK/tls/ca.crt" -H 'Content-Type: application/json' --data-binary "@$WORK/review.json" \
+    "https://127.0.0.1:$HOOK_PORT/mutate" > "$WORK/answer.json"
+python3 - "$WORK/answer.json" <<'PY'
+import base64, json, sys
+response = json.load(open(sys.argv[1]))["response"]
+assert response["uid"] == "smoke" and response["allowed"] is True, response
+patch = json.loads(base64.b64decode(response["patch"]))
+assert any(op["path"] == "/spec/initContainers" for op in patch), patch
+print("webhook: the AdmissionReview was answered with a", len(patch), "operation patch over TLS")
+PY
+PID=$(podman inspect --format '{{.State.Pid}}' "$WEBHOOK")
+rss_kib=$(awk '/VmRSS/ {print $2}' "/proc/$PID/status")
+anon_kib=$(awk '/RssAnon/ {print $2}' "/proc/$PID/status")
+echo "webhook RSS: $((rss_kib / 1024)) MiB ($((anon_kib / 1024)) MiB anonymous)"
+if [ "$anon_kib" -gt $((32 * 1024)) ] || [ "$rss_kib" -gt $((64 * 1024)) ]; then
+    echo "the webhook no longer fits the chart's 32Mi request / 64Mi limit (webhook.resources)" >&2
+    exit 1
+fi
+podman stop --time 20 "$WEBHOOK" >/dev/null
+status=$(podman inspect --format '{{.State.ExitCode}}' "$WEBHOOK")
+[ "$status" = "0" ] || { podman logs "$WEBHOOK" >&2; echo "webhook: exit $status on SIGTERM" >&2; exit 1; }
+echo "webhook: SIGTERM, exit 0"
 echo "image smoke test: passed"

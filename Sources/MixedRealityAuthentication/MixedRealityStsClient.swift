@@ -229,6 +229,14 @@ public struct MixedRealityStsClient: Sendable {
                 cause: error
             )
         }
+        return try interpret(response, correlationVector: cv)
+    }
+
+    /// Turns the STS's answer into a token or an error (separate from the request so that the
+    /// reliability suite can fuzz it).
+    func interpret(_ response: PipelineResponse, correlationVector cv: String) throws(MixedRealityAuthenticationError)
+        -> MixedRealityTokenResponse
+    {
         let msCV = response.headers.first(name: "MS-CV")
         let wwwAuthenticate = response.headers.first(name: "WWW-Authenticate")
         func failure(_ kind: MixedRealityAuthenticationError.Kind, _ message: String, retriable: Bool)

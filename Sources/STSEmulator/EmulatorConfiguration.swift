@@ -114,6 +114,18 @@ public struct EmulatorConfiguration: Sendable, Codable, Hashable {
     public var entraTokenLifetimeSeconds: Int
     public var managedIdentityTokenLifetimeSeconds: Int
     public var federatedIssuer: String
+    /// The certificate the emulator serves: `valid`, or a broken one (`expired`, `wrongHost`)
+    /// that every client must refuse.
+    public var serverCertificate: ServerCertificate
+
+    /// What is wrong with the served certificate, if anything.
+    public enum ServerCertificate: String, Codable, Sendable, Hashable {
+        case valid
+        /// Expired an hour ago.
+        case expired
+        /// Valid, but for `wrong.example` only (not localhost or 127.0.0.1).
+        case wrongHost
+    }
 
     /// Creates a configuration; every parameter has the default documented on the type.
     public init(
@@ -128,7 +140,8 @@ public struct EmulatorConfiguration: Sendable, Codable, Hashable {
         stsTokenLifetimeSeconds: Int = 86400,
         entraTokenLifetimeSeconds: Int = 3600,
         managedIdentityTokenLifetimeSeconds: Int = 86400,
-        federatedIssuer: String = "https://kubernetes.default.svc.cluster.local"
+        federatedIssuer: String = "https://kubernetes.default.svc.cluster.local",
+        serverCertificate: ServerCertificate = .valid
     ) {
         self.host = host
         self.port = port
@@ -142,11 +155,13 @@ public struct EmulatorConfiguration: Sendable, Codable, Hashable {
         self.entraTokenLifetimeSeconds = entraTokenLifetimeSeconds
         self.managedIdentityTokenLifetimeSeconds = managedIdentityTokenLifetimeSeconds
         self.federatedIssuer = federatedIssuer
+        self.serverCertificate = serverCertificate
     }
 
     private enum CodingKeys: String, CodingKey, CaseIterable {
         case host, port, plainHTTP, caCertificatePath, accounts, applications, managedIdentities, identityHeader
         case stsTokenLifetimeSeconds, entraTokenLifetimeSeconds, managedIdentityTokenLifetimeSeconds, federatedIssuer
+        case serverCertificate
     }
 
     public init(from decoder: any Decoder) throws {
@@ -169,6 +184,8 @@ public struct EmulatorConfiguration: Sendable, Codable, Hashable {
             try container.decodeIfPresent(Int.self, forKey: .managedIdentityTokenLifetimeSeconds)
             ?? defaults.managedIdentityTokenLifetimeSeconds
         federatedIssuer = try container.decodeIfPresent(String.self, forKey: .federatedIssuer) ?? defaults.federatedIssuer
+        serverCertificate =
+            try container.decodeIfPresent(ServerCertificate.self, forKey: .serverCertificate) ?? defaults.serverCertificate
     }
 
     /// Checks the configuration and says what is wrong, key by key.

@@ -66,7 +66,17 @@ public final class STSEmulator: Service, Sendable {
             }
         }
         self.certificates = certificates
-        self.tlsConfiguration = configuration.plainHTTP ? nil : try certificateAuthority.serverTLSConfiguration()
+        switch (configuration.plainHTTP, configuration.serverCertificate) {
+        case (true, _):
+            self.tlsConfiguration = nil
+        case (false, .valid):
+            self.tlsConfiguration = try certificateAuthority.serverTLSConfiguration()
+        case (false, .expired):
+            self.tlsConfiguration = try certificateAuthority.serverTLSConfiguration(
+                notValidBefore: Date().addingTimeInterval(-7200), notValidAfter: Date().addingTimeInterval(-3600))
+        case (false, .wrongHost):
+            self.tlsConfiguration = try certificateAuthority.serverTLSConfiguration(dnsNames: ["wrong.example"], ipAddresses: [])
+        }
     }
 
     // MARK: Running

@@ -10,6 +10,21 @@ import Testing
 
 @Suite("Client secret credential")
 struct ClientSecretCredentialTests {
+    @Test("Entra with an expired or wrong-host certificate is refused before any request", arguments: [
+        EmulatorConfiguration.ServerCertificate.expired, .wrongHost,
+    ])
+    func brokenCertificate(_ broken: EmulatorConfiguration.ServerCertificate) async throws {
+        try await withEmulator(configure: { $0.serverCertificate = broken }) { fixture in
+            let credential = try ClientSecretCredential(
+                tenantId: fixture.identities.tenantId, clientId: fixture.identities.clientId,
+                clientSecret: fixture.identities.clientSecret, options: fixture.credentialOptions())
+            await #expect(throws: AzureIdentityError.self) {
+                _ = try await credential.getToken(scopes: ["https://sts.mixedreality.azure.com//.default"])
+            }
+            #expect(fixture.emulator.totalRequests == 0)
+        }
+    }
+
     @Test("gets an Entra token that buys a Mixed Reality token; the form is what Entra expects")
     func secret() async throws {
         try await withEmulator { fixture in

@@ -288,6 +288,20 @@ struct MixedRealityStsClientSecurityTests {
         }
     }
 
+    @Test("an expired or wrong-host server certificate is refused before any request", arguments: [
+        EmulatorConfiguration.ServerCertificate.expired, .wrongHost,
+    ])
+    func brokenCertificate(_ broken: EmulatorConfiguration.ServerCertificate) async throws {
+        try await withEmulator(configure: { $0.serverCertificate = broken }) { fixture in
+            let error = await #expect(throws: MixedRealityAuthenticationError.self) {
+                try await fixture.client().getToken()
+            }
+            #expect(error?.kind == .transport)
+            #expect((error?.cause as? AzureCoreError)?.code == .tls)
+            #expect(fixture.emulator.totalRequests == 0)
+        }
+    }
+
     @Test(
         "construction errors name the argument",
         arguments: [

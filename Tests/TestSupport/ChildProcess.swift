@@ -186,6 +186,9 @@ package final class ChildProcess: Sendable {
     }
 
     /// Sends a signal.
+    /// The child's pid.
+    package var processIdentifier: Int32 { process.processIdentifier }
+
     package func signal(_ signal: Int32) {
         kill(process.processIdentifier, signal)
     }
