@@ -184,7 +184,7 @@ let package = Package(
         .testTarget(
             name: "TokenSidecarTests",
             dependencies: [
-                "TokenSidecar", "AzureCore", "MixedRealityAuthentication", "STSEmulator", "TestSupport",
+                "TokenSidecar", "AzureCore", "AzureIdentity", "MixedRealityAuthentication", "STSEmulator", "TestSupport",
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "NIOHTTP1", package: "swift-nio"),
                 .product(name: "Crypto", package: "swift-crypto"),

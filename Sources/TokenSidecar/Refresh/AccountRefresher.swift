@@ -82,6 +82,11 @@ final class AccountRefresher: Sendable {
             runtime.board.update(name) { $0.inFlight = false }
             return nil
         }
+        if claims.expiresOn.timeIntervalSince(now) > Self.maximumLifetime {
+            logger.warning("the output file holds a token expiring more than 7 days from now; it will be replaced")
+            runtime.board.update(name) { $0.inFlight = false }
+            return nil
+        }
         guard claims.expiresOn > now else {
             runtime.board.update(name) {
                 $0.inFlight = false
@@ -244,8 +249,12 @@ final class AccountRefresher: Sendable {
         }
     }
 
-    /// Refuses a token that must not replace the file: expired, for another account, or living
-    /// shorter than the one on disk.
+    /// The furthest expiry accepted: Mixed Reality tokens live 24 hours, so a token that claims to
+    /// live for years (`exp` in 9999) is a bad answer, and would stop every refresh if kept.
+    static let maximumLifetime: TimeInterval = 7 * 86400
+
+    /// Refuses a token that must not replace the file: expired, for another account, expiring
+    /// more than 7 days away, or living shorter than the one on disk.
     private func check(_ token: AccessToken) throws -> JWTExpiry.Claims {
         let claims: JWTExpiry.Claims
         do {
@@ -260,6 +269,12 @@ final class AccountRefresher: Sendable {
         }
         if let aid = claims.accountId, aid.lowercased() != account.accountId.value {
             throw SidecarError(.badToken, "the STS returned a token for another account (\(aid)); the file is left as it is")
+        }
+        guard claims.expiresOn.timeIntervalSince(now) <= Self.maximumLifetime else {
+            throw SidecarError(
+                .badToken,
+                "the STS returned a token expiring at \(TokenFileFormat.rfc3339(claims.expiresOn)), more than 7 days away (Mixed Reality tokens live 24 hours): a bad answer or a wrong clock; the file is left as it is"
+            )
         }
         if let current = state.withLock({ $0.current }), claims.expiresOn < current.expiresOn, current.expiresOn > now {
             throw SidecarError(
