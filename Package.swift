@@ -118,6 +118,13 @@ let package = Package(
             ],
             swiftSettings: swiftSettings
         ),
+        // The in-process micro-benchmarks (Benchmarks/run.sh builds and runs them in release).
+        .executableTarget(
+            name: "mr-micro-benchmarks",
+            dependencies: ["TokenSidecar", "MixedRealityAuthentication"],
+            path: "Benchmarks/Micro",
+            swiftSettings: swiftSettings
+        ),
         .executableTarget(
             name: "mr-token-sidecar",
             dependencies: ["TokenSidecar"],

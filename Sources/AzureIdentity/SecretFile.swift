@@ -7,14 +7,31 @@ import Foundation
 
 /// Reads small secret files (Kubernetes Secret and projected token mounts) with errors that name
 /// the file and say what to do, never its content.
-enum SecretFile {
+package enum SecretFile {
     static let maxBytes = 1 << 20
 
     /// The file's content, trimmed of surrounding white space.
-    static func read(_ path: String, what: String, credential: String) throws -> String {
+    /// - Parameters:
+    ///   - path: The file.
+    ///   - what: What it is, for messages ("the key file").
+    ///   - credential: The credential reading it, for the error.
+    /// - Throws: ``AzureIdentityError`` naming the file and what is wrong with it, never its content.
+    package static func read(_ path: String, what: String, credential: String) throws -> String {
         let data: Data
         do {
-            let attributes = try FileManager.default.attributesOfItem(atPath: path)
+            let manager = FileManager.default
+            if !manager.fileExists(atPath: path) {
+                if let target = try? manager.destinationOfSymbolicLink(atPath: path) {
+                    throw AzureIdentityError.unavailable(
+                        credential,
+                        "\(what) \(path) is a symbolic link to \(target), which does not exist: check that the Secret or volume is mounted",
+                        isRetriable: true)
+                }
+                throw AzureIdentityError.unavailable(
+                    credential, "\(what) \(path) does not exist: check that the Secret or volume is mounted there",
+                    isRetriable: true)
+            }
+            let attributes = try manager.attributesOfItem(atPath: URL(filePath: path).resolvingSymlinksInPath().path)
             if (attributes[.type] as? FileAttributeType) == .typeDirectory {
                 throw AzureIdentityError.unavailable(
                     credential, "\(what) \(path) is a directory, not a file: point at the file inside it", isRetriable: true)

@@ -20,6 +20,7 @@ extension STSEmulator {
             return Response(status: .noContent)
         }
         router.get("/admin/faults") { _, _ in Self.jsonResponse(.ok, self.pendingFaults) }
+        router.get("/admin/stats") { _, _ in Self.jsonResponse(.ok, self.state.stats) }
         router.post("/admin/faults") { request, _ in
             let body = try await request.body.collect(upTo: Self.maxRequestBody)
             let data = Data(body.readableBytesView)

@@ -175,11 +175,23 @@ public struct RecordedRequest: Sendable, Codable, Hashable {
 }
 
 /// The mutable state of a running emulator: queued faults, the request log and seen `jti`s.
+/// Counters of `/admin/stats`.
+public struct EmulatorStats: Codable, Sendable, Hashable {
+    /// Requests answered since start.
+    public var total: Int
+    /// Requests being served now.
+    public var inFlight: Int
+    /// The most requests ever served at once.
+    public var maxInFlight: Int
+}
+
 final class EmulatorState: Sendable {
     private struct Storage {
         var faults: [Fault] = []
         var requests: [RecordedRequest] = []
         var total = 0
+        var inFlight = 0
+        var maxInFlight = 0
         var seenAssertionIds: Set<String> = []
         var waiters: [(count: Int, continuation: CheckedContinuation<Void, Never>)] = []
     }
@@ -208,6 +220,23 @@ final class EmulatorState: Sendable {
             if storage.faults[index].count <= 0 { storage.faults.remove(at: index) }
             return fault
         }
+    }
+
+    /// A request starts being served (for `/admin/stats`: the concurrency clients reach).
+    func begin() {
+        storage.withLock { storage in
+            storage.inFlight += 1
+            storage.maxInFlight = max(storage.maxInFlight, storage.inFlight)
+        }
+    }
+
+    func end() {
+        storage.withLock { $0.inFlight -= 1 }
+    }
+
+    /// Requests seen, in flight now, and the most ever in flight at once.
+    var stats: EmulatorStats {
+        storage.withLock { EmulatorStats(total: $0.total, inFlight: $0.inFlight, maxInFlight: $0.maxInFlight) }
     }
 
     func record(_ request: RecordedRequest) {

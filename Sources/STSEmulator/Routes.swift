@@ -112,6 +112,8 @@ extension STSEmulator {
         _ handler: @Sendable (Incoming) -> Answer
     ) async throws -> Response {
         let receivedAt = Date()
+        state.begin()
+        defer { state.end() }
         let body = try await request.body.collect(upTo: Self.maxRequestBody)
         let rawQuery = request.uri.query
         let incoming = Incoming(

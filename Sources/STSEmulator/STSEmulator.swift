@@ -164,6 +164,8 @@ public final class STSEmulator: Service, Sendable {
 
     /// Faults still queued.
     public var pendingFaults: [Fault] { state.pendingFaults }
+    /// Requests seen, in flight now, and the most ever in flight at once (also `GET /admin/stats`).
+    public var stats: EmulatorStats { state.stats }
 
     /// Every request received (complete headers; for in-process tests).
     public var requests: [RecordedRequest] { state.requests }

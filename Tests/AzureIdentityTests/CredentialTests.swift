@@ -71,7 +71,7 @@ struct ClientSecretCredentialTests {
                     try await fresh.getToken(scopes: ["https://sts.mixedreality.azure.com//.default"])
                 }
                 #expect(error?.message.contains(file) == true)
-                #expect(error?.message.contains("no such file") == true)
+                #expect(error?.message.contains("does not exist") == true)
             }
         }
     }

@@ -66,7 +66,7 @@ struct SidecarHarness {
               address: 127.0.0.1:0
               readyMinValidity: 1s
             log:
-              level: debug
+              level: trace
             \(extra)
 
             """

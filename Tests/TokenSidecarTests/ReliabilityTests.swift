@@ -181,6 +181,7 @@ struct ReliabilityTests {
                 try await Task.sleep(for: .milliseconds(Int.random(in: 0...400, using: &generator)))
                 child.signal(SIGKILL)
                 _ = await child.exitStatus()
+                expectNoSecrets(child, harness.secrets())
                 let left = temporaries(in: out)
                 if !left.isEmpty { midWrite += 1 }
                 strays.formUnion(left)

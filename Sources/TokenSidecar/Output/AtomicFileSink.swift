@@ -20,13 +20,15 @@ protocol TokenSink: Sendable {
 /// file in the same folder (exclusive create, no symlink following), write, fsync, mode and
 /// owner, rename over the target, fsync the folder. The temporary file is removed on every
 /// failure path.
-struct AtomicFileSink: TokenSink {
+package struct AtomicFileSink: TokenSink {
     static let temporaryMarker = ".mr-token-tmp-"
 
     /// The random part of the temporary name (fixed by the tests that plant a symlink there).
     var temporarySuffix: @Sendable () -> String = { AtomicFileSink.randomSuffix() }
 
-    func write(_ bytes: [UInt8], to path: String, mode: UInt16, owner: Int?, group: Int?) throws(SidecarError) {
+    package init() {}
+
+    package func write(_ bytes: [UInt8], to path: String, mode: UInt16, owner: Int?, group: Int?) throws(SidecarError) {
         let (directory, name) = Self.split(path)
         let temporary = directory + "/." + name + Self.temporaryMarker + temporarySuffix()
         let fd = open(temporary, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0o600)

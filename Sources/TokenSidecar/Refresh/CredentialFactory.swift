@@ -102,22 +102,10 @@ final class CredentialFactory: Sendable {
 
     /// Reads an account key file (re-read at each exchange: Kubernetes rotates Secrets in place).
     static func readKey(_ path: String) throws(SidecarError) -> String {
-        let data: Data
         do {
-            guard let attributes = try? FileManager.default.attributesOfItem(atPath: path) else {
-                throw SidecarError(.secretFile, "the key file \(path) does not exist: mount the Secret holding the account key there")
-            }
-            guard (attributes[.type] as? FileAttributeType) != .typeDirectory else {
-                throw SidecarError(.secretFile, "the key file \(path) is a directory: point keyFile at the file inside it")
-            }
-            data = try Data(contentsOf: URL(filePath: path))
-        } catch let error as SidecarError {
-            throw error
+            return try SecretFile.read(path, what: "the key file", credential: "accountKey")
         } catch {
-            throw SidecarError(.secretFile, "cannot read the key file \(path): check that it is readable by this user")
+            throw SidecarError(.secretFile, (error as? AzureIdentityError)?.message ?? "cannot read the key file \(path)")
         }
-        let key = String(decoding: data.prefix(64 * 1024), as: UTF8.self).trimmed
-        guard !key.isEmpty else { throw SidecarError(.secretFile, "the key file \(path) is empty") }
-        return key
     }
 }

@@ -1,0 +1,335 @@
+#!/usr/bin/env python3
+"""The benchmarks of docs/benchmarks.md, side by side with the Azure SDK for Python, in one run.
+
+Run by Benchmarks/run.sh (which builds release and makes the virtualenv). Starts the release
+emulator on loopback and measures:
+  1. cold start to token on disk: `mr-token-sidecar run --once` against peer.py, alternating,
+     RUNS times each (median, ratio), with the peak RSS of each run;
+  2. idle RSS of the daemons 60 s after their first token (one account), beside the peer's;
+  3. CPU time per idle minute of both daemons;
+  4. 1, 100, 1,000 accounts: time until every token is on disk, peak RSS, the emulator's
+     requests per second and the most exchanges it saw in flight (against refresh.maxConcurrent);
+  5. the in-process micro-benchmarks (mr-micro-benchmarks).
+Writes build/benchmarks/results.json, docs/benchmarks-accounts.png, and the results section of
+docs/benchmarks.md.
+"""
+import json
+import os
+import platform
+import re
+import shutil
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+import uuid
+import urllib.request
+import ssl
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+BIN = sys.argv[1]
+PEER_PYTHON = sys.argv[2]
+RUNS = int(os.environ.get("MR_BENCH_RUNS", "20"))
+IDLE_SECONDS = int(os.environ.get("MR_BENCH_IDLE_SECONDS", "60"))
+ACCOUNT_COUNTS = [1, 100, 1000]
+MAX_CONCURRENT = 8
+WORK = tempfile.mkdtemp(prefix="mr-bench-")
+OUT = os.path.join(ROOT, "build", "benchmarks")
+os.makedirs(OUT, exist_ok=True)
+
+
+def log(text):
+    print(f"==> {text}", flush=True)
+
+
+class Emulator:
+    def __init__(self, accounts):
+        self.accounts = accounts
+        config = {"accounts": [{"accountId": a, "accountKeys": [k]} for a, k in accounts]}
+        path = os.path.join(WORK, "emulator.json")
+        with open(path, "w") as f:
+            json.dump(config, f)
+        self.ca = os.path.join(WORK, "ca.pem")
+        self.process = subprocess.Popen(
+            [os.path.join(BIN, "mr-sts-emulator"), "--config", path, "--ca-out", self.ca, "--port", "0"],
+            stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
+        self.url = json.loads(self.process.stdout.readline())["url"]
+        self.context = ssl.create_default_context(cafile=self.ca)
+
+    def stats(self):
+        with urllib.request.urlopen(self.url + "/admin/stats", context=self.context, timeout=10) as response:
+            return json.load(response)
+
+    def stop(self):
+        self.process.terminate()
+        self.process.wait()
+
+
+def new_accounts(count):
+    return [(str(uuid.uuid4()), uuid.uuid4().hex + uuid.uuid4().hex) for _ in range(count)]
+
+
+def sidecar_config(emulator, accounts, folder, server="127.0.0.1:0"):
+    os.makedirs(os.path.join(folder, "keys"), exist_ok=True)
+    os.makedirs(os.path.join(folder, "out"), exist_ok=True)
+    lines = ["accounts:"]
+    for index, (account, key) in enumerate(accounts):
+        key_file = os.path.join(folder, "keys", str(index))
+        with open(key_file, "w") as f:
+            f.write(key)
+        lines += [
+            f"  - name: a{index}", f"    accountId: {account}", "    accountDomain: eastus2.mixedreality.azure.com",
+            f"    endpoint: {emulator.url}", f"    credential: {{type: accountKey, keyFile: {key_file}}}",
+            f"    output: {{path: {folder}/out/{index}.token, format: token, mode: \"0440\"}}",
+        ]
+    lines += [f"refresh: {{maxConcurrent: {MAX_CONCURRENT}}}", f"tls: {{caFile: {emulator.ca}}}",
+              f"server: {{address: \"{server}\"}}", "log: {level: warning}"]
+    path = os.path.join(folder, "config.yaml")
+    with open(path, "w") as f:
+        f.write("\n".join(lines) + "\n")
+    return path
+
+
+def timed_run(command, env=None):
+    """Wall time and peak RSS (KiB) of one child, from wait4."""
+    started = time.perf_counter()
+    process = subprocess.Popen(command, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    _, status, usage = os.wait4(process.pid, 0)
+    elapsed = time.perf_counter() - started
+    if status != 0:
+        raise SystemExit(f"{command[0]} failed ({status}): {process.stderr.read().decode()[-2000:]}")
+    return elapsed, usage.ru_maxrss
+
+
+def proc_status(pid):
+    fields = {}
+    with open(f"/proc/{pid}/status") as f:
+        for line in f:
+            name, _, value = line.partition(":")
+            fields[name] = value.strip()
+    return fields
+
+
+def cpu_seconds(pid):
+    with open(f"/proc/{pid}/stat") as f:
+        parts = f.read().rsplit(")", 1)[1].split()
+    ticks = os.sysconf("SC_CLK_TCK")
+    return (int(parts[11]) + int(parts[12])) / ticks
+
+
+def kib(text):
+    return int(text.split()[0])
+
+
+def wait_for(path, timeout=60):
+    deadline = time.time() + timeout
+    while not os.path.exists(path):
+        if time.time() > deadline:
+            raise SystemExit(f"{path} never appeared")
+        time.sleep(0.005)
+
+
+def machine():
+    cpu = "unknown"
+    with open("/proc/cpuinfo") as f:
+        for line in f:
+            if line.startswith("model name"):
+                cpu = line.split(":", 1)[1].strip()
+                break
+    memory = 0
+    with open("/proc/meminfo") as f:
+        memory = int(f.readline().split()[1]) // 1024
+    swift = subprocess.run(["swift", "--version"], capture_output=True, text=True).stdout.splitlines()[0]
+    return {"cpu": cpu, "cores": os.cpu_count(), "memoryMiB": memory, "kernel": platform.release(),
+            "python": platform.python_version(), "swift": swift}
+
+
+def main():
+    results = {"machine": machine(), "runs": RUNS, "idleSeconds": IDLE_SECONDS}
+    peer_env = dict(os.environ, REQUESTS_CA_BUNDLE="")
+    accounts = new_accounts(max(ACCOUNT_COUNTS))
+    emulator = Emulator(accounts)
+    peer_env["REQUESTS_CA_BUNDLE"] = emulator.ca
+    account, key = accounts[0]
+    one = os.path.join(WORK, "one")
+    config = sidecar_config(emulator, [accounts[0]], one, server="")
+    key_file = os.path.join(one, "keys", "0")
+    sidecar_out = os.path.join(one, "out", "0.token")
+    peer_out = os.path.join(one, "out", "peer.token")
+    peer = [PEER_PYTHON, os.path.join(ROOT, "Benchmarks", "peer.py"), "--account-id", account,
+            "--account-key-file", key_file, "--endpoint", emulator.url, "--out", peer_out]
+
+    log(f"1. cold start to token on disk, {RUNS} runs each, alternating")
+    cold = {"sidecar": [], "peer": [], "sidecarPeakKiB": [], "peerPeakKiB": []}
+    for _ in range(RUNS):
+        for name in ("sidecar", "peer"):
+            for path in (sidecar_out, peer_out):
+                if os.path.exists(path):
+                    os.remove(path)
+            if name == "sidecar":
+                elapsed, peak = timed_run([os.path.join(BIN, "mr-token-sidecar"), "run", "--once", "--config", config])
+                assert os.path.getsize(sidecar_out) > 100
+            else:
+                elapsed, peak = timed_run(peer, env=peer_env)
+                assert os.path.getsize(peer_out) > 100
+            cold[name].append(elapsed)
+            cold[name + "PeakKiB"].append(peak)
+    results["coldStart"] = {
+        "sidecarMedianMs": statistics.median(cold["sidecar"]) * 1000,
+        "peerMedianMs": statistics.median(cold["peer"]) * 1000,
+        "ratio": statistics.median(cold["peer"]) / statistics.median(cold["sidecar"]),
+        "sidecarPeakMedianKiB": statistics.median(cold["sidecarPeakKiB"]),
+        "peerPeakMedianKiB": statistics.median(cold["peerPeakKiB"]),
+        "sidecarAllMs": [round(x * 1000, 2) for x in cold["sidecar"]],
+        "peerAllMs": [round(x * 1000, 2) for x in cold["peer"]],
+    }
+    print(json.dumps(results["coldStart"], indent=1))
+
+    log(f"2-3. idle RSS and CPU of both daemons, {IDLE_SECONDS} s after the first token")
+    for path in (sidecar_out, peer_out):
+        if os.path.exists(path):
+            os.remove(path)
+    daemons = {
+        "sidecar": subprocess.Popen([os.path.join(BIN, "mr-token-sidecar"), "run", "--config", config],
+                                    stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL),
+        "peer": subprocess.Popen(peer + ["--daemon"], env=peer_env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL),
+    }
+    wait_for(sidecar_out)
+    wait_for(peer_out)
+    first = {name: (proc_status(p.pid), cpu_seconds(p.pid)) for name, p in daemons.items()}
+    time.sleep(IDLE_SECONDS)
+    idle = {}
+    for name, process in daemons.items():
+        status, cpu = proc_status(process.pid), cpu_seconds(process.pid)
+        idle[name] = {
+            "rssKiB": kib(status["VmRSS"]), "anonKiB": kib(status["RssAnon"]), "fileKiB": kib(status["RssFile"]),
+            "peakKiB": kib(status["VmHWM"]), "rssAtFirstTokenKiB": kib(first[name][0]["VmRSS"]),
+            "cpuMsPerMinute": (cpu - first[name][1]) * 1000 * 60 / IDLE_SECONDS,
+        }
+        process.terminate()
+        process.wait()
+    idle["rssRatio"] = idle["peer"]["rssKiB"] / idle["sidecar"]["rssKiB"]
+    results["idle"] = idle
+    print(json.dumps(idle, indent=1))
+
+    log("4. 1, 100 and 1,000 accounts: every token on disk")
+    scaling = []
+    emulator.stop()
+    for count in ACCOUNT_COUNTS:
+        emulator = Emulator(accounts[:count])
+        folder = os.path.join(WORK, f"n{count}")
+        config_n = sidecar_config(emulator, accounts[:count], folder, server="")
+        elapsed, peak = timed_run([os.path.join(BIN, "mr-token-sidecar"), "run", "--once", "--config", config_n])
+        written = len([n for n in os.listdir(os.path.join(folder, "out")) if n.endswith(".token")])
+        stats = emulator.stats()
+        emulator.stop()
+        assert written == count, f"{written} of {count} tokens on disk"
+        scaling.append({"accounts": count, "seconds": elapsed, "peakKiB": peak, "requests": stats["total"],
+                        "requestsPerSecond": stats["total"] / elapsed, "maxInFlight": stats["maxInFlight"],
+                        "maxConcurrent": MAX_CONCURRENT})
+        print(json.dumps(scaling[-1]))
+    results["accounts"] = scaling
+
+    log("5. in-process micro-benchmarks")
+    micro = subprocess.run([os.path.join(BIN, "mr-micro-benchmarks")], capture_output=True, text=True, check=True)
+    results["micro"] = json.loads(micro.stdout)
+    print(json.dumps(results["micro"], indent=1))
+
+    binary = os.path.join(BIN, "mr-token-sidecar")
+    results["binaryBytes"] = os.path.getsize(binary)
+    with open(os.path.join(OUT, "results.json"), "w") as f:
+        json.dump(results, f, indent=1)
+    plot(results)
+    write_doc(results)
+    shutil.rmtree(WORK, ignore_errors=True)
+
+
+def plot(results):
+    import matplotlib
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    counts = [row["accounts"] for row in results["accounts"]]
+    figure, left = plt.subplots(figsize=(7, 4), dpi=120)
+    left.plot(counts, [row["seconds"] * 1000 for row in results["accounts"]], "o-", color="tab:blue", label="time until every token is on disk")
+    left.set_xscale("log")
+    left.set_xlabel("accounts")
+    left.set_ylabel("milliseconds", color="tab:blue")
+    right = left.twinx()
+    right.plot(counts, [row["peakKiB"] / 1024 for row in results["accounts"]], "s--", color="tab:red", label="peak RSS")
+    right.set_ylabel("peak RSS (MiB)", color="tab:red")
+    right.set_ylim(bottom=0)
+    left.set_ylim(bottom=0)
+    left.set_title("mr-token-sidecar run --once, account keys, emulator on loopback")
+    figure.tight_layout()
+    figure.savefig(os.path.join(ROOT, "docs", "benchmarks-accounts.png"))
+
+
+def write_doc(results):
+    c, i, m = results["coldStart"], results["idle"], results["machine"]
+    micro = {row["name"]: row for row in results["micro"]}
+    lines = [
+        "<!-- results:start (written by Benchmarks/run.sh; do not edit by hand) -->",
+        f"Last run: {time.strftime('%Y-%m-%d')}, {m['cpu']}, {m['cores']} cores, {m['memoryMiB']} MiB, Linux {m['kernel']}, "
+        f"{m['swift']}, Python {m['python']}. Binary: {results['binaryBytes'] / 1e6:.1f} MB "
+        f"({results['binaryBytes'] / 2**20:.1f} MiB).",
+        "",
+        f"### Cold start to token on disk (median of {results['runs']} runs each, alternating)",
+        "",
+        "| | median | peak RSS (median) |",
+        "|---|---|---|",
+        f"| `mr-token-sidecar run --once` | {c['sidecarMedianMs']:.1f} ms | {c['sidecarPeakMedianKiB'] / 1024:.1f} MiB |",
+        f"| Azure SDK for Python (peer.py) | {c['peerMedianMs']:.1f} ms | {c['peerPeakMedianKiB'] / 1024:.1f} MiB |",
+        f"| ratio | **{c['ratio']:.1f}x faster** | {c['peerPeakMedianKiB'] / c['sidecarPeakMedianKiB']:.1f}x less |",
+        "",
+        f"### Idle daemon, one account, {results['idleSeconds']} s after the first token",
+        "",
+        "| | RSS | of it anonymous | of it file-backed | peak | CPU per idle minute |",
+        "|---|---|---|---|---|---|",
+    ]
+    for name, label in (("sidecar", "`mr-token-sidecar run`"), ("peer", "Azure SDK for Python (peer.py --daemon)")):
+        d = i[name]
+        lines.append(f"| {label} | {d['rssKiB'] / 1024:.1f} MiB | {d['anonKiB'] / 1024:.1f} MiB | {d['fileKiB'] / 1024:.1f} MiB | "
+                     f"{d['peakKiB'] / 1024:.1f} MiB | {d['cpuMsPerMinute']:.2f} ms |")
+    lines += [
+        f"| ratio | {i['rssRatio']:.2f}x less | | | | |",
+        "",
+        "### 1, 100 and 1,000 accounts (`run --once`, `refresh.maxConcurrent: 8`)",
+        "",
+        "| accounts | every token on disk | peak RSS | requests/s at the emulator | most exchanges in flight |",
+        "|---|---|---|---|---|",
+    ]
+    for row in results["accounts"]:
+        lines.append(f"| {row['accounts']:,} | {row['seconds'] * 1000:.0f} ms | {row['peakKiB'] / 1024:.1f} MiB | "
+                     f"{row['requestsPerSecond']:.0f} | {row['maxInFlight']} (bound {row['maxConcurrent']}) |")
+    lines += [
+        "",
+        "![time and peak RSS against the number of accounts](benchmarks-accounts.png)",
+        "",
+        "### In-process micro-benchmarks (release build; median and 90th percentile per operation)",
+        "",
+        "| operation | median | p90 |",
+        "|---|---|---|",
+    ]
+    for name in ("jwt-expiry-parse", "config-load-1000-accounts", "atomic-write"):
+        row = micro[name]
+        lines.append(f"| {name} | {fmt(row['medianNanoseconds'])} | {fmt(row['p90Nanoseconds'])} |")
+    lines.append("<!-- results:end -->")
+    path = os.path.join(ROOT, "docs", "benchmarks.md")
+    with open(path) as f:
+        text = f.read()
+    text = re.sub(r"<!-- results:start.*?<!-- results:end -->", "\n".join(lines), text, flags=re.S)
+    with open(path, "w") as f:
+        f.write(text)
+
+
+def fmt(nanoseconds):
+    if nanoseconds >= 1e6:
+        return f"{nanoseconds / 1e6:.2f} ms"
+    if nanoseconds >= 1e3:
+        return f"{nanoseconds / 1e3:.2f} µs"
+    return f"{nanoseconds:.0f} ns"
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,28 @@
+#!/usr/bin/env bash
+# The benchmarks of docs/benchmarks.md in one command: builds release (static Swift standard
+# library, stripped: the binary the image ships), makes a virtualenv with the Azure SDK for Python
+# (the peer) and matplotlib, starts the emulator on loopback and measures both side by side.
+# Rewrites the results section of docs/benchmarks.md and docs/benchmarks-accounts.png.
+#   Benchmarks/run.sh            (MR_BENCH_RUNS=20 and MR_BENCH_IDLE_SECONDS=60 by default)
+set -euo pipefail
+source "$(dirname "$0")/../scripts/lib.sh"
+cd "$ROOT"
+ensure_debian_packages libyaml-dev python3 binutils
+ensure_swift
+BENCH_VENV="$ROOT/.build-venv-bench"
+ensure_venv "$BENCH_VENV" azure-mixedreality-authentication azure-identity matplotlib
+
+FLAGS=(-c release --static-swift-stdlib -Xswiftc -gnone)
+for product in mr-token-sidecar mr-sts-emulator mr-micro-benchmarks; do
+    log "swift build ${FLAGS[*]} --product $product"
+    swift build "${FLAGS[@]}" --product "$product"
+done
+RELEASE="$(swift build "${FLAGS[@]}" --show-bin-path)"
+BIN="$ROOT/build/benchmarks/bin"
+mkdir -p "$BIN"
+for product in mr-token-sidecar mr-sts-emulator mr-micro-benchmarks; do
+    cp "$RELEASE/$product" "$BIN/$product"
+    strip "$BIN/$product"
+done
+log "benchmarks (build/benchmarks/results.json, docs/benchmarks.md, docs/benchmarks-accounts.png)"
+"$BENCH_VENV/bin/python" Benchmarks/bench.py "$BIN" "$BENCH_VENV/bin/python"
