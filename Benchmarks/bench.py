@@ -26,12 +26,24 @@ import time
 import uuid
 import urllib.request
 import ssl
+import atexit
+
+CHILDREN = []
+
+
+@atexit.register
+def stop_children():
+    """Nothing outlives the run, even when it fails half-way."""
+    for child in CHILDREN:
+        if child.poll() is None:
+            child.kill()
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 BIN = sys.argv[1]
 PEER_PYTHON = sys.argv[2]
 RUNS = int(os.environ.get("MR_BENCH_RUNS", "20"))
 IDLE_SECONDS = int(os.environ.get("MR_BENCH_IDLE_SECONDS", "60"))
+SETTLE_SECONDS = 20
 ACCOUNT_COUNTS = [1, 100, 1000]
 MAX_CONCURRENT = 8
 WORK = tempfile.mkdtemp(prefix="mr-bench-")
@@ -54,8 +66,16 @@ class Emulator:
         self.process = subprocess.Popen(
             [os.path.join(BIN, "mr-sts-emulator"), "--config", path, "--ca-out", self.ca, "--port", "0"],
             stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
+        CHILDREN.append(self.process)
         self.url = json.loads(self.process.stdout.readline())["url"]
         self.context = ssl.create_default_context(cafile=self.ca)
+
+    def inject(self, fault):
+        request = urllib.request.Request(
+            self.url + "/admin/faults", data=json.dumps(fault).encode(), method="POST",
+            headers={"Content-Type": "application/json"})
+        with urllib.request.urlopen(request, context=self.context, timeout=10):
+            pass
 
     def stats(self):
         with urllib.request.urlopen(self.url + "/admin/stats", context=self.context, timeout=10) as response:
@@ -116,6 +136,34 @@ def cpu_seconds(pid):
         parts = f.read().rsplit(")", 1)[1].split()
     ticks = os.sysconf("SC_CLK_TCK")
     return (int(parts[11]) + int(parts[12])) / ticks
+
+
+class CPUMeter:
+    """CPU time of a process from now until stop(), in ms: `perf stat -e task-clock` when perf is
+    there (nanoseconds), else /proc/PID/stat (10 ms ticks)."""
+
+    def __init__(self, pid):
+        self.pid = pid
+        self.output = os.path.join(WORK, f"perf-{pid}.txt")
+        self.perf = None
+        if shutil.which("perf"):
+            self.perf = subprocess.Popen(["perf", "stat", "-e", "task-clock", "-x", ",", "-o", self.output, "-p", str(pid)],
+                                         stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+            time.sleep(0.2)
+        self.start = cpu_seconds(pid)
+        self.kind = "perf task-clock" if self.perf else "/proc ticks"
+
+    def stop(self):
+        if self.perf:
+            self.perf.send_signal(2)
+            self.perf.wait()
+            with open(self.output) as f:
+                for line in f:
+                    parts = line.strip().split(",")
+                    if len(parts) > 2 and parts[2].startswith("task-clock"):
+                        # "<not counted>": the process never ran during the window.
+                        return float(parts[0]) if parts[0][:1].isdigit() else 0.0
+        return (cpu_seconds(self.pid) - self.start) * 1000
 
 
 def kib(text):
@@ -186,7 +234,7 @@ def main():
     }
     print(json.dumps(results["coldStart"], indent=1))
 
-    log(f"2-3. idle RSS and CPU of both daemons, {IDLE_SECONDS} s after the first token")
+    log(f"2-3. idle RSS and CPU of both daemons: {SETTLE_SECONDS} s after the first token, then {IDLE_SECONDS} s")
     for path in (sidecar_out, peer_out):
         if os.path.exists(path):
             os.remove(path)
@@ -195,17 +243,22 @@ def main():
                                     stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL),
         "peer": subprocess.Popen(peer + ["--daemon"], env=peer_env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL),
     }
+    CHILDREN.extend(daemons.values())
     wait_for(sidecar_out)
     wait_for(peer_out)
-    first = {name: (proc_status(p.pid), cpu_seconds(p.pid)) for name, p in daemons.items()}
+    first = {name: proc_status(p.pid) for name, p in daemons.items()}
+    # Settle (the sidecar closes idle connections after 10 s and gives memory back 15 s after its
+    # last refresh), then measure a quiet minute.
+    time.sleep(SETTLE_SECONDS)
+    meters = {name: CPUMeter(p.pid) for name, p in daemons.items()}
     time.sleep(IDLE_SECONDS)
     idle = {}
     for name, process in daemons.items():
-        status, cpu = proc_status(process.pid), cpu_seconds(process.pid)
+        status = proc_status(process.pid)
         idle[name] = {
             "rssKiB": kib(status["VmRSS"]), "anonKiB": kib(status["RssAnon"]), "fileKiB": kib(status["RssFile"]),
-            "peakKiB": kib(status["VmHWM"]), "rssAtFirstTokenKiB": kib(first[name][0]["VmRSS"]),
-            "cpuMsPerMinute": (cpu - first[name][1]) * 1000 * 60 / IDLE_SECONDS,
+            "peakKiB": kib(status["VmHWM"]), "rssAtFirstTokenKiB": kib(first[name]["VmRSS"]),
+            "cpuMsPerMinute": meters[name].stop() * 60 / IDLE_SECONDS, "cpuMeter": meters[name].kind,
         }
         process.terminate()
         process.wait()
@@ -230,6 +283,20 @@ def main():
                         "maxConcurrent": MAX_CONCURRENT})
         print(json.dumps(scaling[-1]))
     results["accounts"] = scaling
+
+    # With 50 ms of STS latency the bound is what limits: exactly maxConcurrent in flight.
+    count = max(ACCOUNT_COUNTS)
+    emulator = Emulator(accounts[:count])
+    emulator.inject({"endpoint": "sts", "count": count, "delayMs": 50})
+    folder = os.path.join(WORK, "latency")
+    config_n = sidecar_config(emulator, accounts[:count], folder, server="")
+    elapsed, peak = timed_run([os.path.join(BIN, "mr-token-sidecar"), "run", "--once", "--config", config_n])
+    stats = emulator.stats()
+    emulator.stop()
+    results["latency"] = {"accounts": count, "delayMs": 50, "seconds": elapsed, "peakKiB": peak,
+                          "maxInFlight": stats["maxInFlight"], "maxConcurrent": MAX_CONCURRENT,
+                          "floorSeconds": count / MAX_CONCURRENT * 0.05}
+    print(json.dumps(results["latency"]))
 
     log("5. in-process micro-benchmarks")
     micro = subprocess.run([os.path.join(BIN, "mr-micro-benchmarks")], capture_output=True, text=True, check=True)
@@ -282,7 +349,7 @@ def write_doc(results):
         f"| Azure SDK for Python (peer.py) | {c['peerMedianMs']:.1f} ms | {c['peerPeakMedianKiB'] / 1024:.1f} MiB |",
         f"| ratio | **{c['ratio']:.1f}x faster** | {c['peerPeakMedianKiB'] / c['sidecarPeakMedianKiB']:.1f}x less |",
         "",
-        f"### Idle daemon, one account, {results['idleSeconds']} s after the first token",
+        f"### Idle daemon, one account: RSS {results['idleSeconds'] + SETTLE_SECONDS} s after the first token, CPU over the last {results['idleSeconds']} s ({i['sidecar']['cpuMeter']})",
         "",
         "| | RSS | of it anonymous | of it file-backed | peak | CPU per idle minute |",
         "|---|---|---|---|---|---|",
@@ -302,7 +369,13 @@ def write_doc(results):
     for row in results["accounts"]:
         lines.append(f"| {row['accounts']:,} | {row['seconds'] * 1000:.0f} ms | {row['peakKiB'] / 1024:.1f} MiB | "
                      f"{row['requestsPerSecond']:.0f} | {row['maxInFlight']} (bound {row['maxConcurrent']}) |")
+    latency = results["latency"]
     lines += [
+        "",
+        f"With 50 ms of STS latency (injected at the emulator) the bound is what limits: {latency['accounts']:,} accounts took "
+        f"{latency['seconds']:.2f} s (the floor is {latency['accounts']:,} / {latency['maxConcurrent']} x 50 ms = "
+        f"{latency['floorSeconds']:.2f} s), with at most {latency['maxInFlight']} exchanges in flight "
+        f"(bound {latency['maxConcurrent']}), peak RSS {latency['peakKiB'] / 1024:.1f} MiB.",
         "",
         "![time and peak RSS against the number of accounts](benchmarks-accounts.png)",
         "",

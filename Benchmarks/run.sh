@@ -12,7 +12,7 @@ ensure_swift
 BENCH_VENV="$ROOT/.build-venv-bench"
 ensure_venv "$BENCH_VENV" azure-mixedreality-authentication azure-identity matplotlib
 
-FLAGS=(-c release --static-swift-stdlib -Xswiftc -gnone)
+FLAGS=(-c release --static-swift-stdlib -Xswiftc -gnone -Xlinker --no-export-dynamic)
 for product in mr-token-sidecar mr-sts-emulator mr-micro-benchmarks; do
     log "swift build ${FLAGS[*]} --product $product"
     swift build "${FLAGS[@]}" --product "$product"

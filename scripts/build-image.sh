@@ -14,14 +14,29 @@ VERSION=$(sed -n 's/.*static let version = "\(.*\)".*/\1/p' Sources/AzureCore/Ve
 ensure_swift
 ensure_debian_packages libyaml-dev buildah ca-certificates binutils
 
-log "swift build -c release --static-swift-stdlib (mr-token-sidecar)"
-swift build -c release --product mr-token-sidecar --static-swift-stdlib -Xswiftc -gnone
-BINARY="$(swift build -c release --show-bin-path)/mr-token-sidecar"
+# The release flags of the Dockerfile: static Swift standard library, no debug info, and no
+# dynamic symbol table (an executable exports nothing; that is 4 MB of .dynsym and .dynstr).
+FLAGS=(-c release --static-swift-stdlib -Xswiftc -gnone -Xlinker --no-export-dynamic)
+log "swift build ${FLAGS[*]} --product mr-token-sidecar"
+swift build "${FLAGS[@]}" --product mr-token-sidecar
+BINARY="$(swift build "${FLAGS[@]}" --show-bin-path)/mr-token-sidecar"
 
 STAGE=$(mktemp -d)
 trap 'rm -rf "$STAGE"' EXIT
 install -D -m 0755 "$BINARY" "$STAGE/usr/local/bin/mr-token-sidecar"
 strip "$STAGE/usr/local/bin/mr-token-sidecar"
+# The lean-binary contract (docs/benchmarks.md): only FoundationEssentials (no full Foundation,
+# whose ICU data alone is 30 MB), and a stripped binary under 40 MB.
+if nm "$BINARY" | grep -q '\$s10Foundation' || grep -qa 'icudt' "$BINARY"; then
+    echo "the binary links full Foundation or ICU (a dependency imports Foundation): keep to FoundationEssentials" >&2
+    exit 1
+fi
+stripped_bytes=$(stat -c %s "$STAGE/usr/local/bin/mr-token-sidecar")
+if [ "$stripped_bytes" -ge 40000000 ]; then
+    echo "the stripped binary is $stripped_bytes bytes, over the 40 MB budget: see docs/benchmarks.md (Footprint)" >&2
+    exit 1
+fi
+echo "binary: $stripped_bytes bytes stripped, no \$s10Foundation symbol, no icudt"
 # Exactly the shared libraries the binary needs, at the paths the loader looks for them.
 ldd "$BINARY" | awk '/=>/ {print $3} /^\t\/.*ld-linux/ {print $1}' | sort -u | while read -r library; do
     [ -n "$library" ] || continue

@@ -42,6 +42,17 @@ cleanup() {
 }
 trap cleanup EXIT
 
+# wait_ready PORT CONTAINER: polls /readyz on loopback for up to 10 s; prints the logs if it never passes.
+wait_ready() {
+    for _ in $(seq 1 100); do
+        curl -fsS "http://127.0.0.1:$1/readyz" >/dev/null 2>&1 && return 0
+        sleep 0.1
+    done
+    podman logs "$2" >&2
+    echo "/readyz on port $1 never answered 200" >&2
+    exit 1
+}
+
 ACCOUNT_ID=$(python3 -c 'import uuid; print(uuid.uuid4())')
 ACCOUNT_KEY=$(python3 -c 'import secrets; print(secrets.token_urlsafe(32))')
 mkdir -p "$WORK/secret" "$WORK/out"
@@ -90,12 +101,7 @@ PY
 
 log "podman run -d $IMAGE (the default command: run)"
 SIDECAR=$(podman run -d "${RUN_FLAGS[@]}" "$IMAGE")
-ready=""
-for _ in $(seq 1 100); do
-    if curl -fsS "http://127.0.0.1:$PROBE_PORT/readyz" >/dev/null 2>&1; then ready=yes; break; fi
-    sleep 0.1
-done
-[ -n "$ready" ] || { podman logs "$SIDECAR" >&2; echo "/readyz never answered 200" >&2; exit 1; }
+wait_ready "$PROBE_PORT" "$SIDECAR"
 echo "run: /readyz answered 200"
 PID=$(podman inspect --format '{{.State.Pid}}' "$SIDECAR")
 rss_kib=$(awk '/VmRSS/ {print $2}' "/proc/$PID/status")
@@ -127,12 +133,7 @@ HOOK_PROBES=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",
 WEBHOOK=$(podman run -d --network host --read-only --user 65532:65532 --cap-drop ALL --security-opt no-new-privileges \
     -v "$WORK/tls:/etc/mr-token-sidecar-webhook/tls:ro" "$IMAGE" webhook \
     --address "127.0.0.1:$HOOK_PORT" --probe-address "127.0.0.1:$HOOK_PROBES" --sidecar-image "$IMAGE")
-ready=""
-for _ in $(seq 1 100); do
-    if curl -fsS "http://127.0.0.1:$HOOK_PROBES/readyz" >/dev/null 2>&1; then ready=yes; break; fi
-    sleep 0.1
-done
-[ -n "$ready" ] || { podman logs "$WEBHOOK" >&2; echo "the webhook's /readyz never answered 200" >&2; exit 1; }
+wait_ready "$HOOK_PROBES" "$WEBHOOK"
 python3 - "$ROOT/Tests/TokenSidecarTests/Fixtures/admission/plain.pod.json" > "$WORK/review.json" <<'PY'
 import json, sys
 pod = json.load(open(sys.argv[1]))

@@ -9,38 +9,54 @@ package enum Base64URL {
     /// Decodes base64url or standard base64, padded or not; `nil` for anything else (including a
     /// mix of the two alphabets).
     package static func decode<S: StringProtocol>(_ text: S) -> [UInt8]? {
-        var normalized = ""
-        normalized.reserveCapacity(text.utf8.count + 3)
+        // Byte by byte, without building a normalized string: the sidecar parses each token it
+        // gets and each file it adopts (1,000 accounts at start).
+        var output: [UInt8] = []
+        output.reserveCapacity(text.utf8.count * 3 / 4)
+        var accumulator: UInt32 = 0
+        var bits = 0
+        var count = 0
+        var padding = 0
         var sawURLAlphabet = false
         var sawStandardAlphabet = false
-        var padding = 0
-        for scalar in text.unicodeScalars {
-            switch scalar {
-            case "=":
+        for byte in text.utf8 {
+            let value: UInt8
+            switch byte {
+            case UInt8(ascii: "="):
                 padding += 1
                 continue
-            case "-":
-                normalized.append("+")
+            case UInt8(ascii: "A")...UInt8(ascii: "Z"): value = byte - UInt8(ascii: "A")
+            case UInt8(ascii: "a")...UInt8(ascii: "z"): value = byte - UInt8(ascii: "a") + 26
+            case UInt8(ascii: "0")...UInt8(ascii: "9"): value = byte - UInt8(ascii: "0") + 52
+            case UInt8(ascii: "-"):
+                value = 62
                 sawURLAlphabet = true
-            case "_":
-                normalized.append("/")
-                sawURLAlphabet = true
-            case "+", "/":
-                normalized.unicodeScalars.append(scalar)
+            case UInt8(ascii: "+"):
+                value = 62
                 sawStandardAlphabet = true
-            case "A"..."Z", "a"..."z", "0"..."9":
-                normalized.unicodeScalars.append(scalar)
+            case UInt8(ascii: "_"):
+                value = 63
+                sawURLAlphabet = true
+            case UInt8(ascii: "/"):
+                value = 63
+                sawStandardAlphabet = true
             default:
                 return nil
             }
             if padding > 0 { return nil }  // data after padding
+            accumulator = (accumulator << 6) | UInt32(value)
+            bits += 6
+            count += 1
+            if bits >= 8 {
+                bits -= 8
+                output.append(UInt8(truncatingIfNeeded: accumulator >> UInt32(bits)))
+                accumulator &= (1 << UInt32(bits)) - 1
+            }
         }
         if sawURLAlphabet && sawStandardAlphabet { return nil }
-        let length = normalized.utf8.count
-        guard padding <= 2, length % 4 != 1 else { return nil }
-        if padding > 0 && (length + padding) % 4 != 0 { return nil }
-        while normalized.utf8.count % 4 != 0 { normalized.append("=") }
-        return Data(base64Encoded: normalized).map(Array.init)
+        guard padding <= 2, count % 4 != 1 else { return nil }
+        if padding > 0 && (count + padding) % 4 != 0 { return nil }
+        return output
     }
 
     /// Encodes bytes as unpadded base64url.

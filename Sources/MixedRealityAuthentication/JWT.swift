@@ -37,7 +37,7 @@ public enum JWTExpiry: Sendable {
     /// - Parameter token: The compact JWT.
     /// - Throws: ``ParseError`` when the token is not a JWT with a usable `exp`.
     public static func claims(of token: String) throws(ParseError) -> Claims {
-        let parts = token.split(separator: ".", omittingEmptySubsequences: false)
+        let parts = token.utf8.split(separator: UInt8(ascii: "."), maxSplits: 3, omittingEmptySubsequences: false)
         guard parts.count >= 3 else {
             if token.trimmed.isEmpty {
                 throw ParseError(reason: "the token is empty, not a JWT")
@@ -45,7 +45,7 @@ public enum JWTExpiry: Sendable {
             throw ParseError(
                 reason: "the token is not a JWT: it has \(parts.count) dot-separated part(s), a JWT has 3")
         }
-        let payload = parts[1]
+        let payload = Substring(parts[1])
         guard !payload.isEmpty else { throw ParseError(reason: "the JWT payload (second part) is empty") }
         guard let bytes = Base64URL.decode(payload) else {
             throw ParseError(reason: "the JWT payload is neither base64url nor base64")

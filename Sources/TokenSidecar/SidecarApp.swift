@@ -49,11 +49,13 @@ public struct SidecarApp: Sendable {
         } catch {
             throw SidecarError(.configuration, "tls.caFile: \(error)", isRetriable: false)
         }
+        let trimmer = MemoryTrimmer(logger: logger)
         let runtime = SidecarRuntime(
             sink: AtomicFileSink(), board: StatusBoard(), metrics: metrics,
-            limiter: ConcurrencyLimiter(limit: configuration.refresh.maxConcurrent), notifier: notifier, logger: logger)
+            limiter: ConcurrencyLimiter(limit: configuration.refresh.maxConcurrent), notifier: notifier, logger: logger,
+            trimmer: trimmer)
         let factory = CredentialFactory(environment: environment, pipeline: pipeline)
-        let health = SidecarHealth()
+        let health = ProbeFlag()
         let service = SidecarService(
             configuration: configuration, configPath: configPath, environment: environment, runtime: runtime,
             factory: factory, health: health, levelBox: levelBox)
@@ -79,7 +81,7 @@ public struct SidecarApp: Sendable {
     }
 
     /// The services, probe server first: first in, last out, so probes answer until the end.
-    var services: [any Service] { (probe.map { [$0] } ?? []) + [service] }
+    var services: [any Service] { (probe.map { [$0] } ?? []) + [service] + (runtime.trimmer.map { [$0] } ?? []) }
 
     /// Writes every account's token once (adopting valid files) and returns the accounts that
     /// failed, with why.

@@ -29,14 +29,14 @@ final class SidecarService: Service, Sendable {
     let environment: [String: String]
     let runtime: SidecarRuntime
     let factory: CredentialFactory
-    let health: SidecarHealth
+    let health: ProbeFlag
     let levelBox: LogLevelBox
     let reloadPollInterval: Duration
     private let configuration: Mutex<SidecarConfiguration>
 
     init(
         configuration: SidecarConfiguration, configPath: String?, environment: [String: String], runtime: SidecarRuntime,
-        factory: CredentialFactory, health: SidecarHealth, levelBox: LogLevelBox, reloadPollInterval: Duration = .seconds(2)
+        factory: CredentialFactory, health: ProbeFlag, levelBox: LogLevelBox, reloadPollInterval: Duration = .seconds(2)
     ) {
         self.configuration = Mutex(configuration)
         self.configPath = configPath
@@ -152,11 +152,34 @@ final class SidecarService: Service, Sendable {
         }
     }
 
-    /// Polls the config file's identity (following symlinks), yielding a reload when it changes.
+    /// Watches the config file's identity (following symlinks), yielding a reload when it changes.
+    /// With inotify (Linux) it wakes only when something changes in the file's folder (where
+    /// Kubernetes swaps a ConfigMap's `..data` link) or in its target's, plus a check a minute in
+    /// case an event was missed; without, it polls every `reloadPollInterval`.
     private func watch(_ path: String, _ continuation: AsyncStream<Event>.Continuation) async {
         var last = FileIdentity(path)
+        let (changes, signal) = AsyncStream.makeStream(of: Void.self, bufferingPolicy: .bufferingNewest(1))
+        let resolved = URL(filePath: path).resolvingSymlinksInPath().path
+        let folders = Set([path, resolved].map { AtomicFileSink.split($0).directory })
+        let notifier = FolderNotifier(folders: Array(folders)) { signal.yield() }
+        defer { notifier?.cancel() }
+        let interval = notifier == nil ? reloadPollInterval : max(reloadPollInterval, .seconds(60))
         while !Task.isCancelled {
-            try? await Task.sleep(for: reloadPollInterval)
+            if notifier != nil {
+                // Wake on a change or after `interval`, whichever comes first.
+                await withTaskGroup(of: Void.self) { group in
+                    group.addTask {
+                        for await _ in changes { return }
+                        // The stream only ends with the notifier; never spin on it.
+                        try? await Task.sleep(for: interval)
+                    }
+                    group.addTask { try? await Task.sleep(for: interval) }
+                    await group.next()
+                    group.cancelAll()
+                }
+            } else {
+                try? await Task.sleep(for: interval)
+            }
             let now = FileIdentity(path)
             if now != last {
                 last = now

@@ -25,6 +25,13 @@ struct SidecarHarness {
         directory.appendingPathComponent("out/\(name).\(format == "token" ? "token" : format)").path
     }
 
+    /// `count` accounts named `prefix-0`... with the emulator's account and key.
+    func accounts(_ count: Int, prefix: String) -> [TestAccount] {
+        (0..<count).map { index in
+            TestAccount(name: "\(prefix)-\(index)", accountId: fixture.identities.accountId, key: fixture.identities.accountKey)
+        }
+    }
+
     var defaultAccount: TestAccount {
         TestAccount(name: "anchors", accountId: fixture.identities.accountId, key: fixture.identities.accountKey)
     }

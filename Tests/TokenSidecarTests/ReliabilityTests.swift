@@ -164,11 +164,7 @@ struct ReliabilityTests {
     func crashes() async throws {
         let kills = Reliability.count(ci: 60, full: 300)
         try await withSidecar(stsLifetime: 2) { harness in
-            let accounts = (0..<20).map { index in
-                TestAccount(
-                    name: "account-\(index)", accountId: harness.fixture.identities.accountId,
-                    key: harness.fixture.identities.accountKey)
-            }
+            let accounts = harness.accounts(20, prefix: "account")
             try harness.writeConfig(accounts)
             let out = harness.directory.appending(path: "out").path
             var generator = SeededGenerator(state: 7)
@@ -291,11 +287,7 @@ struct ReliabilityTests {
     func churn() async throws {
         let seconds = Reliability.count(ci: 15, full: 120)
         try await withSidecar(stsLifetime: 6) { harness in
-            let accounts = (0..<50).map { index in
-                TestAccount(
-                    name: "churn-\(index)", accountId: harness.fixture.identities.accountId,
-                    key: harness.fixture.identities.accountKey)
-            }
+            let accounts = harness.accounts(50, prefix: "churn")
             try harness.writeConfig(accounts)
             let child = try harness.start()
             let port = try #require(await harness.probePort(child))

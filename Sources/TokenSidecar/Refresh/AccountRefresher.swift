@@ -17,6 +17,8 @@ struct SidecarRuntime: Sendable {
     let limiter: ConcurrencyLimiter
     let notifier: Notifier
     let logger: Logger
+    /// Told after each attempt, so that memory is given back once the daemon is idle.
+    var trimmer: MemoryTrimmer? = nil
 }
 
 /// The outcome of one attempt.
@@ -115,6 +117,7 @@ final class AccountRefresher: Sendable {
         runtime.metrics.token(name, expiresOn: claims.expiresOn, refreshedAt: nil)
         if adopted {
             runtime.metrics.attempt(name, result: "adopted", duration: nil)
+            runtime.trimmer?.noteActivity()
             logger.info(
                 "adopted the valid token already on disk; no STS call",
                 metadata: [SidecarLogKeys.expiresOn: "\(TokenFileFormat.rfc3339(claims.expiresOn))", SidecarLogKeys.nextAttempt: "\(TokenFileFormat.rfc3339(next))"])
@@ -200,6 +203,7 @@ final class AccountRefresher: Sendable {
                 $0.status.consecutiveFailures = 0
             }
             runtime.metrics.attempt(name, result: "success", duration: elapsed)
+            runtime.trimmer?.noteActivity()
             runtime.metrics.token(name, expiresOn: token.expiresOn, refreshedAt: now)
             runtime.metrics.state(name, .fresh)
             logger.info(
@@ -233,6 +237,7 @@ final class AccountRefresher: Sendable {
                     at: TokenFileFormat.rfc3339(now))
             }
             runtime.metrics.attempt(name, result: failure.kind, duration: elapsed)
+            runtime.trimmer?.noteActivity()
             let valid = current.map { $0.expiresOn > now } ?? false
             runtime.metrics.state(name, valid ? .stale : (current == nil ? .failing : .expired))
             logger.warning(

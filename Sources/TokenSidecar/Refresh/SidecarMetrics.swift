@@ -15,12 +15,15 @@ final class SidecarMetrics: Sendable {
         "invalid_argument", "bad_token", "write_failed", "secret_file", "credential_unavailable", "other",
     ]
 
+    /// One account's series. The per-result counters and per-state gauges are made when first
+    /// needed: swift-prometheus copies a metric family on every series added to it, so making all
+    /// 18 of them for each of 1,000 accounts up front cost seconds at start.
     private struct AccountMetrics {
         let expiry: Gauge
         let lastSuccess: Gauge
         let duration: CoreMetrics.Timer
-        let attempts: [String: Counter]
-        let states: [AccountStatus.State: Gauge]
+        var attempts: [String: Counter] = [:]
+        var states: [AccountStatus.State: Gauge] = [:]
     }
 
     private let factory: any MetricsFactory
@@ -38,40 +41,52 @@ final class SidecarMetrics: Sendable {
         })
     }
 
-    private func metrics(_ account: String) -> AccountMetrics {
+    /// Runs `body` on the account's series, made on first use.
+    private func withMetrics<T>(_ account: String, _ body: (inout AccountMetrics) -> T) -> T {
         accounts.withLock { accounts in
-            if let existing = accounts[account] { return existing }
             let dimensions = [("account", account)]
-            let created = AccountMetrics(
-                expiry: Gauge(label: "mr_token_expiry_timestamp_seconds", dimensions: dimensions, factory: factory),
-                lastSuccess: Gauge(label: "mr_token_last_success_timestamp_seconds", dimensions: dimensions, factory: factory),
-                duration: CoreMetrics.Timer(label: "mr_token_refresh_duration_seconds", dimensions: dimensions, factory: factory),
-                attempts: Dictionary(uniqueKeysWithValues: Self.results.map {
-                    ($0, Counter(label: "mr_token_refresh_attempts_total", dimensions: dimensions + [("result", $0)], factory: factory))
-                }),
-                states: Dictionary(uniqueKeysWithValues: AccountStatus.State.allCases.map {
-                    ($0, Gauge(label: "mr_token_state", dimensions: dimensions + [("state", $0.rawValue)], factory: factory))
-                })
-            )
-            accounts[account] = created
-            return created
+            var metrics =
+                accounts[account]
+                ?? AccountMetrics(
+                    expiry: Gauge(label: "mr_token_expiry_timestamp_seconds", dimensions: dimensions, factory: factory),
+                    lastSuccess: Gauge(label: "mr_token_last_success_timestamp_seconds", dimensions: dimensions, factory: factory),
+                    duration: CoreMetrics.Timer(label: "mr_token_refresh_duration_seconds", dimensions: dimensions, factory: factory)
+                )
+            defer { accounts[account] = metrics }
+            return body(&metrics)
         }
     }
 
     func attempt(_ account: String, result: String, duration: Duration?) {
-        let metrics = metrics(account)
-        metrics.attempts[Self.results.contains(result) ? result : "other"]?.increment()
-        if let duration { metrics.duration.recordNanoseconds(duration.nanoseconds) }
+        let label = Self.results.contains(result) ? result : "other"
+        let (counter, timer) = withMetrics(account) { metrics -> (Counter, CoreMetrics.Timer) in
+            if let existing = metrics.attempts[label] { return (existing, metrics.duration) }
+            let counter = Counter(
+                label: "mr_token_refresh_attempts_total", dimensions: [("account", account), ("result", label)], factory: factory)
+            metrics.attempts[label] = counter
+            return (counter, metrics.duration)
+        }
+        counter.increment()
+        if let duration { timer.recordNanoseconds(duration.nanoseconds) }
     }
 
     func token(_ account: String, expiresOn: Date, refreshedAt: Date?) {
-        let metrics = metrics(account)
-        metrics.expiry.record(expiresOn.timeIntervalSince1970)
-        if let refreshedAt { metrics.lastSuccess.record(refreshedAt.timeIntervalSince1970) }
+        let (expiry, lastSuccess) = withMetrics(account) { ($0.expiry, $0.lastSuccess) }
+        expiry.record(expiresOn.timeIntervalSince1970)
+        if let refreshedAt { lastSuccess.record(refreshedAt.timeIntervalSince1970) }
     }
 
+    /// Sets `mr_token_state{state}` to 1 for the current state and 0 for the states the account
+    /// was in before (a state never entered has no series).
     func state(_ account: String, _ state: AccountStatus.State) {
-        for (candidate, gauge) in metrics(account).states { gauge.record(candidate == state ? 1 : 0) }
+        let gauges = withMetrics(account) { metrics -> [AccountStatus.State: Gauge] in
+            if metrics.states[state] == nil {
+                metrics.states[state] = Gauge(
+                    label: "mr_token_state", dimensions: [("account", account), ("state", state.rawValue)], factory: factory)
+            }
+            return metrics.states
+        }
+        for (candidate, gauge) in gauges { gauge.record(candidate == state ? 1 : 0) }
     }
 
     func notification(success: Bool) { notifications[success ? "success" : "failure"]?.increment() }

@@ -12,11 +12,12 @@ import Prometheus
 import ServiceLifecycle
 import Synchronization
 
-/// Whether the refresh loops run, for `/healthz`.
-final class SidecarHealth: Sendable {
-    private let running = Mutex(false)
-    var isRunning: Bool { running.withLock { $0 } }
-    func set(_ value: Bool) { running.withLock { $0 = value } }
+/// A yes/no shared between a service and its probes: whether the refresh loops run (the
+/// sidecar's `/healthz`), whether `/mutate` is served with a certificate (the webhook's `/readyz`).
+final class ProbeFlag: Sendable {
+    private let value = Mutex(false)
+    var isSet: Bool { value.withLock { $0 } }
+    func set(_ newValue: Bool) { value.withLock { $0 = newValue } }
 }
 
 /// Serves `/healthz`, `/readyz`, `/status` and `/metrics` over plain HTTP.
@@ -24,7 +25,7 @@ struct ProbeServer: Service {
     let host: String
     let port: Int
     let board: StatusBoard
-    let health: SidecarHealth
+    let health: ProbeFlag
     let registry: PrometheusCollectorRegistry
     let readyMinValidity: TimeInterval
     let logger: Logger
@@ -34,12 +35,12 @@ struct ProbeServer: Service {
     func run() async throws {
         let router = Router()
         router.get("/healthz") { _, _ in
-            health.isRunning
+            health.isSet
                 ? Self.json(.ok, ["status": "ok"]) : Self.json(.serviceUnavailable, ["status": "not running"])
         }
         router.get("/readyz") { _, _ in
             let notReady = board.notReady(now: Date(), validity: readyMinValidity)
-            if board.isEmpty || !notReady.isEmpty || !health.isRunning {
+            if board.isEmpty || !notReady.isEmpty || !health.isSet {
                 return Self.json(.serviceUnavailable, ReadyBody(status: "not ready", accounts: notReady))
             }
             return Self.json(.ok, ReadyBody(status: "ready", accounts: []))

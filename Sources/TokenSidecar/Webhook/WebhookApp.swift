@@ -71,7 +71,7 @@ public struct WebhookApp: Sendable {
         }
         let registry = PrometheusCollectorRegistry()
         let metrics = WebhookMetrics(factory: PrometheusMetricsFactory(registry: registry))
-        let readiness = WebhookReadiness()
+        let readiness = ProbeFlag()
         let server = WebhookServer(
             host: mutate.host, port: mutate.port,
             store: CertificateStore(certificateFile: options.certificateFile, keyFile: options.keyFile),
@@ -95,13 +95,6 @@ public struct WebhookApp: Sendable {
     }
 }
 
-/// Whether `/mutate` is served with a certificate.
-final class WebhookReadiness: Sendable {
-    private let ready = Mutex(false)
-    var isReady: Bool { ready.withLock { $0 } }
-    func set(_ value: Bool) { ready.withLock { $0 = value } }
-}
-
 /// `/mutate` over HTTPS, started once the first certificate loads; the certificate files are
 /// checked every `interval` and a new certificate is used from the next handshake.
 struct WebhookServer: Service {
@@ -111,7 +104,7 @@ struct WebhookServer: Service {
     let handler: AdmissionHandler
     let metrics: WebhookMetrics
     let interval: Duration
-    let readiness: WebhookReadiness
+    let readiness: ProbeFlag
     let logger: Logger
     let onListening: @Sendable (Int) -> Void
 
@@ -203,7 +196,7 @@ struct WebhookServer: Service {
 struct WebhookProbeServer: Service {
     let host: String
     let port: Int
-    let readiness: WebhookReadiness
+    let readiness: ProbeFlag
     let registry: PrometheusCollectorRegistry
     let logger: Logger
     let onListening: @Sendable (Int) -> Void
@@ -212,7 +205,7 @@ struct WebhookProbeServer: Service {
         let router = Router()
         router.get("/healthz") { _, _ in ProbeServer.json(.ok, ["status": "ok"]) }
         router.get("/readyz") { _, _ in
-            readiness.isReady
+            readiness.isSet
                 ? ProbeServer.json(.ok, ["status": "ready"])
                 : ProbeServer.json(.serviceUnavailable, ["status": "no serving certificate loaded yet"])
         }
