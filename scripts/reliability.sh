@@ -15,7 +15,7 @@ log "swift build --build-tests"
 MR_STRICT=1 swift build --build-tests
 log "MR_RELIABILITY=full swift test (reliability, fuzzing, soak, faults, TLS)"
 MR_RELIABILITY=full swift test --skip-build \
-    --filter 'ReliabilityTests|FuzzTests|SoakTests|UpstreamFaultTests|brokenCertificate|untrustedCertificate|plainHTTP' \
+    --filter 'ReliabilityTests|FuzzTests|SoakTests|UpstreamFaultTests|SecretFileTests|brokenCertificate|untrustedCertificate|plainHTTP' \
     2>&1 | tee build/reliability.log | grep -E '^RELIABILITY|✘|Test run with'
 grep '^RELIABILITY' build/reliability.log > build/reliability.txt
 grep -q 'Test run with .* passed' build/reliability.log || { echo "the reliability suite failed: build/reliability.log" >&2; exit 1; }
