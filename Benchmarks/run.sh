@@ -13,6 +13,7 @@ BENCH_VENV="$ROOT/.build-venv-bench"
 ensure_venv "$BENCH_VENV" azure-mixedreality-authentication azure-identity matplotlib
 
 FLAGS=(-c release --static-swift-stdlib -Xswiftc -gnone -Xlinker --no-export-dynamic)
+use_static_libyaml
 for product in mr-token-sidecar mr-sts-emulator mr-micro-benchmarks; do
     log "swift build ${FLAGS[*]} --product $product"
     swift build "${FLAGS[@]}" --product "$product"

@@ -17,6 +17,7 @@ ensure_debian_packages libyaml-dev buildah ca-certificates binutils
 # The release flags of the Dockerfile: static Swift standard library, no debug info, and no
 # dynamic symbol table (an executable exports nothing; that is 4 MB of .dynsym and .dynstr).
 FLAGS=(-c release --static-swift-stdlib -Xswiftc -gnone -Xlinker --no-export-dynamic)
+use_static_libyaml
 log "swift build ${FLAGS[*]} --product mr-token-sidecar"
 swift build "${FLAGS[@]}" --product mr-token-sidecar
 BINARY="$(swift build "${FLAGS[@]}" --show-bin-path)/mr-token-sidecar"
@@ -27,6 +28,10 @@ install -D -m 0755 "$BINARY" "$STAGE/usr/local/bin/mr-token-sidecar"
 strip "$STAGE/usr/local/bin/mr-token-sidecar"
 # The lean-binary contract (docs/benchmarks.md): only FoundationEssentials (no full Foundation,
 # whose ICU data alone is 30 MB), and a stripped binary under 40 MB.
+if ldd "$BINARY" | grep -q libyaml; then
+    echo "libyaml is linked as a shared library; the release binary carries libyaml.a" >&2
+    exit 1
+fi
 if nm "$BINARY" | grep -q '\$s10Foundation' || grep -qa 'icudt' "$BINARY"; then
     echo "the binary links full Foundation or ICU (a dependency imports Foundation): keep to FoundationEssentials" >&2
     exit 1

@@ -45,3 +45,18 @@ ensure_venv() {
         touch "$stamp"
     fi
 }
+
+# use_static_libyaml: release builds link Debian's libyaml.a instead of libyaml-0.so.2, through a
+# pkg-config file whose -L names a folder holding only the archive (SwiftPM takes the flags of
+# yaml-0.1 from pkg-config, and the linker prefers a .so found in the same folder).
+use_static_libyaml() {
+    local archive
+    archive=$(dpkg -L libyaml-dev | grep '/libyaml\.a$' | head -1)
+    [ -n "$archive" ] || { echo "libyaml-dev has no libyaml.a" >&2; exit 1; }
+    local dir="$ROOT/.build-static-yaml"
+    mkdir -p "$dir/lib" "$dir/pkgconfig"
+    ln -sf "$archive" "$dir/lib/libyaml.a"
+    printf 'Name: LibYAML\nDescription: libyaml, linked statically\nVersion: 0.2\nLibs: -L%s -lyaml\nCflags:\n' \
+        "$dir/lib" > "$dir/pkgconfig/yaml-0.1.pc"
+    export PKG_CONFIG_PATH="$dir/pkgconfig${PKG_CONFIG_PATH:+:$PKG_CONFIG_PATH}"
+}

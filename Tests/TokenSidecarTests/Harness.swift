@@ -37,7 +37,7 @@ struct SidecarHarness {
     }
 
     /// Writes the config (and key files) for these accounts.
-    func writeConfig(_ accounts: [TestAccount], refresh: String = "", extra: String = "") throws {
+    func writeConfig(_ accounts: [TestAccount], refresh: String = "", extra: String = "", logLevel: String = "trace") throws {
         try FileManager.default.createDirectory(at: directory.appendingPathComponent("out"), withIntermediateDirectories: true)
         var yaml = "accounts:\n"
         for account in accounts {
@@ -73,7 +73,7 @@ struct SidecarHarness {
               address: 127.0.0.1:0
               readyMinValidity: 1s
             log:
-              level: trace
+              level: \(logLevel)
             \(extra)
 
             """

@@ -64,6 +64,35 @@ while not os.path.exists(stop):
 print(json.dumps({"reads": reads, "bad": bad, "distinct": len(seen), "problems": problems[:5]}), flush=True)
 """#
 
+/// A reader of the sidecar's own token file: every read must be a whole JWT of the account (three
+/// parts, a JSON payload with its `aid` and a numeric `exp`, an RS256 signature of 342 characters).
+let sidecarTokenReader = #"""
+import base64, json, os, sys
+path, stop, account = sys.argv[1], sys.argv[2], sys.argv[3]
+print("ready", flush=True)
+reads = bad = 0
+problems = []
+while not os.path.exists(stop):
+    try:
+        with open(path, "rb") as f:
+            data = f.read()
+    except FileNotFoundError:
+        bad += 1
+        problems.append("missing")
+        continue
+    reads += 1
+    parts = data.split(b".")
+    try:
+        claims = json.loads(base64.urlsafe_b64decode(parts[1] + b"=" * (-len(parts[1]) % 4)))
+        ok = len(parts) == 3 and len(parts[2]) == 342 and claims["aid"] == account and isinstance(claims["exp"], int)
+    except Exception:
+        ok = False
+    if not ok:
+        bad += 1
+        problems.append(repr(data[:40]))
+print(json.dumps({"reads": reads, "bad": bad, "problems": problems[:5]}), flush=True)
+"""#
+
 func fileMode(_ path: String) throws -> (mode: Int, uid: Int, gid: Int) {
     let attributes = try FileManager.default.attributesOfItem(atPath: path)
     return (
@@ -127,6 +156,53 @@ struct ReliabilityTests {
                 [
                     "rotations": rotations, "readers": readerCount, "reads": reads, "bad": bad,
                     "wrongModeOrOwner": wrongAttributes,
+                    "msPerRotation": String(format: "%.2f", milliseconds(elapsed) / Double(rotations)),
+                ])
+        }
+    }
+
+    @Test("No torn reads while the running sidecar replaces the file every few milliseconds")
+    func tornReadsFromTheSidecar() async throws {
+        let rotations = Reliability.count(ci: 1_000, full: 10_000)
+        // 1-second tokens refreshed at 0.1% of their lifetime: the refresh point is always past,
+        // so the sidecar exchanges and replaces the file as fast as it can (a new jti each time).
+        try await withSidecar(stsLifetime: 1) { harness in
+            try harness.writeConfig([harness.defaultAccount], refresh: "  at: 0.001\n  jitter: 0", logLevel: "warning")
+            let path = harness.output("anchors")
+            let stop = harness.directory.appending(path: "stop").path
+            let child = try harness.start()
+            let deadline = ContinuousClock.now + .seconds(30)
+            while harness.read(path) == nil && ContinuousClock.now < deadline { try await Task.sleep(for: .milliseconds(10)) }
+            let readers = try (0..<3).map { _ in
+                try ChildProcess.startSystem(
+                    "/usr/bin/python3", ["-c", sidecarTokenReader, path, stop, harness.fixture.identities.accountId])
+            }
+            for reader in readers { #expect(await reader.firstStdoutLine() == "ready") }
+            let before = harness.fixture.emulator.totalRequests
+            let started = ContinuousClock.now
+            await harness.fixture.emulator.waitForRequests(count: before + rotations)
+            let elapsed = ContinuousClock.now - started
+            #expect(FileManager.default.createFile(atPath: stop, contents: nil))
+            var reads = 0
+            var bad = 0
+            for reader in readers {
+                #expect(await reader.exitStatus() == 0)
+                let summary = try #require(reader.standardOutput.split(separator: "\n").last)
+                let figures = try #require(try JSONSerialization.jsonObject(with: Data(summary.utf8)) as? [String: Any])
+                reads += figures["reads"] as? Int ?? 0
+                bad += figures["bad"] as? Int ?? -1
+                #expect((figures["problems"] as? [String] ?? []).isEmpty, "\(figures)")
+            }
+            child.signal(SIGTERM)
+            #expect(await child.exitStatus() == 0)
+            #expect(bad == 0)
+            #expect(try fileMode(path).mode == 0o440)
+            #expect(temporaries(in: harness.directory.appending(path: "out").path).isEmpty)
+            expectNoSecrets(child, harness.secrets())
+            Reliability.report(
+                "torn-reads-sidecar",
+                [
+                    "rotations": rotations, "readers": readers.count, "reads": reads, "bad": bad,
                     "msPerRotation": String(format: "%.2f", milliseconds(elapsed) / Double(rotations)),
                 ])
         }
