@@ -6,6 +6,7 @@ import Foundation
 #endif
 import HTTPTypes
 import Hummingbird
+import HummingbirdCore
 import Logging
 import NIOCore
 import Prometheus
@@ -48,19 +49,35 @@ struct ProbeServer: Service {
         router.get("/status") { _, _ in
             Self.json(.ok, StatusBody(version: ProjectInfo.version, accounts: board.snapshot()))
         }
-        router.get("/metrics") { _, _ in
-            Response(
-                status: .ok, headers: [.contentType: "text/plain; version=0.0.4; charset=utf-8"],
-                body: ResponseBody(byteBuffer: ByteBuffer(bytes: registry.emitToBuffer())))
-        }
+        router.get("/metrics") { _, _ in Self.metrics(registry) }
+        try await Self.serve(
+            router, host: host, port: port, serverName: "mr-token-sidecar", what: "probe server", logger: logger,
+            onListening: onListening)
+    }
+
+    /// The Prometheus text of a registry.
+    static func metrics(_ registry: PrometheusCollectorRegistry) -> Response {
+        Response(
+            status: .ok, headers: [.contentType: "text/plain; version=0.0.4; charset=utf-8"],
+            body: ResponseBody(byteBuffer: ByteBuffer(bytes: registry.emitToBuffer())))
+    }
+
+    /// Serves `router` on `host:port` until graceful shutdown (the sidecar's and the webhook's
+    /// servers): Hummingbird logs at warning and above only, and "`what` listening" is logged with
+    /// the bound port, which `onListening` receives.
+    static func serve(
+        _ router: Router<BasicRequestContext>, server: HTTPServerBuilder = .http1(), host: String, port: Int,
+        serverName: String, what: String, logger: Logger, onListening: @escaping @Sendable (Int) -> Void
+    ) async throws {
         var quiet = logger
         quiet.logLevel = max(logger.logLevel, .warning)
         let app = Application(
             router: router,
-            configuration: ApplicationConfiguration(address: .hostname(host, port: port), serverName: "mr-token-sidecar"),
+            server: server,
+            configuration: ApplicationConfiguration(address: .hostname(host, port: port), serverName: serverName),
             onServerRunning: { channel in
                 let bound = channel.localAddress?.port ?? port
-                logger.info("probe server listening", metadata: ["address": "\(host):\(bound)"])
+                logger.info("\(what) listening", metadata: ["address": "\(host):\(bound)"])
                 onListening(bound)
             },
             logger: quiet

@@ -173,22 +173,14 @@ struct WebhookServer: Service {
                 body: ResponseBody(byteBuffer: ByteBuffer(bytes: answer.body)))
         }
         router.get("/healthz") { _, _ in Response(status: .ok, body: ResponseBody(byteBuffer: ByteBuffer(string: "ok\n"))) }
-        var quiet = logger
-        quiet.logLevel = max(logger.logLevel, .warning)
-        let app = Application(
-            router: router,
-            server: try .tls(.http1(), tlsConfiguration: tls),
-            configuration: ApplicationConfiguration(address: .hostname(host, port: port), serverName: "mr-token-sidecar-webhook"),
-            onServerRunning: { channel in
-                let bound = channel.localAddress?.port ?? port
-                logger.info("webhook listening", metadata: ["address": "\(host):\(bound)"])
-                readiness.set(true)
-                onListening(bound)
-            },
-            logger: quiet
-        )
         defer { readiness.set(false) }
-        try await app.run()
+        try await ProbeServer.serve(
+            router, server: try .tls(.http1(), tlsConfiguration: tls), host: host, port: port,
+            serverName: "mr-token-sidecar-webhook", what: "webhook", logger: logger
+        ) { [readiness, onListening] bound in
+            readiness.set(true)
+            onListening(bound)
+        }
     }
 }
 
@@ -209,23 +201,9 @@ struct WebhookProbeServer: Service {
                 ? ProbeServer.json(.ok, ["status": "ready"])
                 : ProbeServer.json(.serviceUnavailable, ["status": "no serving certificate loaded yet"])
         }
-        router.get("/metrics") { _, _ in
-            Response(
-                status: .ok, headers: [.contentType: "text/plain; version=0.0.4; charset=utf-8"],
-                body: ResponseBody(byteBuffer: ByteBuffer(bytes: registry.emitToBuffer())))
-        }
-        var quiet = logger
-        quiet.logLevel = max(logger.logLevel, .warning)
-        let app = Application(
-            router: router,
-            configuration: ApplicationConfiguration(address: .hostname(host, port: port), serverName: "mr-token-sidecar-webhook"),
-            onServerRunning: { channel in
-                let bound = channel.localAddress?.port ?? port
-                logger.info("probe server listening", metadata: ["address": "\(host):\(bound)"])
-                onListening(bound)
-            },
-            logger: quiet
-        )
-        try await app.run()
+        router.get("/metrics") { _, _ in ProbeServer.metrics(registry) }
+        try await ProbeServer.serve(
+            router, host: host, port: port, serverName: "mr-token-sidecar-webhook", what: "probe server", logger: logger,
+            onListening: onListening)
     }
 }
