@@ -124,8 +124,14 @@ struct WebhookServer: Service {
                 }
             }
             group.addTask { try await serve(store.tlsConfiguration(first)) }
-            try await group.next()
-            group.cancelAll()
+            // Both end on graceful shutdown (the server after its requests in flight); a server
+            // that fails stops the checker too.
+            do {
+                try await group.waitForAll()
+            } catch {
+                group.cancelAll()
+                throw error
+            }
         }
     }
 
