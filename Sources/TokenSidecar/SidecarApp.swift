@@ -81,7 +81,7 @@ public struct SidecarApp: Sendable {
     }
 
     /// The services, probe server first: first in, last out, so probes answer until the end.
-    var services: [any Service] { (probe.map { [$0] } ?? []) + [service] + (runtime.trimmer.map { [$0] } ?? []) }
+    var services: [any Service] { (probe.map { [$0] } ?? []) + [service, runtime.trimmer] }
 
     /// Writes every account's token once (adopting valid files) and returns the accounts that
     /// failed, with why.

@@ -137,16 +137,7 @@ struct ReliabilityTests {
             }
             let elapsed = ContinuousClock.now - started
             #expect(FileManager.default.createFile(atPath: stop, contents: nil))
-            var reads = 0
-            var bad = 0
-            for reader in readers {
-                #expect(await reader.exitStatus() == 0)
-                let summary = try #require(reader.standardOutput.split(separator: "\n").last)
-                let figures = try #require(try JSONSerialization.jsonObject(with: Data(summary.utf8)) as? [String: Any])
-                reads += figures["reads"] as? Int ?? 0
-                bad += figures["bad"] as? Int ?? -1
-                #expect((figures["problems"] as? [String] ?? []).isEmpty, "\(figures)")
-            }
+            let (reads, bad) = try await readerTotals(readers)
             #expect(bad == 0)
             #expect(wrongAttributes == 0)
             #expect(reads > rotations, "the readers should read more often than the file rotates")
@@ -183,16 +174,7 @@ struct ReliabilityTests {
             await harness.fixture.emulator.waitForRequests(count: before + rotations)
             let elapsed = ContinuousClock.now - started
             #expect(FileManager.default.createFile(atPath: stop, contents: nil))
-            var reads = 0
-            var bad = 0
-            for reader in readers {
-                #expect(await reader.exitStatus() == 0)
-                let summary = try #require(reader.standardOutput.split(separator: "\n").last)
-                let figures = try #require(try JSONSerialization.jsonObject(with: Data(summary.utf8)) as? [String: Any])
-                reads += figures["reads"] as? Int ?? 0
-                bad += figures["bad"] as? Int ?? -1
-                #expect((figures["problems"] as? [String] ?? []).isEmpty, "\(figures)")
-            }
+            let (reads, bad) = try await readerTotals(readers)
             child.signal(SIGTERM)
             #expect(await child.exitStatus() == 0)
             #expect(bad == 0)
@@ -209,8 +191,8 @@ struct ReliabilityTests {
     }
 
     @Test("A temporary name held by an attacker's symlink is not followed; the write fails safely")
-    func symlinkAtTemporaryName() throws {
-        try withTemporaryDirectorySync { directory in
+    func symlinkAtTemporaryName() async throws {
+        try await withTemporaryDirectory { directory in
             let path = directory.appending(path: "anchors.token").path
             let victim = directory.appending(path: "victim").path
             try "precious".write(toFile: victim, atomically: true, encoding: .utf8)
@@ -381,7 +363,7 @@ struct ReliabilityTests {
                         expired += 1
                     }
                 }
-                samples.append(residentKiB(child.processIdentifier))
+                samples.append(statusKiB(child.processIdentifier, "VmRSS"))
             }
             let refreshes = harness.stsRequests(harness.fixture.identities.accountId).count
             child.signal(SIGTERM)
@@ -430,16 +412,25 @@ func milliseconds(_ duration: Duration) -> Double {
     Double(duration.components.seconds) * 1000 + Double(duration.components.attoseconds) / 1e15
 }
 
-func residentKiB(_ pid: Int32) -> Int {
+/// A `/proc/PID/status` field in KiB (`VmRSS`, `VmHWM`), 0 when the process is gone.
+func statusKiB(_ pid: Int32, _ field: String) -> Int {
     guard let text = try? String(contentsOfFile: "/proc/\(pid)/status", encoding: .utf8),
-        let line = text.split(separator: "\n").first(where: { $0.hasPrefix("VmRSS:") })
+        let line = text.split(separator: "\n").first(where: { $0.hasPrefix(field + ":") })
     else { return 0 }
     return Int(line.split(separator: " ").dropFirst().first ?? "0") ?? 0
 }
 
-func withTemporaryDirectorySync(_ body: (URL) throws -> Void) throws {
-    let directory = FileManager.default.temporaryDirectory.appending(path: "mr-\(UUID().uuidString)")
-    try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
-    defer { try? FileManager.default.removeItem(at: directory) }
-    try body(directory)
+/// Waits for the reader processes to print their summary; returns the reads and the bad ones.
+func readerTotals(_ readers: [ChildProcess]) async throws -> (reads: Int, bad: Int) {
+    var reads = 0
+    var bad = 0
+    for reader in readers {
+        #expect(await reader.exitStatus() == 0)
+        let summary = try #require(reader.standardOutput.split(separator: "\n").last)
+        let figures = try #require(try JSONSerialization.jsonObject(with: Data(summary.utf8)) as? [String: Any])
+        reads += figures["reads"] as? Int ?? 0
+        bad += figures["bad"] as? Int ?? -1
+        #expect((figures["problems"] as? [String] ?? []).isEmpty, "\(figures)")
+    }
+    return (reads, bad)
 }

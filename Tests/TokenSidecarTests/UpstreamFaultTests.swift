@@ -68,7 +68,7 @@ struct UpstreamFaultTests {
                     }
                 }
             }
-            let peakKiB = peakResidentKiB(child.processIdentifier)
+            let peakKiB = statusKiB(child.processIdentifier, "VmHWM")
             #expect(peakKiB < 64 * 1024, "peak RSS \(peakKiB) KiB")
             child.signal(SIGTERM)
             #expect(await child.exitStatus() == 0)
@@ -76,11 +76,4 @@ struct UpstreamFaultTests {
             Reliability.report("fault \(fault.name)", ["result": fault.result, "peakRssKiB": peakKiB, "recovered": true])
         }
     }
-}
-
-func peakResidentKiB(_ pid: Int32) -> Int {
-    guard let text = try? String(contentsOfFile: "/proc/\(pid)/status", encoding: .utf8),
-        let line = text.split(separator: "\n").first(where: { $0.hasPrefix("VmHWM:") })
-    else { return 0 }
-    return Int(line.split(separator: " ").dropFirst().first ?? "0") ?? 0
 }

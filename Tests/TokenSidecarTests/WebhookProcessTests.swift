@@ -60,13 +60,7 @@ struct WebhookProcessTests {
                 environment: ["MR_TOKEN_SIDECAR_CONFIG": yaml, "MR_TOKEN_SIDECAR_SERVER_ADDRESS": "127.0.0.1:0"])
             let port = try #require(await harness.probePort(child))
             #expect(child.standardError.contains(#""config":"$MR_TOKEN_SIDECAR_CONFIG""#))
-            let deadline = ContinuousClock.now + .seconds(30)
-            var ready = 0
-            while ready != 200 && ContinuousClock.now < deadline {
-                ready = (try? await rawRequest(.GET, "http://127.0.0.1:\(port)/readyz", caFile: nil).status) ?? 0
-                if ready != 200 { try await Task.sleep(for: .milliseconds(50)) }
-            }
-            #expect(ready == 200)
+            try await waitForReady(port)
             #expect(try JWTExpiry.expiry(of: try #require(harness.read(harness.output("anchors")))) > Date())
             child.signal(SIGTERM)
             #expect(await child.exitStatus() == 0)

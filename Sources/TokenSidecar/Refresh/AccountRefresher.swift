@@ -18,7 +18,7 @@ struct SidecarRuntime: Sendable {
     let notifier: Notifier
     let logger: Logger
     /// Told after each attempt, so that memory is given back once the daemon is idle.
-    var trimmer: MemoryTrimmer? = nil
+    let trimmer: MemoryTrimmer
 }
 
 /// The outcome of one attempt.
@@ -84,7 +84,7 @@ final class AccountRefresher: Sendable {
             runtime.board.update(name) { $0.inFlight = false }
             return nil
         }
-        if claims.expiresOn.timeIntervalSince(now) > Self.maximumLifetime {
+        if Self.expiresTooLate(claims.expiresOn, now: now) {
             logger.warning("the output file holds a token expiring more than 7 days from now; it will be replaced")
             runtime.board.update(name) { $0.inFlight = false }
             return nil
@@ -117,7 +117,7 @@ final class AccountRefresher: Sendable {
         runtime.metrics.token(name, expiresOn: claims.expiresOn, refreshedAt: nil)
         if adopted {
             runtime.metrics.attempt(name, result: "adopted", duration: nil)
-            runtime.trimmer?.noteActivity()
+            runtime.trimmer.noteActivity()
             logger.info(
                 "adopted the valid token already on disk; no STS call",
                 metadata: [SidecarLogKeys.expiresOn: "\(TokenFileFormat.rfc3339(claims.expiresOn))", SidecarLogKeys.nextAttempt: "\(TokenFileFormat.rfc3339(next))"])
@@ -203,7 +203,7 @@ final class AccountRefresher: Sendable {
                 $0.status.consecutiveFailures = 0
             }
             runtime.metrics.attempt(name, result: "success", duration: elapsed)
-            runtime.trimmer?.noteActivity()
+            runtime.trimmer.noteActivity()
             runtime.metrics.token(name, expiresOn: token.expiresOn, refreshedAt: now)
             runtime.metrics.state(name, .fresh)
             logger.info(
@@ -237,7 +237,7 @@ final class AccountRefresher: Sendable {
                     at: TokenFileFormat.rfc3339(now))
             }
             runtime.metrics.attempt(name, result: failure.kind, duration: elapsed)
-            runtime.trimmer?.noteActivity()
+            runtime.trimmer.noteActivity()
             let valid = current.map { $0.expiresOn > now } ?? false
             runtime.metrics.state(name, valid ? .stale : (current == nil ? .failing : .expired))
             logger.warning(
@@ -258,6 +258,10 @@ final class AccountRefresher: Sendable {
     /// live for years (`exp` in 9999) is a bad answer, and would stop every refresh if kept.
     static let maximumLifetime: TimeInterval = 7 * 86400
 
+    static func expiresTooLate(_ expiresOn: Date, now: Date) -> Bool {
+        expiresOn.timeIntervalSince(now) > maximumLifetime
+    }
+
     /// Refuses a token that must not replace the file: expired, for another account, expiring
     /// more than 7 days away, or living shorter than the one on disk.
     private func check(_ token: AccessToken) throws -> JWTExpiry.Claims {
@@ -275,7 +279,7 @@ final class AccountRefresher: Sendable {
         if let aid = claims.accountId, aid.lowercased() != account.accountId.value {
             throw SidecarError(.badToken, "the STS returned a token for another account (\(aid)); the file is left as it is")
         }
-        guard claims.expiresOn.timeIntervalSince(now) <= Self.maximumLifetime else {
+        guard !Self.expiresTooLate(claims.expiresOn, now: now) else {
             throw SidecarError(
                 .badToken,
                 "the STS returned a token expiring at \(TokenFileFormat.rfc3339(claims.expiresOn)), more than 7 days away (Mixed Reality tokens live 24 hours): a bad answer or a wrong clock; the file is left as it is"
