@@ -15,7 +15,7 @@ RUN apt-get update \
     && apt-get install -y --no-install-recommends libyaml-dev \
     && rm -rf /var/lib/apt/lists/*
 WORKDIR /src
-COPY Package.swift ./
+COPY Package.swift VERSION ./
 COPY Sources ./Sources
 COPY Tests ./Tests
 COPY Benchmarks ./Benchmarks
@@ -31,7 +31,8 @@ RUN swift build -c release --product mr-token-sidecar --static-swift-stdlib -Xsw
     && install -D -m 0644 "$(readlink -f /lib/x86_64-linux-gnu/libz.so.1)" /out/usr/lib/x86_64-linux-gnu/libz.so.1
 
 FROM gcr.io/distroless/cc-debian12:nonroot
-ARG VERSION=0.1.0
+# The release version (the VERSION file; scripts/build-image.sh passes it the same way).
+ARG VERSION
 LABEL org.opencontainers.image.title="mr-token-sidecar" \
       org.opencontainers.image.description="Keeps Azure Mixed Reality access tokens fresh in files for the application next to it" \
       org.opencontainers.image.version="${VERSION}" \

@@ -1,4 +1,5 @@
 // swift-tools-version: 6.2
+import Foundation
 import PackageDescription
 
 // Our own targets only: upcoming features that keep the public surface small and
@@ -15,6 +16,14 @@ if Context.environment["MR_STRICT"] == "1" {
     swiftSettings.append(.unsafeFlags(["-Xfrontend", "-require-explicit-sendable"]))
 }
 
+// The release version lives in one place, the VERSION file; CVersion hands it to the code (the
+// user agent, `--version`, `/status`), scripts/build-image.sh to the image and the chart check to
+// Chart.yaml. SwiftPM reads this manifest again when it changes, not when VERSION does: after
+// editing VERSION, touch Package.swift (CI and image builds start clean).
+let version =
+    (try? String(contentsOfFile: Context.packageDirectory + "/VERSION", encoding: .utf8))?
+    .trimmingCharacters(in: .whitespacesAndNewlines) ?? "0.0.0-unknown"
+
 let package = Package(
     name: "mr-token-sidecar",
     platforms: [.macOS(.v15)],
@@ -23,8 +32,8 @@ let package = Package(
         .library(name: "AzureIdentity", targets: ["AzureIdentity"]),
         .library(name: "MixedRealityAuthentication", targets: ["MixedRealityAuthentication"]),
         .library(name: "STSEmulator", targets: ["STSEmulator"]),
-        .library(name: "TokenSidecar", targets: ["TokenSidecar"]),
         .executable(name: "mr-token-sidecar", targets: ["mr-token-sidecar"]),
+        .executable(name: "mr-token-sidecar-demo", targets: ["mr-token-sidecar-demo"]),
         .executable(name: "mr-sts-emulator", targets: ["mr-sts-emulator"]),
     ],
     dependencies: [
@@ -40,18 +49,26 @@ let package = Package(
         .package(url: "https://github.com/swift-server/swift-service-lifecycle", from: "2.13.0"),
         .package(url: "https://github.com/apple/swift-metrics", from: "2.13.0"),
         .package(url: "https://github.com/swift-server/swift-prometheus", from: "2.4.1"),
-        // Without its default `FullFoundation` trait Hummingbird stays on FoundationEssentials.
-        .package(url: "https://github.com/hummingbird-project/hummingbird", from: "2.28.1", traits: ["ConfigurationSupport"]),
+        // No trait: without `FullFoundation` Hummingbird stays on FoundationEssentials, and without
+        // `ConfigurationSupport` it does not bring swift-configuration, which nothing here reads.
+        .package(url: "https://github.com/hummingbird-project/hummingbird", from: "2.28.1", traits: []),
     ],
     targets: [
+        // MARK: Client libraries
+
+        // The release version (VERSION) as a C string.
+        .target(name: "CVersion", cSettings: [.define("MR_VERSION", to: "\"\(version)\"")]),
         .target(
             name: "AzureCore",
             dependencies: [
+                "CVersion",
                 .product(name: "AsyncHTTPClient", package: "async-http-client"),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOHTTP1", package: "swift-nio"),
                 .product(name: "NIOSSL", package: "swift-nio-ssl"),
+                .product(name: "Crypto", package: "swift-crypto"),
+                .product(name: "_CryptoExtras", package: "swift-crypto"),
             ],
             swiftSettings: swiftSettings
         ),
@@ -73,12 +90,93 @@ let package = Package(
             dependencies: [
                 "AzureCore",
                 .product(name: "Logging", package: "swift-log"),
+                .product(name: "NIOHTTP1", package: "swift-nio"),
             ],
             swiftSettings: swiftSettings
         ),
+
+        // MARK: The daemons
+
+        // libyaml from Debian's libyaml-dev: the YAML parser of the config file (no Foundation).
+        .systemLibrary(name: "CYaml", pkgConfig: "yaml-0.1", providers: [.apt(["libyaml-dev"])]),
+        // The config file: libyaml, our Codable decoder, the schema and its validation. Shared by
+        // the sidecar and the injector.
+        .target(
+            name: "SidecarConfig",
+            dependencies: ["AzureCore", "CYaml"],
+            swiftSettings: swiftSettings
+        ),
+        // What the sidecar's and the webhook's servers share: serving a router until graceful
+        // shutdown, /metrics, probe flags, JSON answers, the log handler.
+        .target(
+            name: "DaemonSupport",
+            dependencies: [
+                "AzureCore",
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "Hummingbird", package: "hummingbird"),
+                .product(name: "HummingbirdCore", package: "hummingbird"),
+                .product(name: "HTTPTypes", package: "swift-http-types"),
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "Prometheus", package: "swift-prometheus"),
+            ],
+            swiftSettings: swiftSettings
+        ),
+        // The sidecar: per-account state machines and their driver, the atomic writer,
+        // notifications, probes, status and metrics, reload.
+        .target(
+            name: "TokenSidecar",
+            dependencies: [
+                "AzureCore", "AzureIdentity", "MixedRealityAuthentication", "SidecarConfig", "DaemonSupport",
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "Metrics", package: "swift-metrics"),
+                .product(name: "Prometheus", package: "swift-prometheus"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+                .product(name: "UnixSignals", package: "swift-service-lifecycle"),
+                .product(name: "Hummingbird", package: "hummingbird"),
+                .product(name: "NIOHTTP1", package: "swift-nio"),
+            ],
+            swiftSettings: swiftSettings
+        ),
+        // The mutating admission webhook: AdmissionReview in, a JSON patch out, over HTTPS.
+        .target(
+            name: "SidecarInjector",
+            dependencies: [
+                "AzureCore", "SidecarConfig", "DaemonSupport",
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "Metrics", package: "swift-metrics"),
+                .product(name: "Prometheus", package: "swift-prometheus"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+                .product(name: "Hummingbird", package: "hummingbird"),
+                .product(name: "HummingbirdTLS", package: "hummingbird"),
+                .product(name: "HTTPTypes", package: "swift-http-types"),
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOSSL", package: "swift-nio-ssl"),
+                .product(name: "X509", package: "swift-certificates"),
+                .product(name: "SwiftASN1", package: "swift-asn1"),
+            ],
+            swiftSettings: swiftSettings
+        ),
+        // The production executable: the CLI of the sidecar and the webhook, their service groups
+        // and signals. It links no emulator.
+        .executableTarget(
+            name: "mr-token-sidecar",
+            dependencies: [
+                "AzureCore", "MixedRealityAuthentication", "SidecarConfig", "DaemonSupport", "TokenSidecar",
+                "SidecarInjector",
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+                .product(name: "UnixSignals", package: "swift-service-lifecycle"),
+            ],
+            swiftSettings: swiftSettings
+        ),
+
+        // MARK: The emulator and the demo
+
         .target(
             name: "STSEmulator",
             dependencies: [
+                "AzureCore",
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "HummingbirdCore", package: "hummingbird"),
                 .product(name: "HummingbirdTLS", package: "hummingbird"),
@@ -94,43 +192,6 @@ let package = Package(
             ],
             swiftSettings: swiftSettings
         ),
-        // libyaml from Debian's libyaml-dev: the YAML parser of the config file (no Foundation).
-        .systemLibrary(name: "CYaml", pkgConfig: "yaml-0.1", providers: [.apt(["libyaml-dev"])]),
-        .target(
-            name: "TokenSidecar",
-            dependencies: [
-                "AzureCore", "AzureIdentity", "MixedRealityAuthentication", "STSEmulator", "CYaml",
-                .product(name: "Logging", package: "swift-log"),
-                .product(name: "Metrics", package: "swift-metrics"),
-                .product(name: "Prometheus", package: "swift-prometheus"),
-                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
-                .product(name: "UnixSignals", package: "swift-service-lifecycle"),
-                .product(name: "Hummingbird", package: "hummingbird"),
-                .product(name: "HummingbirdCore", package: "hummingbird"),
-                .product(name: "HummingbirdTLS", package: "hummingbird"),
-                .product(name: "HTTPTypes", package: "swift-http-types"),
-                .product(name: "NIOSSL", package: "swift-nio-ssl"),
-                .product(name: "X509", package: "swift-certificates"),
-                .product(name: "SwiftASN1", package: "swift-asn1"),
-                .product(name: "ArgumentParser", package: "swift-argument-parser"),
-                .product(name: "NIOCore", package: "swift-nio"),
-                .product(name: "NIOHTTP1", package: "swift-nio"),
-                .product(name: "AsyncHTTPClient", package: "async-http-client"),
-            ],
-            swiftSettings: swiftSettings
-        ),
-        // The in-process micro-benchmarks (Benchmarks/run.sh builds and runs them in release).
-        .executableTarget(
-            name: "mr-micro-benchmarks",
-            dependencies: ["TokenSidecar", "MixedRealityAuthentication"],
-            path: "Benchmarks/Micro",
-            swiftSettings: swiftSettings
-        ),
-        .executableTarget(
-            name: "mr-token-sidecar",
-            dependencies: ["TokenSidecar"],
-            swiftSettings: swiftSettings
-        ),
         .executableTarget(
             name: "mr-sts-emulator",
             dependencies: [
@@ -141,6 +202,39 @@ let package = Package(
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
                 .product(name: "UnixSignals", package: "swift-service-lifecycle"),
             ],
+            swiftSettings: swiftSettings
+        ),
+        // The demo: the emulator and the sidecar side by side, in their own executable.
+        .executableTarget(
+            name: "mr-token-sidecar-demo",
+            dependencies: [
+                "AzureCore", "STSEmulator", "SidecarConfig", "DaemonSupport", "TokenSidecar",
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+                .product(name: "UnixSignals", package: "swift-service-lifecycle"),
+            ],
+            swiftSettings: swiftSettings
+        ),
+        // The in-process micro-benchmarks (Benchmarks/run.sh builds and runs them in release).
+        .executableTarget(
+            name: "mr-micro-benchmarks",
+            dependencies: ["AzureCore", "SidecarConfig", "TokenSidecar", "MixedRealityAuthentication"],
+            path: "Benchmarks/Micro",
+            swiftSettings: swiftSettings
+        ),
+
+        // MARK: Tests
+
+        // Fakes of the sidecar's ports for tests: a manual clock, an in-memory sink, a scripted
+        // token source.
+        .target(
+            name: "TokenSidecarTesting",
+            dependencies: [
+                "AzureCore", "MixedRealityAuthentication", "TokenSidecar",
+                .product(name: "Logging", package: "swift-log"),
+            ],
+            path: "Tests/TokenSidecarTesting",
             swiftSettings: swiftSettings
         ),
         // Shared by the test targets: fixtures, log capture and secret scanning.
@@ -158,6 +252,7 @@ let package = Package(
                 .product(name: "_CryptoExtras", package: "swift-crypto"),
                 .product(name: "X509", package: "swift-certificates"),
                 .product(name: "SwiftASN1", package: "swift-asn1"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
             ],
             path: "Tests/TestSupport",
             swiftSettings: swiftSettings
@@ -168,6 +263,7 @@ let package = Package(
                 "AzureCore", "STSEmulator", "TestSupport",
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "NIOHTTP1", package: "swift-nio"),
+                .product(name: "Crypto", package: "swift-crypto"),
             ],
             swiftSettings: swiftSettings
         ),
@@ -190,9 +286,26 @@ let package = Package(
             swiftSettings: swiftSettings
         ),
         .testTarget(
+            name: "SidecarConfigTests",
+            dependencies: ["SidecarConfig", "AzureCore", "TestSupport"],
+            swiftSettings: swiftSettings
+        ),
+        .testTarget(
             name: "TokenSidecarTests",
             dependencies: [
-                "TokenSidecar", "AzureCore", "AzureIdentity", "MixedRealityAuthentication", "STSEmulator", "TestSupport",
+                "TokenSidecar", "TokenSidecarTesting", "SidecarConfig", "DaemonSupport", "AzureCore", "AzureIdentity",
+                "MixedRealityAuthentication", "STSEmulator", "TestSupport",
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "NIOHTTP1", package: "swift-nio"),
+                .product(name: "Crypto", package: "swift-crypto"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+            ],
+            swiftSettings: swiftSettings
+        ),
+        .testTarget(
+            name: "SidecarInjectorTests",
+            dependencies: [
+                "SidecarInjector", "SidecarConfig", "AzureCore", "STSEmulator", "TestSupport",
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "NIOHTTP1", package: "swift-nio"),
                 .product(name: "Crypto", package: "swift-crypto"),

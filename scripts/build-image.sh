@@ -9,7 +9,7 @@ set -euo pipefail
 source "$(dirname "$0")/lib.sh"
 cd "$ROOT"
 OUTPUT="${1:-$ROOT/build/mr-token-sidecar.oci.tar}"
-VERSION=$(sed -n 's/.*static let version = "\(.*\)".*/\1/p' Sources/AzureCore/Version.swift)
+VERSION=$(tr -d "[:space:]" < VERSION)
 
 ensure_swift
 ensure_debian_packages libyaml-dev buildah ca-certificates binutils
@@ -36,12 +36,17 @@ if nm "$BINARY" | grep -q '\$s10Foundation' || grep -qa 'icudt' "$BINARY"; then
     echo "the binary links full Foundation or ICU (a dependency imports Foundation): keep to FoundationEssentials" >&2
     exit 1
 fi
+# The production binary links no emulator (the demo is its own executable).
+if nm "$BINARY" | grep -q 'STSEmulator'; then
+    echo "the binary links the STS emulator: only mr-token-sidecar-demo and the tests may" >&2
+    exit 1
+fi
 stripped_bytes=$(stat -c %s "$STAGE/usr/local/bin/mr-token-sidecar")
 if [ "$stripped_bytes" -ge 40000000 ]; then
     echo "the stripped binary is $stripped_bytes bytes, over the 40 MB budget: see docs/benchmarks.md (Footprint)" >&2
     exit 1
 fi
-echo "binary: $stripped_bytes bytes stripped, no \$s10Foundation symbol, no icudt"
+echo "binary: $stripped_bytes bytes stripped, no \$s10Foundation symbol, no icudt, no STSEmulator symbol"
 # Exactly the shared libraries the binary needs, at the paths the loader looks for them.
 ldd "$BINARY" | awk '/=>/ {print $3} /^\t\/.*ld-linux/ {print $1}' | sort -u | while read -r library; do
     [ -n "$library" ] || continue

@@ -19,7 +19,7 @@ log "Helm chart: lint, schema, rendering (scripts/check-chart.py)"
 # when the webhook sees it, which kubernetes-validate needs: give the copy one.
 pods="$ROOT/build/admission-pods"
 rm -rf "$pods" && mkdir -p "$pods"
-"$LINT_VENV/bin/python" - "$pods" Tests/TokenSidecarTests/Fixtures/admission/*.json <<'PY'
+"$LINT_VENV/bin/python" - "$pods" Tests/SidecarInjectorTests/Fixtures/admission/*.json <<'PY'
 import json, os, sys
 for path in sys.argv[2:]:
     pod = json.load(open(path))

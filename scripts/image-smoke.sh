@@ -134,7 +134,7 @@ WEBHOOK=$(podman run -d --network host --read-only --user 65532:65532 --cap-drop
     -v "$WORK/tls:/etc/mr-token-sidecar-webhook/tls:ro" "$IMAGE" webhook \
     --address "127.0.0.1:$HOOK_PORT" --probe-address "127.0.0.1:$HOOK_PROBES" --sidecar-image "$IMAGE")
 wait_ready "$HOOK_PROBES" "$WEBHOOK"
-python3 - "$ROOT/Tests/TokenSidecarTests/Fixtures/admission/plain.pod.json" > "$WORK/review.json" <<'PY'
+python3 - "$ROOT/Tests/SidecarInjectorTests/Fixtures/admission/plain.pod.json" > "$WORK/review.json" <<'PY'
 import json, sys
 pod = json.load(open(sys.argv[1]))
 print(json.dumps({"apiVersion": "admission.k8s.io/v1", "kind": "AdmissionReview", "request": {

@@ -1,3 +1,7 @@
+import MixedRealityAuthentication
+import SidecarConfig
+import TokenSidecar
+
 // The in-process micro-benchmarks of the hot paths: JWT expiry parse, a config of 1,000 accounts
 // loaded, one atomic write. A plain harness (no dependency): each case runs in batches after a
 // warm-up, and the median and 90th percentile of the per-operation time are printed as JSON.
@@ -10,8 +14,6 @@ import Foundation
 #if canImport(Glibc)
 import Glibc
 #endif
-import MixedRealityAuthentication
-import TokenSidecar
 
 struct Result: Encodable {
     var name: String
@@ -46,7 +48,8 @@ func base64URL(_ text: String) -> String {
 // A token shaped like the STS's: RS256 header, the usual claims, a 256-byte signature.
 let header = base64URL(#"{"alg":"RS256","kid":"1","typ":"JWT"}"#)
 let payload = base64URL(
-    #"{"aid":"6a8b0c3e-1111-4222-8333-944455556666","aud":"6a8b0c3e-1111-4222-8333-944455556666","exp":1800086400,"iat":1800000000,"iss":"https://sts.mixedreality.azure.com/","nbf":1800000000,"sub":"a"}"#)
+    #"{"aid":"6a8b0c3e-1111-4222-8333-944455556666","aud":"6a8b0c3e-1111-4222-8333-944455556666","exp":1800086400,"iat":1800000000,"iss":"https://sts.mixedreality.azure.com/","nbf":1800000000,"sub":"a"}"#
+)
 let token = header + "." + payload + "." + String(repeating: "s", count: 342)
 
 var yaml = "accounts:\n"
@@ -73,7 +76,8 @@ let sink = AtomicFileSink()
 let bytes = Array(token.utf8)
 
 var results: [Result] = []
-results.append(try measure("jwt-expiry-parse", operations: 10_000 / scale, batches: 21) { _ = try JWTExpiry.claims(of: token) })
+results.append(
+    try measure("jwt-expiry-parse", operations: 10_000 / scale, batches: 21) { _ = try JWTExpiry.claims(of: token) })
 results.append(
     try measure("config-load-1000-accounts", operations: 1, batches: quick ? 5 : 21) {
         _ = try ConfigLoader.parse(yaml, file: "bench.yaml", environment: [:])

@@ -4,7 +4,7 @@
 public struct AzureCoreError: Error, Sendable, CustomStringConvertible {
     /// What kind of failure this is. Opaque so that codes can be added without breaking callers.
     public struct Code: Hashable, Sendable, CustomStringConvertible {
-        enum Value: String, Sendable {
+        enum Value: String, Sendable, CaseIterable {
             case invalidArgument = "invalid_argument"
             case insecureTransport = "insecure_transport"
             case transport = "transport"
@@ -45,8 +45,10 @@ public struct AzureCoreError: Error, Sendable, CustomStringConvertible {
     /// Where the error was raised.
     public var location: SourceLocation
 
-    /// A bounded string for metric labels.
+    /// A bounded string for metric labels: the code.
     public var metricLabel: String { code.description }
+
+    public static var metricLabels: [String] { Code.Value.allCases.map(\.rawValue) }
 
     package init(
         _ code: Code,
@@ -86,11 +88,4 @@ public struct SourceLocation: Sendable, Hashable, CustomStringConvertible {
     public var description: String { "\(file):\(line)" }
 }
 
-/// An error that knows whether trying again can help; credentials' errors conform so that
-/// callers (the STS client, the sidecar) can tell a transient failure from a permanent one.
-public protocol RetriableError: Error {
-    /// Whether trying again later can succeed.
-    var isRetriable: Bool { get }
-}
-
-extension AzureCoreError: RetriableError {}
+extension AzureCoreError: AzureError {}

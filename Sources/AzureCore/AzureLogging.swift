@@ -1,9 +1,10 @@
+public import Logging
+
 #if canImport(FoundationEssentials)
 import FoundationEssentials
 #else
 import Foundation
 #endif
-public import Logging
 
 /// Logging conventions shared with the Azure SDKs.
 public enum AzureLogging: Sendable {
@@ -23,4 +24,3 @@ public enum AzureLogging: Sendable {
         }
     }
 }
-

@@ -1,13 +1,14 @@
-#if canImport(FoundationEssentials)
-package import FoundationEssentials
-#else
-package import Foundation
-#endif
 import AsyncHTTPClient
 package import Logging
 import NIOCore
 package import NIOHTTP1
 import NIOSSL
+
+#if canImport(FoundationEssentials)
+package import FoundationEssentials
+#else
+package import Foundation
+#endif
 
 /// Options of the HTTP pipeline that carries every request the project sends.
 public struct HTTPPipelineOptions: Sendable {
@@ -23,7 +24,8 @@ public struct HTTPPipelineOptions: Sendable {
     /// Allows credentials over plain `http://` to loopback addresses, for tests only. Every such
     /// request logs a warning. Default `false`.
     public var allowInsecureLoopbackHTTP: Bool
-    /// A prefix for `User-Agent`, naming the application (optional, as the SDKs' `applicationId`).
+    /// A prefix for `User-Agent` naming the program, such as `mr-token-sidecar/0.1.0` (optional,
+    /// as the SDKs' `applicationId`).
     public var applicationId: String?
 
     /// Creates pipeline options.
@@ -135,19 +137,14 @@ package struct HTTPPipeline: Sendable {
         component: String,
         environment: [String: String] = ProcessInfo.processInfo.environment,
         sleep: @escaping @Sendable (Duration) async throws -> Void = { try await Task.sleep(for: $0) }
-    ) throws {
+    ) throws(AzureCoreError) {
         self.options = options
         var tls = TLSConfiguration.makeClientConfiguration()
         tls.minimumTLSVersion = .tlsv12
         if let caFile = options.additionalTrustedCAFile {
+            let certificates: [NIOSSLCertificate]
             do {
-                let certificates = try NIOSSLCertificate.fromPEMFile(caFile)
-                guard !certificates.isEmpty else {
-                    throw AzureCoreError(.tls, "\(caFile) holds no PEM certificate")
-                }
-                tls.additionalTrustRoots = [.certificates(certificates)]
-            } catch let error as AzureCoreError {
-                throw error
+                certificates = try NIOSSLCertificate.fromPEMFile(caFile)
             } catch {
                 throw AzureCoreError(
                     .tls,
@@ -155,9 +152,13 @@ package struct HTTPPipeline: Sendable {
                     cause: error
                 )
             }
+            guard !certificates.isEmpty else {
+                throw AzureCoreError(.tls, "\(caFile) holds no PEM certificate")
+            }
+            tls.additionalTrustRoots = [.certificates(certificates)]
         }
         self.tlsConfiguration = tls
-        var agent = "\(ProjectInfo.name)/\(ProjectInfo.version) azsdk-swift-\(component)/\(ProjectInfo.version) (Swift; Linux)"
+        var agent = "azsdk-swift-\(component)/\(ReleaseVersion.current) (Swift; Linux)"
         if let applicationId = options.applicationId, !applicationId.isEmpty {
             agent = "\(applicationId) \(agent)"
         }
@@ -171,7 +172,11 @@ package struct HTTPPipeline: Sendable {
     /// Non-2xx statuses are returned, not thrown: the caller maps them to its own error.
     /// - Throws: ``AzureCoreError`` for refused plain HTTP, transport and TLS failures, timeouts,
     ///   oversized bodies and cancellation.
-    package func send(_ request: PipelineRequest, logger baseLogger: Logger) async throws -> PipelineResponse {
+    package func send(
+        _ request: PipelineRequest, logger baseLogger: Logger
+    ) async throws(AzureCoreError)
+        -> PipelineResponse
+    {
         var logger = baseLogger
         logger[metadataKey: LogKeys.operation] = "\(request.operation)"
         // AZURE_LOG_LEVEL turns on request/response lines, as in the Azure SDKs.
@@ -187,7 +192,9 @@ package struct HTTPPipeline: Sendable {
         var generator = SystemRandomNumberGenerator()
         var retry = 0
         while true {
-            try Task.checkCancellation()
+            if Task.isCancelled {
+                throw AzureCoreError(.cancelled, "the request was cancelled", isRetriable: false)
+            }
             let started = ContinuousClock.now
             logger.log(
                 level: lineLevel, "Request",
@@ -201,7 +208,7 @@ package struct HTTPPipeline: Sendable {
             let outcome: Result<PipelineResponse, AzureCoreError>
             do {
                 outcome = .success(try await sendOnce(request, tries: retry + 1))
-            } catch let error as AzureCoreError {
+            } catch {
                 outcome = .failure(error)
             }
             let elapsed = ContinuousClock.now - started
@@ -267,7 +274,7 @@ package struct HTTPPipeline: Sendable {
         }
     }
 
-    private func wait(_ delay: Duration) async throws {
+    private func wait(_ delay: Duration) async throws(AzureCoreError) {
         do {
             try await sleep(delay)
         } catch {
@@ -275,7 +282,7 @@ package struct HTTPPipeline: Sendable {
         }
     }
 
-    private func checkTransport(_ request: PipelineRequest, logger: Logger) throws {
+    private func checkTransport(_ request: PipelineRequest, logger: Logger) throws(AzureCoreError) {
         let scheme = request.url.scheme?.lowercased()
         guard scheme == "https" || scheme == "http", let host = request.url.host, !host.isEmpty else {
             throw AzureCoreError(
@@ -306,7 +313,7 @@ package struct HTTPPipeline: Sendable {
         return headers
     }
 
-    private func sendOnce(_ request: PipelineRequest, tries: Int) async throws -> PipelineResponse {
+    private func sendOnce(_ request: PipelineRequest, tries: Int) async throws(AzureCoreError) -> PipelineResponse {
         var outgoing = HTTPClientRequest(url: request.url.absoluteString)
         outgoing.method = request.method
         outgoing.headers = headers(for: request)
@@ -316,7 +323,8 @@ package struct HTTPPipeline: Sendable {
         outgoing.tlsConfiguration = tlsConfiguration
         let deadline = NIODeadline.now() + .nanoseconds(options.perTryTimeout.nanoseconds)
         do {
-            let response = try await Self.client.execute(outgoing, deadline: deadline, logger: AzureLogging.disabledLogger)
+            let response = try await Self.client.execute(
+                outgoing, deadline: deadline, logger: AzureLogging.disabledLogger)
             let body = try await response.body.collect(upTo: options.maxResponseBodyBytes)
             return PipelineResponse(
                 status: Int(response.status.code),

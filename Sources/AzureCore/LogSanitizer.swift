@@ -1,9 +1,10 @@
+package import NIOHTTP1
+
 #if canImport(FoundationEssentials)
 package import FoundationEssentials
 #else
 package import Foundation
 #endif
-package import NIOHTTP1
 
 /// Decides what of a request or response may be logged: an allow-list of header names and query
 /// parameters, as in the Azure SDKs. Everything else is replaced by `REDACTED`, so a header or

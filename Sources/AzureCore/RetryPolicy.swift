@@ -1,9 +1,10 @@
+public import NIOHTTP1
+
 #if canImport(FoundationEssentials)
 public import FoundationEssentials
 #else
 public import Foundation
 #endif
-public import NIOHTTP1
 
 /// How the HTTP pipeline retries a failed try (protocol Decisions table: 3 retries, exponential
 /// from 0.8 s with full jitter, cap 60 s; 408, 429, 500, 502, 503, 504 and transport errors).
@@ -141,8 +142,9 @@ package enum HTTPDate {
             }
         }
         guard let day, let month, let year, let time, time[0] < 24, time[1] < 60, time[2] < 61 else { return nil }
-        return Date(timeIntervalSince1970: Double(civilDays(year: year, month: month, day: day)) * 86400
-            + Double(time[0] * 3600 + time[1] * 60 + time[2]))
+        return Date(
+            timeIntervalSince1970: Double(civilDays(year: year, month: month, day: day)) * 86400
+                + Double(time[0] * 3600 + time[1] * 60 + time[2]))
     }
 
     /// Days since 1970-01-01 of a proleptic Gregorian date (Howard Hinnant's algorithm).

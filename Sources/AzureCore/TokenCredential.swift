@@ -1,9 +1,10 @@
+public import Logging
+
 #if canImport(FoundationEssentials)
 import FoundationEssentials
 #else
 import Foundation
 #endif
-public import Logging
 
 /// What a caller asks a ``TokenCredential`` for.
 public struct TokenRequestContext: Sendable, Hashable {

@@ -4,10 +4,10 @@ public import AzureCore
 ///
 /// It carries what Entra said (`error`, the AADSTS codes, `trace_id`, `correlation_id`) and
 /// whether a retry can help; its description never contains a secret, an assertion or a token.
-public struct AzureIdentityError: Error, Sendable, CustomStringConvertible, RetriableError {
+public struct AzureIdentityError: AzureError {
     /// What kind of failure this is. Opaque so that codes can be added without breaking callers.
     public struct Code: Hashable, Sendable, CustomStringConvertible {
-        enum Value: String, Sendable {
+        enum Value: String, Sendable, CaseIterable {
             case credentialUnavailable = "credential_unavailable"
             case authenticationFailed = "authentication_failed"
             case invalidArgument = "invalid_argument"
@@ -56,8 +56,10 @@ public struct AzureIdentityError: Error, Sendable, CustomStringConvertible, Retr
     /// Where the error was raised.
     public var location: SourceLocation
 
-    /// A bounded string for metric labels.
+    /// A bounded string for metric labels: the code.
     public var metricLabel: String { code.description }
+
+    public static var metricLabels: [String] { Code.Value.allCases.map(\.rawValue) }
 
     init(
         _ code: Code,
@@ -101,9 +103,12 @@ public struct AzureIdentityError: Error, Sendable, CustomStringConvertible, Retr
         return text
     }
 
-    static func unavailable(_ credential: String, _ message: String, isRetriable: Bool = false, cause: (any Error)? = nil)
+    static func unavailable(
+        _ credential: String, _ message: String, isRetriable: Bool = false, cause: (any Error)? = nil
+    )
         -> AzureIdentityError
     {
-        AzureIdentityError(.credentialUnavailable, credential: credential, message, isRetriable: isRetriable, cause: cause)
+        AzureIdentityError(
+            .credentialUnavailable, credential: credential, message, isRetriable: isRetriable, cause: cause)
     }
 }

@@ -1,5 +1,11 @@
 public import AzureCore
 import Crypto
+public import Logging
+import SwiftASN1
+import Synchronization
+import X509
+import _CryptoExtras
+
 #if canImport(FoundationEssentials)
 import FoundationEssentials
 #else
@@ -12,11 +18,6 @@ import Musl
 #elseif canImport(Darwin)
 import Darwin
 #endif
-public import Logging
-import SwiftASN1
-import Synchronization
-import X509
-import _CryptoExtras
 
 /// Authenticates an Entra application with a certificate: a PEM file holding the certificate
 /// (and optionally its chain) and its unencrypted private key (RSA, or EC P-256).
@@ -63,7 +64,8 @@ public struct ClientCertificateCredential: TokenCredential, CustomStringConverti
         guard !certificatePath.isEmpty else {
             throw AzureIdentityError(.invalidArgument, credential: Self.name, "certificatePath is empty")
         }
-        self.client = try EntraClient(credentialName: Self.name, tenantId: tenantId, clientId: clientId, options: options)
+        self.client = try EntraClient(
+            credentialName: Self.name, tenantId: tenantId, clientId: clientId, options: options)
         self.certificatePath = certificatePath
         self.sendCertificateChain = sendCertificateChain
         self.algorithm = algorithm
@@ -82,65 +84,38 @@ public struct ClientCertificateCredential: TokenCredential, CustomStringConverti
     /// A signed client assertion for the token endpoint.
     func makeAssertion(now: Date) throws -> String {
         let material = try loader.current()
-        var header: [String: AssertionValue] = ["typ": .string("JWT")]
-        switch (material.key, algorithm) {
-        case (.rsa, .ps256):
-            header["alg"] = .string("PS256")
-            header["x5t#S256"] = .string(Base64URL.encode(Array(SHA256.hash(data: material.leafDER))))
-        case (.rsa, .rs256):
-            header["alg"] = .string("RS256")
+        var header: [String: JSONValue] = ["typ": "JWT"]
+        let key: JWSSigningKey
+        switch material.key {
+        case .rsa(let rsa) where algorithm == .rs256:
+            key = .rsa(rsa, algorithm: .rs256)
             header["x5t"] = .string(Base64URL.encode(Array(Insecure.SHA1.hash(data: material.leafDER))))
-        case (.p256, _):
-            header["alg"] = .string("ES256")
+        case .rsa(let rsa):
+            key = .rsa(rsa, algorithm: .ps256)
+            header["x5t#S256"] = .string(Base64URL.encode(Array(SHA256.hash(data: material.leafDER))))
+        case .p256(let p256):
+            key = .p256(p256)
             header["x5t#S256"] = .string(Base64URL.encode(Array(SHA256.hash(data: material.leafDER))))
         }
         if sendCertificateChain {
-            header["x5c"] = .strings(material.chainDER.map { Data($0).base64EncodedString() })
+            header["x5c"] = .array(material.chainDER.map { .string(Data($0).base64EncodedString()) })
         }
-        let issued = Int64(now.timeIntervalSince1970)
-        let claims: [String: AssertionValue] = [
+        let issued = Double(Int64(now.timeIntervalSince1970))
+        let claims: [String: JSONValue] = [
             "aud": .string(client.tokenURL.absoluteString), "iss": .string(client.clientId),
             "sub": .string(client.clientId), "jti": .string(UUID().uuidString.lowercased()), "nbf": .number(issued),
-            "iat": .number(issued), "exp": .number(issued + Int64(Self.assertionLifetime)),
+            "iat": .number(issued), "exp": .number(issued + Self.assertionLifetime),
         ]
-        let encoder = JSONEncoder()
-        encoder.outputFormatting = [.sortedKeys, .withoutEscapingSlashes]
-        let input = Base64URL.encode(try encoder.encode(header)) + "." + Base64URL.encode(try encoder.encode(claims))
-        let signature: [UInt8]
         do {
-            switch material.key {
-            case .rsa(let key):
-                signature = Array(
-                    try key.signature(for: Array(input.utf8), padding: algorithm == .ps256 ? .PSS : .insecurePKCS1v1_5)
-                        .rawRepresentation)
-            case .p256(let key):
-                signature = Array(try key.signature(for: Array(input.utf8)).rawRepresentation)
-            }
+            return try JWS.sign(header: header, claims: claims, with: key)
         } catch {
             throw AzureIdentityError(
                 .invalidArgument, credential: Self.name, "cannot sign with the key in \(certificatePath)", cause: error)
         }
-        return input + "." + Base64URL.encode(signature)
     }
 
     public var description: String {
         "ClientCertificateCredential(tenantId: \(client.tenantId), clientId: \(client.clientId), certificate: \(certificatePath))"
-    }
-}
-
-/// A JSON value of an assertion's header or claims.
-enum AssertionValue: Encodable {
-    case string(String)
-    case number(Int64)
-    case strings([String])
-
-    func encode(to encoder: any Encoder) throws {
-        var container = encoder.singleValueContainer()
-        switch self {
-        case .string(let value): try container.encode(value)
-        case .number(let value): try container.encode(value)
-        case .strings(let value): try container.encode(value)
-        }
     }
 }
 

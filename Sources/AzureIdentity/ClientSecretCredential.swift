@@ -21,7 +21,9 @@ public struct ClientSecretCredential: TokenCredential, CustomStringConvertible {
     ///   - clientSecret: The client secret value.
     ///   - options: Authority host and HTTP options.
     /// - Throws: ``AzureIdentityError`` (`invalidArgument`) naming the bad argument.
-    public init(tenantId: String, clientId: String, clientSecret: String, options: TokenCredentialOptions = .init()) throws {
+    public init(
+        tenantId: String, clientId: String, clientSecret: String, options: TokenCredentialOptions = .init()
+    ) throws {
         guard !clientSecret.isEmpty else {
             throw AzureIdentityError(.invalidArgument, credential: Self.name, "clientSecret is empty")
         }
@@ -35,12 +37,15 @@ public struct ClientSecretCredential: TokenCredential, CustomStringConvertible {
     ///   - clientSecretFile: A file holding the secret (surrounding white space is ignored).
     ///   - options: Authority host and HTTP options.
     /// - Throws: ``AzureIdentityError`` (`invalidArgument`) naming the bad argument.
-    public init(tenantId: String, clientId: String, clientSecretFile: String, options: TokenCredentialOptions = .init()) throws {
+    public init(
+        tenantId: String, clientId: String, clientSecretFile: String, options: TokenCredentialOptions = .init()
+    ) throws {
         try self.init(tenantId: tenantId, clientId: clientId, secret: .file(clientSecretFile), options: options)
     }
 
     init(tenantId: String, clientId: String, secret: Secret, options: TokenCredentialOptions) throws {
-        self.client = try EntraClient(credentialName: Self.name, tenantId: tenantId, clientId: clientId, options: options)
+        self.client = try EntraClient(
+            credentialName: Self.name, tenantId: tenantId, clientId: clientId, options: options)
         self.secret = secret
         self.cache = TokenCache(now: options.now)
     }
@@ -57,5 +62,7 @@ public struct ClientSecretCredential: TokenCredential, CustomStringConvertible {
         }
     }
 
-    public var description: String { "ClientSecretCredential(tenantId: \(client.tenantId), clientId: \(client.clientId))" }
+    public var description: String {
+        "ClientSecretCredential(tenantId: \(client.tenantId), clientId: \(client.clientId))"
+    }
 }

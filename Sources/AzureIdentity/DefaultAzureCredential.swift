@@ -23,7 +23,9 @@ public final class DefaultAzureCredential: TokenCredential, CustomStringConverti
     ///     user-assigned identity named by `AZURE_CLIENT_ID`).
     ///   - options: Authority host, HTTP options and the environment.
     /// - Throws: ``AzureIdentityError`` (`invalidArgument`) for an unknown `AZURE_TOKEN_CREDENTIALS`.
-    public init(managedIdentity: ManagedIdentityCredential.Identity? = nil, options: TokenCredentialOptions = .init()) throws {
+    public init(
+        managedIdentity: ManagedIdentityCredential.Identity? = nil, options: TokenCredentialOptions = .init()
+    ) throws {
         let environment = options.resolvedEnvironment
         func build(_ make: () throws -> any TokenCredential) -> Result<any TokenCredential, AzureIdentityError> {
             do {
@@ -40,7 +42,9 @@ public final class DefaultAzureCredential: TokenCredential, CustomStringConverti
             (
                 ManagedIdentityCredential.name,
                 build {
-                    let identity = managedIdentity ?? environment["AZURE_CLIENT_ID"].flatMap { $0.isEmpty ? nil : .clientId($0) } ?? .system
+                    let identity =
+                        managedIdentity ?? environment["AZURE_CLIENT_ID"].flatMap { $0.isEmpty ? nil : .clientId($0) }
+                        ?? .system
                     return try ManagedIdentityCredential(identity: identity, options: options)
                 }
             ),
@@ -68,7 +72,8 @@ public final class DefaultAzureCredential: TokenCredential, CustomStringConverti
             do {
                 let token = try await entry.credential.get().getToken(for: context, logger: logger)
                 selected.withLock { $0 = index }
-                logger.debug("DefaultAzureCredential selected a credential", metadata: [LogKeys.credential: "\(entry.name)"])
+                logger.debug(
+                    "DefaultAzureCredential selected a credential", metadata: [LogKeys.credential: "\(entry.name)"])
                 return token
             } catch let error as AzureIdentityError where error.code == .credentialUnavailable {
                 reasons.append("\(entry.name): \(error.message)")
@@ -77,7 +82,8 @@ public final class DefaultAzureCredential: TokenCredential, CustomStringConverti
         }
         throw AzureIdentityError(
             .credentialUnavailable, credential: Self.name,
-            "no credential in the chain could get a token. " + reasons.joined(separator: "; "), isRetriable: anyRetriable)
+            "no credential in the chain could get a token. " + reasons.joined(separator: "; "),
+            isRetriable: anyRetriable)
     }
 
     public var description: String { "DefaultAzureCredential(\(chain.map(\.name).joined(separator: " -> ")))" }

@@ -1,11 +1,12 @@
 import AzureCore
+import Logging
+import NIOHTTP1
+
 #if canImport(FoundationEssentials)
 import FoundationEssentials
 #else
 import Foundation
 #endif
-import Logging
-import NIOHTTP1
 
 /// Posts client-credentials requests to the Entra v2 token endpoint and reads the answer.
 struct EntraClient: Sendable {
@@ -19,23 +20,27 @@ struct EntraClient: Sendable {
     init(credentialName: String, tenantId: String, clientId: String, options: TokenCredentialOptions) throws {
         try TenantId.validate(tenantId, credential: credentialName, source: "tenantId")
         guard !clientId.isEmpty else {
-            throw AzureIdentityError(.invalidArgument, credential: credentialName, "clientId is empty: give the application (client) id")
+            throw AzureIdentityError(
+                .invalidArgument, credential: credentialName, "clientId is empty: give the application (client) id")
         }
         self.credentialName = credentialName
         self.tenantId = tenantId
         self.clientId = clientId
         self.authorityHost = try options.resolveAuthorityHost(credential: credentialName)
         do {
-            self.pipeline = try HTTPPipeline(options: options.pipeline, component: "identity", environment: options.resolvedEnvironment)
-        } catch let error as AzureCoreError {
-            throw AzureIdentityError(.invalidArgument, credential: credentialName, "options.pipeline: \(error.message)", cause: error)
+            self.pipeline = try HTTPPipeline(
+                options: options.pipeline, component: "identity", environment: options.resolvedEnvironment)
+        } catch {
+            throw AzureIdentityError(
+                .invalidArgument, credential: credentialName, "options.pipeline: \(error.message)", cause: error)
         }
         self.now = options.now
     }
 
     /// The token endpoint (`oauth2/token` for ADFS).
     var tokenURL: URL {
-        authorityHost.appending(path: tenantId).appending(path: tenantId.lowercased() == "adfs" ? "oauth2/token" : "oauth2/v2.0/token")
+        authorityHost.appending(path: tenantId).appending(
+            path: tenantId.lowercased() == "adfs" ? "oauth2/token" : "oauth2/v2.0/token")
     }
 
     /// Requests a token with the given credential fields (`client_secret` or `client_assertion`...).
@@ -43,7 +48,8 @@ struct EntraClient: Sendable {
         context: TokenRequestContext, credentialFields: [(String, String)], logger: Logger
     ) async throws -> AccessToken {
         var fields = [
-            ("client_id", clientId), ("grant_type", "client_credentials"), ("scope", context.scopes.joined(separator: " ")),
+            ("client_id", clientId), ("grant_type", "client_credentials"),
+            ("scope", context.scopes.joined(separator: " ")),
         ]
         fields += credentialFields
         if let claims = context.claims, !claims.isEmpty { fields.append(("claims", claims)) }
@@ -69,7 +75,7 @@ struct EntraClient: Sendable {
     func send(_ request: PipelineRequest, logger: Logger, correlationId: String?) async throws -> PipelineResponse {
         do {
             return try await pipeline.send(request, logger: logger)
-        } catch let error as AzureCoreError {
+        } catch {
             throw AzureIdentityError(
                 error.code == .insecureTransport || error.code == .invalidArgument ? .invalidArgument : .transport,
                 credential: credentialName, "the token request to \(request.url.host ?? "") failed: \(error.message)",
@@ -99,7 +105,9 @@ struct TokenResponseParser {
         var message: String?
     }
 
-    func parse(_ response: PipelineResponse, requestedAt: Date, logger: Logger, halfLifeRefresh: Bool = false) throws
+    func parse(
+        _ response: PipelineResponse, requestedAt: Date, logger: Logger, halfLifeRefresh: Bool = false
+    ) throws
         -> AccessToken
     {
         guard response.status == 200 else { throw failure(response, logger: logger) }
@@ -137,7 +145,8 @@ struct TokenResponseParser {
     func failure(_ response: PipelineResponse, logger: Logger) -> AzureIdentityError {
         let body = try? JSONDecoder().decode(Failure.self, from: Data(response.body))
         let codes = body?.error_codes ?? Self.codes(in: body?.error_description ?? "")
-        let firstLine = (body?.error_description ?? body?.message)?.split(whereSeparator: \.isNewline).first.map(String.init)
+        let firstLine = (body?.error_description ?? body?.message)?.split(whereSeparator: \.isNewline).first.map(
+            String.init)
         let retriable = response.status == 429 || response.status >= 500 || codes.contains(700_024)
         let message: String
         if let entraError = body?.error {
@@ -156,7 +165,8 @@ struct TokenResponseParser {
             "token request refused",
             metadata: [
                 LogKeys.status: "\(response.status)", LogKeys.errorKind: "\(body?.error ?? "")",
-                LogKeys.entraTraceId: "\(body?.trace_id ?? "")", LogKeys.entraCorrelationId: "\(error.correlationId ?? "")",
+                LogKeys.entraTraceId: "\(body?.trace_id ?? "")",
+                LogKeys.entraCorrelationId: "\(error.correlationId ?? "")",
             ])
         return error
     }

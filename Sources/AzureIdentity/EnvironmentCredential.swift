@@ -24,12 +24,15 @@ public struct EnvironmentCredential: TokenCredential, CustomStringConvertible {
                 tenant == nil ? "AZURE_TENANT_ID" : nil, client == nil ? "AZURE_CLIENT_ID" : nil,
                 secret == nil && certificate == nil ? "AZURE_CLIENT_SECRET or AZURE_CLIENT_CERTIFICATE_PATH" : nil,
             ].compactMap { $0 }
-            inner = .failure(.unavailable(Self.name, "environment variables not set: \(missing.joined(separator: ", "))"))
+            inner = .failure(
+                .unavailable(Self.name, "environment variables not set: \(missing.joined(separator: ", "))"))
             return
         }
         do {
             if let secret {
-                inner = .success(try ClientSecretCredential(tenantId: tenant, clientId: client, clientSecret: secret, options: options))
+                inner = .success(
+                    try ClientSecretCredential(
+                        tenantId: tenant, clientId: client, clientSecret: secret, options: options))
             } else if let certificate {
                 let chain = ["1", "true"].contains(value("AZURE_CLIENT_SEND_CERTIFICATE_CHAIN")?.lowercased() ?? "")
                 inner = .success(

@@ -1,11 +1,12 @@
 public import AzureCore
+public import Logging
+import NIOHTTP1
+
 #if canImport(FoundationEssentials)
 import FoundationEssentials
 #else
 import Foundation
 #endif
-public import Logging
-import NIOHTTP1
 
 /// Authenticates as an Azure managed identity: through the App Service style endpoint when
 /// `IDENTITY_ENDPOINT` and `IDENTITY_HEADER` are set, otherwise through IMDS
@@ -66,14 +67,18 @@ public struct ManagedIdentityCredential: TokenCredential, CustomStringConvertibl
             let header = environment["IDENTITY_HEADER"], !header.isEmpty
         {
             guard let url = URL(string: endpoint), url.host != nil else {
-                throw AzureIdentityError(.invalidArgument, credential: Self.name, "IDENTITY_ENDPOINT \"\(endpoint)\" is not a URL")
+                throw AzureIdentityError(
+                    .invalidArgument, credential: Self.name, "IDENTITY_ENDPOINT \"\(endpoint)\" is not a URL")
             }
             self.endpoint = .appService(url, header: header)
         } else {
-            let host = environment["AZURE_POD_IDENTITY_AUTHORITY_HOST"].flatMap { $0.isEmpty ? nil : $0 } ?? Self.imdsDefaultHost
+            let host =
+                environment["AZURE_POD_IDENTITY_AUTHORITY_HOST"].flatMap { $0.isEmpty ? nil : $0 }
+                ?? Self.imdsDefaultHost
             guard var url = URL(string: host), url.host != nil else {
                 throw AzureIdentityError(
-                    .invalidArgument, credential: Self.name, "AZURE_POD_IDENTITY_AUTHORITY_HOST \"\(host)\" is not a URL")
+                    .invalidArgument, credential: Self.name,
+                    "AZURE_POD_IDENTITY_AUTHORITY_HOST \"\(host)\" is not a URL")
             }
             while url.path.hasSuffix("/") && url.path.count > 1 { url.deleteLastPathComponent() }
             self.endpoint = .imds(url.appending(path: "metadata/identity/oauth2/token"))
@@ -81,8 +86,9 @@ public struct ManagedIdentityCredential: TokenCredential, CustomStringConvertibl
         }
         do {
             self.pipeline = try HTTPPipeline(options: pipelineOptions, component: "identity", environment: environment)
-        } catch let error as AzureCoreError {
-            throw AzureIdentityError(.invalidArgument, credential: Self.name, "options.pipeline: \(error.message)", cause: error)
+        } catch {
+            throw AzureIdentityError(
+                .invalidArgument, credential: Self.name, "options.pipeline: \(error.message)", cause: error)
         }
         self.identity = identity
         self.cache = TokenCache(now: options.now)
@@ -140,7 +146,7 @@ public struct ManagedIdentityCredential: TokenCredential, CustomStringConvertibl
         let response: PipelineResponse
         do {
             response = try await pipeline.send(request, logger: logger)
-        } catch let error as AzureCoreError {
+        } catch {
             if error.code == .transport || error.code == .timeout {
                 throw AzureIdentityError.unavailable(
                     Self.name, "the managed identity endpoint \(url.host ?? "") cannot be reached: \(error.message)",

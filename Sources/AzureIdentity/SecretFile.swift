@@ -1,4 +1,5 @@
 import AzureCore
+
 #if canImport(FoundationEssentials)
 import FoundationEssentials
 #else
@@ -34,10 +35,12 @@ package enum SecretFile {
             let attributes = try manager.attributesOfItem(atPath: URL(filePath: path).resolvingSymlinksInPath().path)
             if (attributes[.type] as? FileAttributeType) == .typeDirectory {
                 throw AzureIdentityError.unavailable(
-                    credential, "\(what) \(path) is a directory, not a file: point at the file inside it", isRetriable: true)
+                    credential, "\(what) \(path) is a directory, not a file: point at the file inside it",
+                    isRetriable: true)
             }
             if let size = attributes[.size] as? Int, size > maxBytes {
-                throw AzureIdentityError.unavailable(credential, "\(what) \(path) is larger than 1 MiB", isRetriable: false)
+                throw AzureIdentityError.unavailable(
+                    credential, "\(what) \(path) is larger than 1 MiB", isRetriable: false)
             }
             data = try Data(contentsOf: URL(filePath: path))
         } catch let error as AzureIdentityError {
@@ -57,7 +60,9 @@ package enum SecretFile {
 
     static func reason(_ error: any Error) -> String {
         let text = String(describing: error)
-        if text.contains("No such file") || text.contains("noSuchFile") || text.contains("fileNoSuchFile") { return "no such file" }
+        if text.contains("No such file") || text.contains("noSuchFile") || text.contains("fileNoSuchFile") {
+            return "no such file"
+        }
         if text.contains("ermission") { return "permission denied" }
         return "it is not a readable file"
     }

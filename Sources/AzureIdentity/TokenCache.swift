@@ -1,10 +1,11 @@
 package import AzureCore
+import Synchronization
+
 #if canImport(FoundationEssentials)
 package import FoundationEssentials
 #else
 package import Foundation
 #endif
-import Synchronization
 
 /// The token cache of every credential.
 ///

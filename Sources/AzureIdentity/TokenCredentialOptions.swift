@@ -1,4 +1,5 @@
 public import AzureCore
+
 #if canImport(FoundationEssentials)
 package import FoundationEssentials
 #else
@@ -39,14 +40,18 @@ public struct TokenCredentialOptions: Sendable {
 
     /// The authority host: option, then `AZURE_AUTHORITY_HOST`, then the public cloud; https only.
     func resolveAuthorityHost(credential: String) throws -> URL {
-        let text = authorityHost ?? resolvedEnvironment["AZURE_AUTHORITY_HOST"].flatMap { $0.isEmpty ? nil : $0 }
+        let text =
+            authorityHost ?? resolvedEnvironment["AZURE_AUTHORITY_HOST"].flatMap { $0.isEmpty ? nil : $0 }
             ?? Self.publicCloudAuthorityHost
         let source = authorityHost != nil ? "authorityHost" : "AZURE_AUTHORITY_HOST"
-        guard var url = URL(string: text), let scheme = url.scheme?.lowercased(), let host = url.host, !host.isEmpty else {
+        guard var url = URL(string: text), let scheme = url.scheme?.lowercased(), let host = url.host, !host.isEmpty
+        else {
             throw AzureIdentityError(
                 .invalidArgument, credential: credential, "\(source) \"\(text.prefix(200))\" is not a URL")
         }
-        guard scheme == "https" || (scheme == "http" && pipeline.allowInsecureLoopbackHTTP && HTTPPipeline.isLoopback(host))
+        guard
+            scheme == "https"
+                || (scheme == "http" && pipeline.allowInsecureLoopbackHTTP && HTTPPipeline.isLoopback(host))
         else {
             throw AzureIdentityError(
                 .invalidArgument, credential: credential,
@@ -58,21 +63,14 @@ public struct TokenCredentialOptions: Sendable {
 }
 
 /// Tenant id checks as the Azure SDKs do them.
-package enum TenantId {
-    /// Whether the tenant id is letters, digits, `-` and `.` only (and not empty).
-    package static func isValid(_ tenantId: String) -> Bool {
-        !tenantId.isEmpty
-            && tenantId.unicodeScalars.allSatisfy {
-                ("0"..."9").contains($0) || ("a"..."z").contains($0) || ("A"..."Z").contains($0) || $0 == "-" || $0 == "."
-            }
-    }
-
+enum TenantId {
     /// Throws unless the tenant id is letters, digits, `-` and `.` only.
     static func validate(_ tenantId: String, credential: String, source: String) throws {
         guard !tenantId.isEmpty else {
-            throw AzureIdentityError(.invalidArgument, credential: credential, "\(source) is empty: give the Entra tenant id")
+            throw AzureIdentityError(
+                .invalidArgument, credential: credential, "\(source) is empty: give the Entra tenant id")
         }
-        guard isValid(tenantId) else {
+        guard TenantIdRule.isValid(tenantId) else {
             throw AzureIdentityError(
                 .invalidArgument, credential: credential,
                 "\(source) \"\(tenantId.prefix(100))\" is not a tenant id: use letters, digits, '-' and '.' only (a GUID or a domain)"

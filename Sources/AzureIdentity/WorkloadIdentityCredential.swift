@@ -1,11 +1,12 @@
 public import AzureCore
+public import Logging
+import Synchronization
+
 #if canImport(FoundationEssentials)
 import FoundationEssentials
 #else
 import Foundation
 #endif
-public import Logging
-import Synchronization
 
 /// Authenticates with workload identity federation: the projected service-account token that
 /// Azure Workload Identity mounts is sent as a client assertion.
@@ -102,7 +103,8 @@ final class AssertionFile: Sendable {
         {
             return cached.value
         }
-        let value = try SecretFile.read(path, what: "the federated token file", credential: WorkloadIdentityCredential.name)
+        let value = try SecretFile.read(
+            path, what: "the federated token file", credential: WorkloadIdentityCredential.name)
         cached.withLock { $0 = (value, current) }
         return value
     }

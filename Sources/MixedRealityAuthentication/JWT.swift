@@ -1,4 +1,5 @@
 import AzureCore
+
 #if canImport(FoundationEssentials)
 public import FoundationEssentials
 #else

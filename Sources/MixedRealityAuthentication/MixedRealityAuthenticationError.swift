@@ -4,10 +4,10 @@ public import AzureCore
 ///
 /// Its description says what failed, which call (`X-MRC-CV`, `MS-CV`) and what to do; it never
 /// contains the account key, an Entra token or a Mixed Reality token.
-public struct MixedRealityAuthenticationError: Error, Sendable, CustomStringConvertible {
-    /// What kind of failure this is. Opaque so that kinds can be added without breaking callers.
-    public struct Kind: Hashable, Sendable, CustomStringConvertible {
-        enum Value: String, Sendable {
+public struct MixedRealityAuthenticationError: AzureError {
+    /// What kind of failure this is. Opaque so that codes can be added without breaking callers.
+    public struct Code: Hashable, Sendable, CustomStringConvertible {
+        enum Value: String, Sendable, CaseIterable {
             case invalidArgument = "invalid_argument"
             case authenticationFailed = "authentication_failed"
             case throttled = "throttled"
@@ -18,23 +18,23 @@ public struct MixedRealityAuthenticationError: Error, Sendable, CustomStringConv
         let value: Value
 
         /// An argument given to the client is not valid.
-        public static let invalidArgument = Kind(value: .invalidArgument)
+        public static let invalidArgument = Code(value: .invalidArgument)
         /// The STS refused the credential (401, 403), or no Entra token could be obtained.
-        public static let authenticationFailed = Kind(value: .authenticationFailed)
+        public static let authenticationFailed = Code(value: .authenticationFailed)
         /// The STS answered 429 after the pipeline's retries.
-        public static let throttled = Kind(value: .throttled)
+        public static let throttled = Code(value: .throttled)
         /// Any other non-200 status.
-        public static let serviceError = Kind(value: .serviceError)
+        public static let serviceError = Code(value: .serviceError)
         /// A 200 whose body is not `{"AccessToken": "<JWT>"}` with a usable `exp`.
-        public static let badResponse = Kind(value: .badResponse)
+        public static let badResponse = Code(value: .badResponse)
         /// No answer: connection, TLS, timeout, body too large or plain HTTP refused.
-        public static let transport = Kind(value: .transport)
+        public static let transport = Code(value: .transport)
 
         public var description: String { value.rawValue }
     }
 
     /// The kind of failure.
-    public var kind: Kind
+    public var code: Code
     /// What failed and what to do.
     public var message: String
     /// The HTTP status, when the STS answered.
@@ -54,11 +54,19 @@ public struct MixedRealityAuthenticationError: Error, Sendable, CustomStringConv
     /// Where the error was raised.
     public var location: SourceLocation
 
-    /// A bounded string for metric labels.
-    public var metricLabel: String { kind.description }
+    /// A bounded string for metric labels: the code, or, when the Entra ID credential failed
+    /// before the STS was called, that credential's own label (`credential_unavailable`...).
+    public var metricLabel: String {
+        if code == .authenticationFailed, httpStatus == nil, let credentialError = cause as? any AzureError {
+            return credentialError.metricLabel
+        }
+        return code.description
+    }
 
-    init(
-        _ kind: Kind,
+    public static var metricLabels: [String] { Code.Value.allCases.map(\.rawValue) }
+
+    package init(
+        _ code: Code,
         _ message: String,
         httpStatus: Int? = nil,
         correlationVector: String? = nil,
@@ -70,7 +78,7 @@ public struct MixedRealityAuthenticationError: Error, Sendable, CustomStringConv
         file: String = #fileID,
         line: Int = #line
     ) {
-        self.kind = kind
+        self.code = code
         self.message = message
         self.httpStatus = httpStatus
         self.correlationVector = correlationVector
@@ -83,7 +91,7 @@ public struct MixedRealityAuthenticationError: Error, Sendable, CustomStringConv
     }
 
     public var description: String {
-        var text = "\(kind): \(message)"
+        var text = "\(code): \(message)"
         if let httpStatus { text += " [status \(httpStatus)" } else { text += " [" }
         if let correlationVector { text += " X-MRC-CV \(correlationVector)" }
         if let msCV { text += " MS-CV \(msCV)" }
@@ -93,5 +101,3 @@ public struct MixedRealityAuthenticationError: Error, Sendable, CustomStringConv
         return text
     }
 }
-
-extension MixedRealityAuthenticationError: RetriableError {}

@@ -1,11 +1,12 @@
 public import AzureCore
+public import Logging
+import NIOHTTP1
+
 #if canImport(FoundationEssentials)
 public import FoundationEssentials
 #else
 public import Foundation
 #endif
-public import Logging
-import NIOHTTP1
 
 /// Options of ``MixedRealityStsClient``.
 public struct MixedRealityStsClientOptions: Sendable {
@@ -45,6 +46,13 @@ public struct MixedRealityTokenResponse: Sendable {
     public var msCV: String?
     /// HTTP tries made (0 when no STS call was needed).
     public var tries: Int
+
+    package init(accessToken: AccessToken, correlationVector: String?, msCV: String?, tries: Int) {
+        self.accessToken = accessToken
+        self.correlationVector = correlationVector
+        self.msCV = msCV
+        self.tries = tries
+    }
 }
 
 /// Exchanges an account key or an Entra ID token for a Mixed Reality access token, as the Azure
@@ -82,7 +90,8 @@ public struct MixedRealityStsClient: Sendable {
         credential: AzureKeyCredential,
         options: MixedRealityStsClientOptions = MixedRealityStsClientOptions()
     ) throws {
-        try self.init(accountId: accountId, accountDomain: accountDomain, credential: .accountKey(credential), options: options)
+        try self.init(
+            accountId: accountId, accountDomain: accountDomain, credential: .accountKey(credential), options: options)
     }
 
     /// Creates a client that authenticates with an Entra ID token credential, or passes a ready
@@ -114,17 +123,15 @@ public struct MixedRealityStsClient: Sendable {
         guard !trimmedId.isEmpty else {
             throw MixedRealityAuthenticationError(.invalidArgument, "accountId is empty: give the account's UUID")
         }
-        guard let uuid = UUID(uuidString: trimmedId) else {
+        guard let normalizedId = AccountIdRule.normalized(trimmedId) else {
             throw MixedRealityAuthenticationError(
-                .invalidArgument,
-                "accountId \"\(trimmedId.prefix(64))\" is not a UUID: give the account id as the Azure portal shows it"
-                    + " (8-4-4-4-12 hex digits)"
-            )
+                .invalidArgument, "accountId \"\(trimmedId.prefix(64))\" is not a UUID: \(AccountIdRule.hint)")
         }
         let domain = accountDomain.trimmed
         guard !domain.isEmpty else {
             throw MixedRealityAuthenticationError(
-                .invalidArgument, "accountDomain is empty: give the account's domain, such as eastus2.mixedreality.azure.com"
+                .invalidArgument,
+                "accountDomain is empty: give the account's domain, such as eastus2.mixedreality.azure.com"
             )
         }
         let endpointText = options.customEndpointURL ?? "https://sts.\(domain)"
@@ -151,12 +158,9 @@ public struct MixedRealityStsClient: Sendable {
         do {
             pipeline = try HTTPPipeline(options: options.pipeline, component: "mixedreality-authentication")
         } catch {
-            throw MixedRealityAuthenticationError(
-                .invalidArgument, "options.pipeline: \((error as? AzureCoreError)?.message ?? "\(error)")",
-                cause: error as? AzureCoreError
-            )
+            throw MixedRealityAuthenticationError(.invalidArgument, "options.pipeline: \(error.message)", cause: error)
         }
-        self.accountId = uuid.uuidString.lowercased()
+        self.accountId = normalizedId
         self.accountDomain = domain
         self.endpointURL = endpoint
         self.options = options
@@ -174,11 +178,13 @@ public struct MixedRealityStsClient: Sendable {
     /// Gets a Mixed Reality access token together with the correlation ids of the call.
     /// - Parameter logger: Where the client logs (never the key or a token).
     /// - Throws: ``MixedRealityAuthenticationError``.
-    public func getTokenResponse(logger: Logger = AzureLogging.disabledLogger) async throws -> MixedRealityTokenResponse {
+    public func getTokenResponse(logger: Logger = AzureLogging.disabledLogger) async throws -> MixedRealityTokenResponse
+    {
         let bearer: String
         switch credential {
         case .ready(let ready):
-            return MixedRealityTokenResponse(accessToken: ready.accessToken, correlationVector: nil, msCV: nil, tries: 0)
+            return MixedRealityTokenResponse(
+                accessToken: ready.accessToken, correlationVector: nil, msCV: nil, tries: 0)
         case .accountKey(let key):
             bearer = "\(accountId):\(key.key)"
         case .token(let tokenCredential):
@@ -199,7 +205,7 @@ public struct MixedRealityStsClient: Sendable {
     }
 
     private static func isRetriable(_ error: any Error) -> Bool {
-        if let retriable = error as? any RetriableError { return retriable.isRetriable }
+        if let known = error as? any AzureError { return known.isRetriable }
         return true
     }
 
@@ -220,7 +226,7 @@ public struct MixedRealityStsClient: Sendable {
         let response: PipelineResponse
         do {
             response = try await pipeline.send(request, logger: logger)
-        } catch let error as AzureCoreError {
+        } catch {
             throw MixedRealityAuthenticationError(
                 error.code == .invalidArgument ? .invalidArgument : .transport,
                 "the STS request for account \(accountId) failed: \(error.message)",
@@ -234,16 +240,20 @@ public struct MixedRealityStsClient: Sendable {
 
     /// Turns the STS's answer into a token or an error (separate from the request so that the
     /// reliability suite can fuzz it).
-    func interpret(_ response: PipelineResponse, correlationVector cv: String) throws(MixedRealityAuthenticationError)
+    func interpret(
+        _ response: PipelineResponse, correlationVector cv: String
+    ) throws(MixedRealityAuthenticationError)
         -> MixedRealityTokenResponse
     {
         let msCV = response.headers.first(name: "MS-CV")
         let wwwAuthenticate = response.headers.first(name: "WWW-Authenticate")
-        func failure(_ kind: MixedRealityAuthenticationError.Kind, _ message: String, retriable: Bool)
+        func failure(
+            _ code: MixedRealityAuthenticationError.Code, _ message: String, retriable: Bool
+        )
             -> MixedRealityAuthenticationError
         {
             MixedRealityAuthenticationError(
-                kind, message, httpStatus: response.status, correlationVector: cv, msCV: msCV,
+                code, message, httpStatus: response.status, correlationVector: cv, msCV: msCV,
                 wwwAuthenticate: wwwAuthenticate, retryAfter: response.retryAfter, isRetriable: retriable
             )
         }
@@ -260,11 +270,13 @@ public struct MixedRealityStsClient: Sendable {
         case 429:
             throw failure(.throttled, "the STS is throttling account \(accountId); try again later", retriable: true)
         case 400:
-            throw failure(.serviceError, "the STS rejected the request for account \(accountId) as invalid", retriable: false)
+            throw failure(
+                .serviceError, "the STS rejected the request for account \(accountId) as invalid", retriable: false)
         default:
             let retriable = options.pipeline.retry.retriableStatuses.contains(response.status) || response.status >= 500
             throw failure(
-                .serviceError, "the STS answered \(response.status) for account \(accountId) after \(response.tries) tries",
+                .serviceError,
+                "the STS answered \(response.status) for account \(accountId) after \(response.tries) tries",
                 retriable: retriable
             )
         }
@@ -273,7 +285,8 @@ public struct MixedRealityStsClient: Sendable {
             token = try JSONDecoder().decode(TokenBody.self, from: Data(response.body)).AccessToken
         } catch {
             throw failure(
-                .badResponse, "the STS answer for account \(accountId) is not {\"AccessToken\": \"<JWT>\"}", retriable: true)
+                .badResponse, "the STS answer for account \(accountId) is not {\"AccessToken\": \"<JWT>\"}",
+                retriable: true)
         }
         let expiresOn: Date
         do {

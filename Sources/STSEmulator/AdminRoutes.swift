@@ -1,11 +1,13 @@
+import AzureCore
+import HTTPTypes
+import Hummingbird
+import NIOCore
+
 #if canImport(FoundationEssentials)
 import FoundationEssentials
 #else
 import Foundation
 #endif
-import HTTPTypes
-import Hummingbird
-import NIOCore
 
 extension STSEmulator {
     /// `/admin/...`: the request log, fault injection, service-account tokens and the CA, for
@@ -49,19 +51,23 @@ extension STSEmulator {
             }
             let body = try await request.body.collect(upTo: Self.maxRequestBody)
             guard let ask = try? JSONDecoder().decode(Ask.self, from: Data(body.readableBytesView)) else {
-                return Self.jsonResponse(.badRequest, ["error": "give {\"subject\": ..., \"audience\"?, \"lifetimeSeconds\"?}"])
+                return Self.jsonResponse(
+                    .badRequest, ["error": "give {\"subject\": ..., \"audience\"?, \"lifetimeSeconds\"?}"])
             }
             let token = try self.mintServiceAccountToken(
-                subject: ask.subject, audience: ask.audience ?? Self.federatedAudience, lifetime: ask.lifetimeSeconds ?? 3600)
+                subject: ask.subject, audience: ask.audience ?? Self.federatedAudience,
+                lifetime: ask.lifetimeSeconds ?? 3600)
             return Self.jsonResponse(.ok, ["token": token])
         }
         router.post("/admin/echo") { request, _ in
             // A catcher for webhooks under test (token-rotation notifications): recorded, answered 204.
             let body = try await request.body.collect(upTo: Self.maxRequestBody)
             var recorded = RecordedRequest(
-                sequence: 0, receivedAt: Date(), endpoint: .other, method: request.method.rawValue, path: request.uri.path,
+                sequence: 0, receivedAt: Date(), endpoint: .other, method: request.method.rawValue,
+                path: request.uri.path,
                 query: request.uri.query,
-                headers: request.headers.map { RecordedRequest.Header(name: $0.name.rawName, value: $0.value) }, form: [:],
+                headers: request.headers.map { RecordedRequest.Header(name: $0.name.rawName, value: $0.value) },
+                form: [:],
                 status: 204, faulted: false, reason: nil)
             recorded.body = String(decoding: body.readableBytesView, as: UTF8.self)
             self.state.record(recorded)

@@ -176,16 +176,19 @@ public struct EmulatorConfiguration: Sendable, Codable, Hashable {
         managedIdentities = try container.decodeIfPresent([ManagedIdentity].self, forKey: .managedIdentities) ?? []
         identityHeader = try container.decodeIfPresent(String.self, forKey: .identityHeader)
         stsTokenLifetimeSeconds =
-            try container.decodeIfPresent(Int.self, forKey: .stsTokenLifetimeSeconds) ?? defaults.stsTokenLifetimeSeconds
+            try container.decodeIfPresent(Int.self, forKey: .stsTokenLifetimeSeconds)
+            ?? defaults.stsTokenLifetimeSeconds
         entraTokenLifetimeSeconds =
             try container.decodeIfPresent(Int.self, forKey: .entraTokenLifetimeSeconds)
             ?? defaults.entraTokenLifetimeSeconds
         managedIdentityTokenLifetimeSeconds =
             try container.decodeIfPresent(Int.self, forKey: .managedIdentityTokenLifetimeSeconds)
             ?? defaults.managedIdentityTokenLifetimeSeconds
-        federatedIssuer = try container.decodeIfPresent(String.self, forKey: .federatedIssuer) ?? defaults.federatedIssuer
+        federatedIssuer =
+            try container.decodeIfPresent(String.self, forKey: .federatedIssuer) ?? defaults.federatedIssuer
         serverCertificate =
-            try container.decodeIfPresent(ServerCertificate.self, forKey: .serverCertificate) ?? defaults.serverCertificate
+            try container.decodeIfPresent(ServerCertificate.self, forKey: .serverCertificate)
+            ?? defaults.serverCertificate
     }
 
     /// Checks the configuration and says what is wrong, key by key.
@@ -204,13 +207,15 @@ public struct EmulatorConfiguration: Sendable, Codable, Hashable {
                 problems.append("accounts[\(index)].accountKeys: give at least one non-empty key")
             }
         }
-        for (index, application) in applications.enumerated() where application.clientId.isEmpty
+        for (index, application) in applications.enumerated()
+        where application.clientId.isEmpty
             || application.tenantId.isEmpty
         {
             problems.append("applications[\(index)]: tenantId and clientId are required")
         }
         for (name, value) in [
-            ("stsTokenLifetimeSeconds", stsTokenLifetimeSeconds), ("entraTokenLifetimeSeconds", entraTokenLifetimeSeconds),
+            ("stsTokenLifetimeSeconds", stsTokenLifetimeSeconds),
+            ("entraTokenLifetimeSeconds", entraTokenLifetimeSeconds),
             ("managedIdentityTokenLifetimeSeconds", managedIdentityTokenLifetimeSeconds),
         ] where value < 1 {
             problems.append("\(name): \(value) must be at least 1 second")

@@ -1,13 +1,14 @@
-#if canImport(FoundationEssentials)
-public import FoundationEssentials
-#else
-public import Foundation
-#endif
 public import Crypto
 import NIOCore
 import NIOSSL
 import SwiftASN1
 public import X509
+
+#if canImport(FoundationEssentials)
+public import FoundationEssentials
+#else
+public import Foundation
+#endif
 
 /// A throwaway certificate authority and the certificates it signs, made at start so clients can
 /// trust the emulator with an extra-CA option and nothing else.

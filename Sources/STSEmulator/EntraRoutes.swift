@@ -1,3 +1,5 @@
+import AzureCore
+
 #if canImport(FoundationEssentials)
 import FoundationEssentials
 #else
@@ -15,7 +17,8 @@ extension STSEmulator {
         let description =
             "AADSTS\(code): \(message)\r\nTrace ID: \(traceId)\r\nCorrelation ID: \(correlationId)\r\nTimestamp: \(timestamp)"
         let body: [String: JSONValue] = [
-            "error": .string(error), "error_description": .string(description), "error_codes": .array([.int(Int64(code))]),
+            "error": .string(error), "error_description": .string(description),
+            "error_codes": .array([.number(Double(code))]),
             "timestamp": .string(timestamp), "trace_id": .string(traceId), "correlation_id": .string(correlationId),
             "error_uri": .string("https://login.microsoftonline.com/error?code=\(code)"),
         ]
@@ -28,7 +31,8 @@ extension STSEmulator {
     /// fetches before its first token request.
     func openIDConfiguration(_ incoming: Incoming, tenant: String) -> Answer {
         guard configuration.applications.contains(where: { $0.tenantId.lowercased() == tenant.lowercased() }) else {
-            return entraError(400, error: "invalid_tenant", code: 90002, "Tenant '\(tenant)' not found.", incoming: incoming)
+            return entraError(
+                400, error: "invalid_tenant", code: 90002, "Tenant '\(tenant)' not found.", incoming: incoming)
         }
         let base = "https://\(incoming.authority ?? "login.microsoftonline.com")/\(tenant)"
         let document: [String: JSONValue] = [
@@ -36,7 +40,9 @@ extension STSEmulator {
             "authorization_endpoint": .string("\(base)/oauth2/v2.0/authorize"),
             "issuer": .string("\(base)/v2.0"),
             "jwks_uri": .string("\(base)/discovery/v2.0/keys"),
-            "token_endpoint_auth_methods_supported": .array(["client_secret_post", "private_key_jwt", "client_secret_basic"]),
+            "token_endpoint_auth_methods_supported": .array([
+                "client_secret_post", "private_key_jwt", "client_secret_basic",
+            ]),
             "response_types_supported": .array(["code", "id_token", "code id_token", "id_token token"]),
             "tenant_region_scope": "EU",
         ]
@@ -53,12 +59,14 @@ extension STSEmulator {
         guard !applications.isEmpty else {
             return fail(400, "invalid_tenant", 90002, "Tenant '\(tenant)' not found.")
         }
-        guard incoming.header("Content-Type")?.lowercased().hasPrefix("application/x-www-form-urlencoded") == true else {
+        guard incoming.header("Content-Type")?.lowercased().hasPrefix("application/x-www-form-urlencoded") == true
+        else {
             return fail(400, "invalid_request", 900144, "The request body must be application/x-www-form-urlencoded.")
         }
         let form = incoming.form
         for name in ["grant_type", "client_id", "scope"] where (form[name] ?? "").isEmpty {
-            return fail(400, "invalid_request", 900144, "The request body must contain the following parameter: '\(name)'.")
+            return fail(
+                400, "invalid_request", 900144, "The request body must contain the following parameter: '\(name)'.")
         }
         guard form["grant_type"] == "client_credentials" else {
             return fail(400, "unsupported_grant_type", 70003, "The app requested an unsupported grant type.")
@@ -109,7 +117,8 @@ extension STSEmulator {
                 lifetime: lifetime)
         else { return Answer(status: 500, reason: "signing failed") }
         let body: [String: JSONValue] = [
-            "token_type": "Bearer", "expires_in": .int(Int64(lifetime)), "ext_expires_in": .int(Int64(lifetime)),
+            "token_type": "Bearer", "expires_in": .number(Double(lifetime)),
+            "ext_expires_in": .number(Double(lifetime)),
             "access_token": .string(token),
         ]
         return .json(200, body, headers: [("Cache-Control", "no-store, no-cache"), ("Pragma", "no-cache")])
@@ -149,8 +158,8 @@ extension STSEmulator {
         _ jwt: ParsedJWT, application: EmulatorConfiguration.Application, tenant: String, incoming: Incoming
     ) -> AssertionProblem? {
         let registered = registeredCertificates(clientId: application.clientId)
-        let sha256 = jwt.header["x5t#S256"]?.stringValue
-        let sha1 = jwt.header["x5t"]?.stringValue
+        let sha256 = jwt.header["x5t#S256"]?.string
+        let sha1 = jwt.header["x5t"]?.string
         guard
             let certificate = registered.first(where: {
                 (sha256 != nil && $0.sha256Thumbprint == sha256) || (sha256 == nil && $0.sha1Thumbprint == sha1)
@@ -164,41 +173,48 @@ extension STSEmulator {
         }
         guard certificate.verify(jwt) else {
             return AssertionProblem(
-                code: 700_027, message: "Client assertion failed signature validation. [Reason - The signature is invalid.]")
+                code: 700_027,
+                message: "Client assertion failed signature validation. [Reason - The signature is invalid.]")
         }
         let host = incoming.authority ?? "login.microsoftonline.com"
         let tokenURLs = [
             "https://\(host)/\(tenant)/oauth2/v2.0/token", "https://\(host)/\(application.tenantId)/oauth2/v2.0/token",
         ].map { $0.lowercased() }
-        let audiences = jwt.claims["aud"]?.stringsValue ?? []
+        let audiences = jwt.claims["aud"]?.strings ?? []
         guard audiences.contains(where: { tokenURLs.contains($0.lowercased()) }) else {
             return AssertionProblem(
                 code: 50013,
-                message: "Assertion failed signature validation. [Reason - The provided audience is not the token endpoint \(tokenURLs[0]).]"
+                message:
+                    "Assertion failed signature validation. [Reason - The provided audience is not the token endpoint \(tokenURLs[0]).]"
             )
         }
         let clientId = application.clientId.lowercased()
-        guard jwt.claims["iss"]?.stringValue?.lowercased() == clientId, jwt.claims["sub"]?.stringValue?.lowercased() == clientId
+        guard jwt.claims["iss"]?.string?.lowercased() == clientId, jwt.claims["sub"]?.string?.lowercased() == clientId
         else {
             return AssertionProblem(
                 code: 700_021, message: "Client assertion application identifier doesn't match 'client_id' parameter.")
         }
-        if let exp = jwt.time("exp"), let start = jwt.time("nbf") ?? jwt.time("iat"), exp.timeIntervalSince(start) > 3600 {
+        if let exp = jwt.time("exp"), let start = jwt.time("nbf") ?? jwt.time("iat"),
+            exp.timeIntervalSince(start) > 3600
+        {
             return AssertionProblem(code: 700_024, message: "Client assertion lifetime is longer than allowed.")
         }
-        guard let jti = jwt.claims["jti"]?.stringValue, !jti.isEmpty else {
+        guard let jti = jwt.claims["jti"]?.string, !jti.isEmpty else {
             return AssertionProblem(code: 50027, message: "Client assertion has no jti claim.")
         }
         guard state.claimAssertionId(jti) else {
-            return AssertionProblem(code: 50013, message: "Assertion failed validation. [Reason - The jti was used before (replay).]")
+            return AssertionProblem(
+                code: 50013, message: "Assertion failed validation. [Reason - The jti was used before (replay).]")
         }
         return nil
     }
 
-    private func checkFederatedAssertion(_ jwt: ParsedJWT, application: EmulatorConfiguration.Application)
+    private func checkFederatedAssertion(
+        _ jwt: ParsedJWT, application: EmulatorConfiguration.Application
+    )
         -> AssertionProblem?
     {
-        let issuer = jwt.claims["iss"]?.stringValue ?? ""
+        let issuer = jwt.claims["iss"]?.string ?? ""
         let records = (application.federatedCredentials ?? []).filter {
             ($0.issuer ?? configuration.federatedIssuer) == issuer
         }
@@ -211,14 +227,14 @@ extension STSEmulator {
             return AssertionProblem(
                 code: 50013, message: "Assertion failed signature validation. [Reason - The key was not found.]")
         }
-        let subject = jwt.claims["sub"]?.stringValue ?? ""
+        let subject = jwt.claims["sub"]?.string ?? ""
         let bySubject = records.filter { $0.subject == subject }
         guard !bySubject.isEmpty else {
             return AssertionProblem(
                 status: 400, error: "invalid_request", code: 700_213,
                 message: "No matching federated identity record found for presented assertion subject '\(subject)'.")
         }
-        let audiences = jwt.claims["aud"]?.stringsValue ?? []
+        let audiences = jwt.claims["aud"]?.strings ?? []
         guard
             bySubject.contains(where: { record in
                 audiences.contains(where: { (record.audiences ?? [Self.federatedAudience]).contains($0) })
@@ -226,7 +242,8 @@ extension STSEmulator {
         else {
             return AssertionProblem(
                 status: 400, error: "invalid_request", code: 700_212,
-                message: "No matching federated identity record found for presented assertion audience '\(audiences.joined(separator: ","))'."
+                message:
+                    "No matching federated identity record found for presented assertion audience '\(audiences.joined(separator: ","))'."
             )
         }
         return nil
@@ -256,7 +273,8 @@ extension STSEmulator {
     /// `GET /msi/token` (App Service, api-version 2019-08-01, `X-IDENTITY-HEADER`).
     func appServiceToken(_ incoming: Incoming) -> Answer {
         func fail(_ status: Int, _ message: String) -> Answer {
-            .json(status, ["statusCode": .int(Int64(status)), "message": JSONValue.string(message)], reason: message)
+            .json(
+                status, ["statusCode": .number(Double(status)), "message": JSONValue.string(message)], reason: message)
         }
         guard let expected = configuration.identityHeader,
             incoming.header("X-IDENTITY-HEADER") == expected

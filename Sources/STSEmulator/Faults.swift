@@ -1,9 +1,10 @@
+import Synchronization
+
 #if canImport(FoundationEssentials)
 public import FoundationEssentials
 #else
 public import Foundation
 #endif
-import Synchronization
 
 /// The emulator's endpoints, for fault targeting and the request log.
 public enum EmulatorEndpoint: String, Sendable, Codable, Hashable, CaseIterable {
@@ -86,7 +87,8 @@ public struct Fault: Sendable, Codable, Hashable {
             endpoint = value
         } else {
             throw DecodingError.dataCorruptedError(
-                forKey: .endpoint, in: container, debugDescription: "endpoint must be sts, entra, managedIdentity or any")
+                forKey: .endpoint, in: container,
+                debugDescription: "endpoint must be sts, entra, managedIdentity or any")
         }
         count = try container.decodeIfPresent(Int.self, forKey: .count) ?? 1
         status = try container.decodeIfPresent(Int.self, forKey: .status)
@@ -159,7 +161,9 @@ public struct RecordedRequest: Sendable, Codable, Hashable {
             case "authorization":
                 let scheme = header.value.split(separator: " ").first.map(String.init) ?? ""
                 let credential = header.value.dropFirst(scheme.count + 1)
-                let kind = credential.split(separator: ".").count == 3 ? "jwt" : credential.contains(":") ? "account-key" : "other"
+                let kind =
+                    credential.split(separator: ".").count == 3
+                    ? "jwt" : credential.contains(":") ? "account-key" : "other"
                 return Header(name: header.name, value: "\(scheme) <redacted \(kind)>")
             case "x-identity-header", "cookie":
                 return Header(name: header.name, value: "<redacted>")
@@ -244,7 +248,9 @@ final class EmulatorState: Sendable {
             var entry = request
             storage.total += 1
             entry.sequence = storage.total
-            if storage.requests.count >= Self.maxLoggedRequests { storage.requests.removeFirst(storage.requests.count / 2) }
+            if storage.requests.count >= Self.maxLoggedRequests {
+                storage.requests.removeFirst(storage.requests.count / 2)
+            }
             storage.requests.append(entry)
             let total = entry.sequence
             var ready: [CheckedContinuation<Void, Never>] = []

@@ -1,29 +1,28 @@
+import AzureCore
+import Crypto
+import _CryptoExtras
+
 #if canImport(FoundationEssentials)
 import FoundationEssentials
 #else
 import Foundation
 #endif
-import Crypto
-import _CryptoExtras
 
-/// base64url without padding, as JWS uses.
-enum B64URL {
-    static func encode<C: Collection>(_ bytes: C) -> String where C.Element == UInt8 {
-        var text = Data(bytes).base64EncodedString()
-        while text.hasSuffix("=") { text.removeLast() }
-        return String(text.map { $0 == "+" ? "-" : $0 == "/" ? "_" : $0 })
-    }
-
-    /// Strict base64url (JWS): no padding, no standard-alphabet characters.
+/// Strict base64url, as JWS requires: no padding, no standard-alphabet characters.
+///
+/// The emulator keeps this strict decoder of its own on purpose: it checks what clients send
+/// independently of `AzureCore.Base64URL`, which is lenient as the protocol's Decisions table
+/// asks of a client (base64 or base64url, padded or not).
+enum StrictBase64URL {
     static func decode<S: StringProtocol>(_ text: S) -> [UInt8]? {
-        guard text.utf8.allSatisfy({ byte in
-            (byte >= 0x41 && byte <= 0x5A) || (byte >= 0x61 && byte <= 0x7A) || (byte >= 0x30 && byte <= 0x39)
-                || byte == 0x2D || byte == 0x5F
-        }) else { return nil }
-        var standard = String(text.map { $0 == "-" ? "+" : $0 == "_" ? "/" : $0 })
-        guard standard.utf8.count % 4 != 1 else { return nil }
-        while standard.utf8.count % 4 != 0 { standard.append("=") }
-        return Data(base64Encoded: standard).map(Array.init)
+        guard
+            text.utf8.allSatisfy({ byte in
+                (byte >= 0x41 && byte <= 0x5A) || (byte >= 0x61 && byte <= 0x7A) || (byte >= 0x30 && byte <= 0x39)
+                    || byte == 0x2D || byte == 0x5F
+            })
+        else { return nil }
+        guard text.utf8.count % 4 != 1 else { return nil }
+        return Base64URL.decode(text)
     }
 }
 
@@ -46,15 +45,13 @@ struct JWTIssuerKey: Sendable {
     var publicKey: _RSA.Signing.PublicKey { privateKey.publicKey }
 
     /// A thumbprint-style value for the `x5t` header (SHA-1 of the public key's DER).
-    var x5t: String { B64URL.encode(Array(Insecure.SHA1.hash(data: publicKey.derRepresentation))) }
+    var x5t: String { Base64URL.encode(Array(Insecure.SHA1.hash(data: publicKey.derRepresentation))) }
 
     /// Signs RS256 over the header and claims.
     func sign(claims: [String: JSONValue], extraHeader: [String: JSONValue] = [:]) throws -> String {
-        var header: [String: JSONValue] = ["alg": "RS256", "typ": "JWT", "kid": .string(kid)]
+        var header: [String: JSONValue] = ["typ": "JWT", "kid": .string(kid)]
         header.merge(extraHeader) { _, new in new }
-        let signingInput = B64URL.encode(JSON.encode(header)) + "." + B64URL.encode(JSON.encode(claims))
-        let signature = try privateKey.signature(for: Array(signingInput.utf8), padding: .insecurePKCS1v1_5)
-        return signingInput + "." + B64URL.encode(signature.rawRepresentation)
+        return try JWS.sign(header: header, claims: claims, with: .rsa(privateKey, algorithm: .rs256))
     }
 }
 
@@ -70,20 +67,19 @@ struct ParsedJWT: Sendable {
     init(_ token: String) throws(Failure) {
         let parts = token.split(separator: ".", omittingEmptySubsequences: false)
         guard parts.count == 3 else { throw .malformed("the JWT does not have 3 parts") }
-        guard let headerBytes = B64URL.decode(parts[0]), let claimBytes = B64URL.decode(parts[1]),
-            let signature = B64URL.decode(parts[2])
+        guard let headerBytes = StrictBase64URL.decode(parts[0]), let claimBytes = StrictBase64URL.decode(parts[1]),
+            let signature = StrictBase64URL.decode(parts[2])
         else { throw .malformed("a JWT part is not base64url") }
-        do {
-            header = try JSONDecoder().decode([String: JSONValue].self, from: Data(headerBytes))
-            claims = try JSONDecoder().decode([String: JSONValue].self, from: Data(claimBytes))
-        } catch {
-            throw .malformed("a JWT part is not a JSON object")
-        }
+        guard let header = JSON.decode([String: JSONValue].self, from: headerBytes),
+            let claims = JSON.decode([String: JSONValue].self, from: claimBytes)
+        else { throw .malformed("a JWT part is not a JSON object") }
+        self.header = header
+        self.claims = claims
         self.signingInput = Array("\(parts[0]).\(parts[1])".utf8)
         self.signature = signature
     }
 
-    var algorithm: String? { header["alg"]?.stringValue }
+    var algorithm: String? { header["alg"]?.string }
 
     /// Verifies the signature with an RSA key (RS256 or PS256) or a P-256 key (ES256).
     func verify(rsa key: _RSA.Signing.PublicKey) -> Bool {
@@ -102,6 +98,6 @@ struct ParsedJWT: Sendable {
     }
 
     func time(_ claim: String) -> Date? {
-        claims[claim]?.numberValue.map { Date(timeIntervalSince1970: $0) }
+        claims[claim]?.numeric.map { Date(timeIntervalSince1970: $0) }
     }
 }

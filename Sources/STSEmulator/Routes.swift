@@ -1,12 +1,14 @@
+import AzureCore
+import HTTPTypes
+import Hummingbird
+import Logging
+import NIOCore
+
 #if canImport(FoundationEssentials)
 import FoundationEssentials
 #else
 import Foundation
 #endif
-import HTTPTypes
-import Hummingbird
-import Logging
-import NIOCore
 
 /// What an endpoint answers, before faults shape it.
 struct Answer: Sendable {
@@ -16,7 +18,9 @@ struct Answer: Sendable {
     /// Why a request was refused (for the log; never a secret).
     var reason: String?
 
-    static func json(_ status: Int, _ value: some Encodable, headers: [(String, String)] = [], reason: String? = nil)
+    static func json(
+        _ status: Int, _ value: some Encodable, headers: [(String, String)] = [], reason: String? = nil
+    )
         -> Answer
     {
         Answer(
@@ -179,7 +183,8 @@ extension STSEmulator {
 
     private func faultAnswer(status: Int, endpoint: EmulatorEndpoint, fault: Fault) -> Answer {
         if let body = fault.body {
-            return Answer(status: status, headers: [("Content-Type", "text/html")], body: Array(body.utf8), reason: "fault")
+            return Answer(
+                status: status, headers: [("Content-Type", "text/html")], body: Array(body.utf8), reason: "fault")
         }
         switch endpoint {
         case .sts:
@@ -194,7 +199,9 @@ extension STSEmulator {
         }
     }
 
-    private func applyTokenFault(_ fault: Fault, to answer: Answer, endpoint: EmulatorEndpoint, incoming: Incoming)
+    private func applyTokenFault(
+        _ fault: Fault, to answer: Answer, endpoint: EmulatorEndpoint, incoming: Incoming
+    )
         -> Answer
     {
         var answer = answer
@@ -293,14 +300,16 @@ extension STSEmulator {
     /// Why an Entra token does not authorize the account, or `nil` when it does.
     private func checkEntraToken(_ token: String, for account: EmulatorConfiguration.Account) -> String? {
         guard let jwt = try? ParsedJWT(token) else { return "the bearer token is not a well-formed JWT" }
-        guard jwt.verify(rsa: entraKey.publicKey) else { return "the bearer token was not issued by this emulator's Entra ID" }
+        guard jwt.verify(rsa: entraKey.publicKey) else {
+            return "the bearer token was not issued by this emulator's Entra ID"
+        }
         guard let exp = jwt.time("exp"), exp > Date() else { return "the bearer token has expired" }
-        let audiences = jwt.claims["aud"]?.stringsValue ?? []
+        let audiences = jwt.claims["aud"]?.strings ?? []
         guard audiences.contains(where: { Self.normalizeResource($0) == Self.stsResource }) else {
             return "the bearer token is not for the Mixed Reality STS (wrong audience)"
         }
         if let allowed = account.allowedClientIds {
-            let appId = jwt.claims["appid"]?.stringValue?.lowercased() ?? ""
+            let appId = jwt.claims["appid"]?.string?.lowercased() ?? ""
             guard allowed.contains(where: { $0.lowercased() == appId }) else {
                 return "the identity has no role on this account"
             }

@@ -1,10 +1,5 @@
-#if canImport(FoundationEssentials)
-public import FoundationEssentials
-#else
-public import Foundation
-#endif
+import AzureCore
 import Crypto
-import _CryptoExtras
 import Hummingbird
 import HummingbirdCore
 import HummingbirdTLS
@@ -15,6 +10,13 @@ public import ServiceLifecycle
 import SwiftASN1
 import Synchronization
 import X509
+import _CryptoExtras
+
+#if canImport(FoundationEssentials)
+public import FoundationEssentials
+#else
+public import Foundation
+#endif
 
 /// An emulator of the Mixed Reality STS, the Entra ID v2 token endpoint and the managed identity
 /// endpoints (IMDS and App Service), over HTTPS on loopback, with fault injection and a request
@@ -75,7 +77,8 @@ public final class STSEmulator: Service, Sendable {
             self.tlsConfiguration = try certificateAuthority.serverTLSConfiguration(
                 notValidBefore: Date().addingTimeInterval(-7200), notValidAfter: Date().addingTimeInterval(-3600))
         case (false, .wrongHost):
-            self.tlsConfiguration = try certificateAuthority.serverTLSConfiguration(dnsNames: ["wrong.example"], ipAddresses: [])
+            self.tlsConfiguration = try certificateAuthority.serverTLSConfiguration(
+                dnsNames: ["wrong.example"], ipAddresses: [])
         }
     }
 
@@ -109,7 +112,8 @@ public final class STSEmulator: Service, Sendable {
             try await app.run()
             running.fail(EmulatorError("the emulator stopped"))
         } catch {
-            running.fail(EmulatorError("the emulator could not start on \(configuration.host):\(configuration.port): \(error)"))
+            running.fail(
+                EmulatorError("the emulator could not start on \(configuration.host):\(configuration.port): \(error)"))
             throw error
         }
     }
@@ -194,8 +198,9 @@ public final class STSEmulator: Service, Sendable {
         let now = Int64(Date().timeIntervalSince1970)
         let iat = lifetime < 0 ? now + Int64(lifetime) - 60 : now
         return try serviceAccountKey.sign(claims: [
-            "iss": .string(issuer ?? configuration.federatedIssuer), "sub": .string(subject), "aud": .array([.string(audience)]),
-            "iat": .int(iat), "nbf": .int(iat), "exp": .int(now + Int64(lifetime)),
+            "iss": .string(issuer ?? configuration.federatedIssuer), "sub": .string(subject),
+            "aud": .array([.string(audience)]),
+            "iat": .number(Double(iat)), "nbf": .number(Double(iat)), "exp": .number(Double(now + Int64(lifetime))),
             "kubernetes.io": .object(["namespace": "default"]), "jti": .string(UUID().uuidString.lowercased()),
         ])
     }
@@ -217,7 +222,8 @@ public final class STSEmulator: Service, Sendable {
                 "rid": .string(
                     "/subscriptions/00000000-0000-0000-0000-000000000000/resourceGroups/emulator/providers/Microsoft.MixedReality/SpatialAnchorsAccounts/\(accountId.lowercased())"
                 ),
-                "att": "Default", "nbf": .int(iat), "exp": .int(now + Int64(lifetime)), "iat": .int(iat),
+                "att": "Default", "nbf": .number(Double(iat)), "exp": .number(Double(now + Int64(lifetime))),
+                "iat": .number(Double(iat)),
                 "iss": .string("https://sts.\(region).mixedreality.azure.com/"),
                 "aud": .string("https://manage.sa.\(region).mixedreality.azure.com/"),
             ],
@@ -233,14 +239,18 @@ public final class STSEmulator: Service, Sendable {
     }
 
     /// An Entra access token for a resource, as the emulator's Entra and IMDS endpoints issue.
-    func mintEntraToken(resource: String, tenantId: String, clientId: String, objectId: String?, lifetime: Int) throws
+    func mintEntraToken(
+        resource: String, tenantId: String, clientId: String, objectId: String?, lifetime: Int
+    ) throws
         -> String
     {
         let now = Int64(Date().timeIntervalSince1970)
         return try entraKey.sign(
             claims: [
-                "aud": .string(resource), "iss": .string("https://sts.windows.net/\(tenantId)/"), "iat": .int(now - 300),
-                "nbf": .int(now - 300), "exp": .int(now + Int64(lifetime)), "appid": .string(clientId),
+                "aud": .string(resource), "iss": .string("https://sts.windows.net/\(tenantId)/"),
+                "iat": .number(Double(now - 300)),
+                "nbf": .number(Double(now - 300)), "exp": .number(Double(now + Int64(lifetime))),
+                "appid": .string(clientId),
                 "azp": .string(clientId), "oid": .string(objectId ?? clientId), "sub": .string(objectId ?? clientId),
                 "tid": .string(tenantId), "idtyp": "app", "ver": "1.0", "uti": .string(CV.random(length: 22)),
             ],
@@ -262,8 +272,8 @@ struct RegisteredCertificate: Sendable {
     init(pem: String) throws {
         certificate = try Certificate(pemEncoded: pem)
         let der = try certificate.serializeAsPEM().derBytes
-        sha1Thumbprint = B64URL.encode(Array(Insecure.SHA1.hash(data: der)))
-        sha256Thumbprint = B64URL.encode(Array(SHA256.hash(data: der)))
+        sha1Thumbprint = Base64URL.encode(Array(Insecure.SHA1.hash(data: der)))
+        sha256Thumbprint = Base64URL.encode(Array(SHA256.hash(data: der)))
     }
 
     func verify(_ jwt: ParsedJWT) -> Bool {

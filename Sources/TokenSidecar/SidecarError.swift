@@ -3,15 +3,16 @@ public import AzureCore
 /// The error of the sidecar's own work (files, tokens, notifications).
 ///
 /// Its message names the account or file and says what to do; it never contains a token.
-public struct SidecarError: Error, Sendable, CustomStringConvertible, RetriableError {
+public struct SidecarError: AzureError {
     /// What kind of failure this is. Opaque so that codes can be added.
     public struct Code: Hashable, Sendable, CustomStringConvertible {
-        enum Value: String, Sendable {
+        enum Value: String, Sendable, CaseIterable {
             case writeFailed = "write_failed"
             case badToken = "bad_token"
             case secretFile = "secret_file"
             case notifyFailed = "notify_failed"
             case configuration = "configuration"
+            case cancelled = "cancelled"
         }
         let value: Value
 
@@ -25,6 +26,8 @@ public struct SidecarError: Error, Sendable, CustomStringConvertible, RetriableE
         public static let notifyFailed = Code(value: .notifyFailed)
         /// The configuration cannot be used.
         public static let configuration = Code(value: .configuration)
+        /// The attempt was cancelled (the sidecar is stopping).
+        public static let cancelled = Code(value: .cancelled)
 
         public var description: String { value.rawValue }
     }
@@ -40,10 +43,15 @@ public struct SidecarError: Error, Sendable, CustomStringConvertible, RetriableE
     /// Where the error was raised.
     public var location: SourceLocation
 
-    /// A bounded string for metric labels.
+    /// A bounded string for metric labels: the code.
     public var metricLabel: String { code.description }
 
-    init(_ code: Code, _ message: String, isRetriable: Bool = true, cause: (any Error)? = nil, file: String = #fileID, line: Int = #line) {
+    public static var metricLabels: [String] { Code.Value.allCases.map(\.rawValue) }
+
+    package init(
+        _ code: Code, _ message: String, isRetriable: Bool = true, cause: (any Error)? = nil, file: String = #fileID,
+        line: Int = #line
+    ) {
         self.code = code
         self.message = message
         self.isRetriable = isRetriable

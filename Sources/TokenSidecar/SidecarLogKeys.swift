@@ -1,15 +1,15 @@
 /// The logging metadata keys of the sidecar, in one place.
-enum SidecarLogKeys {
-    static let account = "mr.account"
-    static let result = "mr.result"
-    static let durationMs = "mr.duration_ms"
-    static let correlationVector = "mr.cv"
-    static let msCV = "mr.ms_cv"
-    static let expiresOn = "mr.expires_on"
-    static let nextAttempt = "mr.next_attempt"
-    static let error = "error"
-    static let httpStatus = "http.response.status_code"
-    static let failures = "mr.consecutive_failures"
-    static let count = "count"
-    static let reason = "reason"
+package enum SidecarLogKeys {
+    package static let account = "mr.account"
+    package static let result = "mr.result"
+    package static let durationMs = "mr.duration_ms"
+    package static let correlationVector = "mr.cv"
+    package static let msCV = "mr.ms_cv"
+    package static let expiresOn = "mr.expires_on"
+    package static let nextAttempt = "mr.next_attempt"
+    package static let error = "error"
+    package static let httpStatus = "http.response.status_code"
+    package static let failures = "mr.consecutive_failures"
+    package static let count = "count"
+    package static let reason = "reason"
 }

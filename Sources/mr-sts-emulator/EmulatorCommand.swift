@@ -1,5 +1,10 @@
 import ArgumentParser
 import AzureCore
+import Logging
+import STSEmulator
+import ServiceLifecycle
+import UnixSignals
+
 #if canImport(FoundationEssentials)
 import FoundationEssentials
 #else
@@ -10,10 +15,6 @@ import Glibc
 #elseif canImport(Darwin)
 import Darwin
 #endif
-import Logging
-import STSEmulator
-import ServiceLifecycle
-import UnixSignals
 
 @main
 struct EmulatorCommand: AsyncParsableCommand {
@@ -53,7 +54,7 @@ struct EmulatorCommand: AsyncParsableCommand {
             stsTokenLifetimeSeconds, entraTokenLifetimeSeconds, managedIdentityTokenLifetimeSeconds,
             federatedIssuer. Flags override the file.
             """,
-        version: ProjectInfo.version,
+        version: ReleaseVersion.current,
         subcommands: [Serve.self],
         defaultSubcommand: Serve.self
     )
@@ -101,7 +102,8 @@ struct Serve: AsyncParsableCommand {
 
     func validate() throws {
         guard Logger.Level(rawValue: logLevel) != nil else {
-            throw ValidationError("--log-level: \(logLevel) is not one of trace, debug, info, notice, warning, error, critical")
+            throw ValidationError(
+                "--log-level: \(logLevel) is not one of trace, debug, info, notice, warning, error, critical")
         }
         for account in accounts where account.split(separator: ":", maxSplits: 1).count != 2 {
             throw ValidationError("--account: expected ACCOUNT_ID:KEY")
@@ -161,9 +163,7 @@ struct Serve: AsyncParsableCommand {
                 var port: Int
                 var caCertificatePath: String?
             }
-            let encoder = JSONEncoder()
-            encoder.outputFormatting = [.sortedKeys, .withoutEscapingSlashes]
-            let line = try encoder.encode(
+            let line = JSON.encode(
                 Ready(url: url.absoluteString, port: url.port ?? 0, caCertificatePath: configuration.caCertificatePath))
             print(String(decoding: line, as: UTF8.self))
             fflush(nil)

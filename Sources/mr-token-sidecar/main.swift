@@ -1,3 +1,1 @@
-import TokenSidecar
-
 await SidecarCommand.runMain()

@@ -1,4 +1,3 @@
-@testable import AzureCore
 import Foundation
 import Logging
 import NIOHTTP1
@@ -6,6 +5,8 @@ import STSEmulator
 import Synchronization
 import TestSupport
 import Testing
+
+@testable import AzureCore
 
 /// Records the waits the pipeline asks for instead of sleeping.
 final class RecordedSleeps: Sendable {
@@ -51,14 +52,16 @@ struct HTTPPipelineTests {
         try await withEmulator { fixture in
             fixture.emulator.inject(Fault(endpoint: .sts, count: 10, status: status))
             let sleeps = RecordedSleeps()
-            let response = try await fixture.pipeline(sleeps: sleeps).send(fixture.stsRequest(), logger: LogCapture().logger())
+            let response = try await fixture.pipeline(sleeps: sleeps).send(
+                fixture.stsRequest(), logger: LogCapture().logger())
             #expect(response.status == status)
             let retried = [408, 429, 500, 502, 503, 504].contains(status)
             #expect(response.tries == (retried ? 4 : 1))
             #expect(fixture.emulator.requests.count == (retried ? 4 : 1))
             #expect(sleeps.all.count == (retried ? 3 : 0))
             for (retry, delay) in sleeps.all.enumerated() {
-                #expect(delay <= RetryOptions.exponential(base: .milliseconds(20), attempt: retry, cap: .milliseconds(200)))
+                #expect(
+                    delay <= RetryOptions.exponential(base: .milliseconds(20), attempt: retry, cap: .milliseconds(200)))
             }
         }
     }
@@ -68,7 +71,8 @@ struct HTTPPipelineTests {
         try await withEmulator { fixture in
             fixture.emulator.inject(Fault(endpoint: .sts, status: 503, retryAfter: "7"))
             let sleeps = RecordedSleeps()
-            let response = try await fixture.pipeline(sleeps: sleeps).send(fixture.stsRequest(), logger: LogCapture().logger())
+            let response = try await fixture.pipeline(sleeps: sleeps).send(
+                fixture.stsRequest(), logger: LogCapture().logger())
             #expect(response.status == 200)
             #expect(sleeps.all == [.seconds(7)])
         }
@@ -135,14 +139,14 @@ struct HTTPPipelineTests {
         }
     }
 
-    @Test("User-Agent names the project, the component and the application id")
+    @Test("User-Agent names the application id, the component and the release")
     func userAgent() async throws {
         try await withEmulator { fixture in
             let pipeline = try fixture.pipeline { $0.applicationId = "my-app/2" }
             _ = try await pipeline.send(fixture.stsRequest(), logger: LogCapture().logger())
             #expect(
                 fixture.emulator.requests.first?.header("User-Agent")
-                    == "my-app/2 mr-token-sidecar/\(ProjectInfo.version) azsdk-swift-test/\(ProjectInfo.version) (Swift; Linux)")
+                    == "my-app/2 azsdk-swift-test/\(ReleaseVersion.current) (Swift; Linux)")
         }
     }
 

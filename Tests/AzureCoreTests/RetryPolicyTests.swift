@@ -1,9 +1,10 @@
-@testable import AzureCore
 import Foundation
 import Logging
 import NIOHTTP1
 import TestSupport
 import Testing
+
+@testable import AzureCore
 
 @Suite("Retry policy")
 struct RetryPolicyTests {
@@ -18,7 +19,9 @@ struct RetryPolicyTests {
 
     @Test("exponential ceilings double from 0.8 s and stop at the cap")
     func exponential() {
-        let ceilings = (0..<10).map { RetryOptions.exponential(base: .milliseconds(800), attempt: $0, cap: .seconds(60)) }
+        let ceilings = (0..<10).map {
+            RetryOptions.exponential(base: .milliseconds(800), attempt: $0, cap: .seconds(60))
+        }
         #expect(
             ceilings == [
                 .milliseconds(800), .milliseconds(1600), .milliseconds(3200), .milliseconds(6400), .milliseconds(12800),
@@ -89,7 +92,8 @@ struct CoreTypesTests {
         ])
         #expect(
             sanitizer.sanitize(headers: headers)
-                == "Authorization: REDACTED, X-MRC-CV: abc, Cookie: REDACTED, X-IDENTITY-HEADER: REDACTED, User-Agent: ua")
+                == "Authorization: REDACTED, X-MRC-CV: abc, Cookie: REDACTED, X-IDENTITY-HEADER: REDACTED, User-Agent: ua"
+        )
         let url = try #require(URL(string: "https://user:pw@h.example/p?api-version=1&client_secret=s&resource=r#f"))
         #expect(sanitizer.sanitize(url: url) == "https://h.example/p?api-version=1&client_secret=REDACTED&resource=r")
     }

@@ -1,6 +1,5 @@
 import AzureCore
 import Crypto
-@testable import AzureIdentity
 import Foundation
 import Logging
 import STSEmulator
@@ -8,11 +7,15 @@ import Synchronization
 import TestSupport
 import Testing
 
+@testable import AzureIdentity
+
 @Suite("Client secret credential")
 struct ClientSecretCredentialTests {
-    @Test("Entra with an expired or wrong-host certificate is refused before any request", arguments: [
-        EmulatorConfiguration.ServerCertificate.expired, .wrongHost,
-    ])
+    @Test(
+        "Entra with an expired or wrong-host certificate is refused before any request",
+        arguments: [
+            EmulatorConfiguration.ServerCertificate.expired, .wrongHost,
+        ])
     func brokenCertificate(_ broken: EmulatorConfiguration.ServerCertificate) async throws {
         try await withEmulator(configure: { $0.serverCertificate = broken }) { fixture in
             let credential = try ClientSecretCredential(
@@ -57,15 +60,20 @@ struct ClientSecretCredentialTests {
                 let file = directory.appendingPathComponent("client-secret").path
                 try replace(file, with: fixture.identities.clientSecret + "\n")
                 let credential = try ClientSecretCredential(
-                    tenantId: fixture.identities.tenantId, clientId: fixture.identities.clientId, clientSecretFile: file,
+                    tenantId: fixture.identities.tenantId, clientId: fixture.identities.clientId,
+                    clientSecretFile: file,
                     options: fixture.credentialOptions())
                 _ = try await credential.getToken(scopes: ["https://sts.mixedreality.azure.com//.default"])
                 try replace(file, with: rotated)
                 _ = try await credential.getToken(scopes: ["https://sts.mixedreality.azure.com//.default"])
-                #expect(fixture.entraRequests.map { $0.form["client_secret"] } == [fixture.identities.clientSecret, rotated])
+                #expect(
+                    fixture.entraRequests.map { $0.form["client_secret"] } == [
+                        fixture.identities.clientSecret, rotated,
+                    ])
                 try FileManager.default.removeItem(atPath: file)
                 let fresh = try ClientSecretCredential(
-                    tenantId: fixture.identities.tenantId, clientId: fixture.identities.clientId, clientSecretFile: file,
+                    tenantId: fixture.identities.tenantId, clientId: fixture.identities.clientId,
+                    clientSecretFile: file,
                     options: fixture.credentialOptions())
                 let error = await #expect(throws: AzureIdentityError.self) {
                     try await fresh.getToken(scopes: ["https://sts.mixedreality.azure.com//.default"])
@@ -108,7 +116,9 @@ struct ClientSecretCredentialTests {
             fixture.emulator.inject(Fault(endpoint: .entra, delayMs: 200))
             let tokens = try await withThrowingTaskGroup(of: String.self) { group in
                 for _ in 0..<50 {
-                    group.addTask { try await credential.getToken(scopes: ["https://sts.mixedreality.azure.com//.default"]).token }
+                    group.addTask {
+                        try await credential.getToken(scopes: ["https://sts.mixedreality.azure.com//.default"]).token
+                    }
                 }
                 return try await group.reduce(into: Set<String>()) { $0.insert($1) }
             }
@@ -141,7 +151,8 @@ struct ClientSecretCredentialTests {
         let fromEnvironment = try ClientSecretCredential(
             tenantId: "t", clientId: "c", clientSecret: "s",
             options: TokenCredentialOptions(environment: ["AZURE_AUTHORITY_HOST": "https://login.microsoftonline.us/"]))
-        #expect(fromEnvironment.client.tokenURL.absoluteString == "https://login.microsoftonline.us/t/oauth2/v2.0/token")
+        #expect(
+            fromEnvironment.client.tokenURL.absoluteString == "https://login.microsoftonline.us/t/oauth2/v2.0/token")
         let option = try ClientSecretCredential(
             tenantId: "t", clientId: "c", clientSecret: "s",
             options: TokenCredentialOptions(
@@ -199,7 +210,8 @@ struct WorkloadIdentityCredentialTests {
             let first = try fixture.emulator.mintServiceAccountToken(subject: Self.subject)
             let second = try fixture.emulator.mintServiceAccountToken(subject: Self.subject)
             try replace(file, with: first)
-            let options = fixture.credentialOptions(environment: Self.environment(fixture, tokenFile: file), clock: clock)
+            let options = fixture.credentialOptions(
+                environment: Self.environment(fixture, tokenFile: file), clock: clock)
             let credential = try WorkloadIdentityCredential(options: options)
             let scope = ["https://sts.mixedreality.azure.com//.default"]
             _ = try await credential.getToken(scopes: scope)
@@ -229,7 +241,8 @@ struct WorkloadIdentityCredentialTests {
             // The same rejection with an unchanged file is returned, as retriable.
             fixture.emulator.inject(Fault(endpoint: .entra, aadstsCode: 700_024))
             let clock = ManualClock()
-            var options = fixture.credentialOptions(environment: Self.environment(fixture, tokenFile: file), clock: clock)
+            var options = fixture.credentialOptions(
+                environment: Self.environment(fixture, tokenFile: file), clock: clock)
             options.now = clock.now
             let fresh = try WorkloadIdentityCredential(options: options)
             let error = await #expect(throws: AzureIdentityError.self) {
@@ -299,7 +312,9 @@ struct ClientCertificateCredentialTests {
             #expect(header["x5t#S256"] as? String == base64URL(Array(SHA256.hash(data: try certificate.der))))
             #expect(header["x5t"] == nil && header["x5c"] == nil)
             let claims = assertions.map { jwtPart($0, 1) }
-            #expect(claims[0]["aud"] as? String == "\(fixture.baseURL.absoluteString)/\(fixture.identities.tenantId)/oauth2/v2.0/token")
+            #expect(
+                claims[0]["aud"] as? String
+                    == "\(fixture.baseURL.absoluteString)/\(fixture.identities.tenantId)/oauth2/v2.0/token")
             #expect(claims[0]["iss"] as? String == fixture.identities.clientId)
             #expect(claims[0]["sub"] as? String == fixture.identities.clientId)
             #expect(claims[0]["jti"] as? String != claims[1]["jti"] as? String)
@@ -329,10 +344,12 @@ struct ClientCertificateCredentialTests {
                 let ecFile = directory.appendingPathComponent("ec.pem").path
                 try replace(ecFile, with: try ec.combinedPEM)
                 let credential = try ClientCertificateCredential(
-                    tenantId: fixture.identities.tenantId, clientId: fixture.identities.clientId, certificatePath: ecFile,
+                    tenantId: fixture.identities.tenantId, clientId: fixture.identities.clientId,
+                    certificatePath: ecFile,
                     options: fixture.credentialOptions())
                 _ = try await fixture.mixedRealityToken(with: credential)
-                #expect(jwtPart(fixture.entraRequests.last?.form["client_assertion"] ?? "", 0)["alg"] as? String == "ES256")
+                #expect(
+                    jwtPart(fixture.entraRequests.last?.form["client_assertion"] ?? "", 0)["alg"] as? String == "ES256")
             }
         }
     }
@@ -386,7 +403,9 @@ struct ClientCertificateCredentialTests {
             try replace(file, with: text)
             let credential = try ClientCertificateCredential(
                 tenantId: "t", clientId: "c", certificatePath: file, options: TokenCredentialOptions(environment: [:]))
-            let error = await #expect(throws: AzureIdentityError.self) { try await credential.getToken(scopes: ["s/.default"]) }
+            let error = await #expect(throws: AzureIdentityError.self) {
+                try await credential.getToken(scopes: ["s/.default"])
+            }
             #expect(error?.message.contains(file) == true)
             #expect(error?.message.contains(expected) == true, "\(error?.message ?? "")")
         }

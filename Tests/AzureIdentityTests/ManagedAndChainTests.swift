@@ -1,10 +1,11 @@
 import AzureCore
-@testable import AzureIdentity
 import Foundation
 import Logging
 import STSEmulator
 import TestSupport
 import Testing
+
+@testable import AzureIdentity
 
 @Suite("Managed identity credential")
 struct ManagedIdentityCredentialTests {
@@ -12,7 +13,9 @@ struct ManagedIdentityCredentialTests {
     func imds() async throws {
         try await withEmulator { fixture in
             let credential = try ManagedIdentityCredential(
-                options: fixture.credentialOptions(environment: ["AZURE_POD_IDENTITY_AUTHORITY_HOST": fixture.baseURL.absoluteString]))
+                options: fixture.credentialOptions(environment: [
+                    "AZURE_POD_IDENTITY_AUTHORITY_HOST": fixture.baseURL.absoluteString
+                ]))
             let started = Date()
             let token = try await credential.getToken(scopes: ["https://sts.mixedreality.azure.com//.default"])
             let refreshOn = try #require(token.refreshOn)
@@ -31,8 +34,11 @@ struct ManagedIdentityCredentialTests {
         let clientId = UUID().uuidString.lowercased()
         try await withEmulator(configure: { $0.managedIdentities.append(.init(clientId: clientId)) }) { fixture in
             fixture.emulator.inject(Fault(endpoint: .managedIdentity, count: 2, status: 404))
-            var options = fixture.credentialOptions(environment: ["AZURE_POD_IDENTITY_AUTHORITY_HOST": fixture.baseURL.absoluteString])
-            options.pipeline.retry = RetryOptions(maxRetries: 5, initialDelay: .milliseconds(10), maxDelay: .milliseconds(50),
+            var options = fixture.credentialOptions(environment: [
+                "AZURE_POD_IDENTITY_AUTHORITY_HOST": fixture.baseURL.absoluteString
+            ])
+            options.pipeline.retry = RetryOptions(
+                maxRetries: 5, initialDelay: .milliseconds(10), maxDelay: .milliseconds(50),
                 retriableStatuses: ManagedIdentityCredential.imdsRetry.retriableStatuses)
             let credential = try ManagedIdentityCredential(identity: .clientId(clientId), options: options)
             let token = try await credential.getToken(scopes: ["https://sts.mixedreality.azure.com//.default"])
@@ -48,7 +54,9 @@ struct ManagedIdentityCredentialTests {
         try await withEmulator { fixture in
             let credential = try ManagedIdentityCredential(
                 identity: .objectId("nope"),
-                options: fixture.credentialOptions(environment: ["AZURE_POD_IDENTITY_AUTHORITY_HOST": fixture.baseURL.absoluteString]))
+                options: fixture.credentialOptions(environment: [
+                    "AZURE_POD_IDENTITY_AUTHORITY_HOST": fixture.baseURL.absoluteString
+                ]))
             let error = await #expect(throws: AzureIdentityError.self) {
                 try await credential.getToken(scopes: ["https://sts.mixedreality.azure.com//.default"])
             }
@@ -70,7 +78,8 @@ struct ManagedIdentityCredentialTests {
         try await withEmulator(configure: { $0.identityHeader = "identity-header-secret" }) { fixture in
             let credential = try ManagedIdentityCredential(
                 options: fixture.credentialOptions(environment: [
-                    "IDENTITY_ENDPOINT": "\(fixture.baseURL.absoluteString)/msi/token", "IDENTITY_HEADER": "identity-header-secret",
+                    "IDENTITY_ENDPOINT": "\(fixture.baseURL.absoluteString)/msi/token",
+                    "IDENTITY_HEADER": "identity-header-secret",
                 ]))
             _ = try await fixture.mixedRealityToken(with: credential)
             let request = try #require(fixture.emulator.requests.first)
@@ -88,21 +97,26 @@ struct ChainTests {
         try await withEmulator { fixture in
             let base = ["AZURE_TENANT_ID": fixture.identities.tenantId, "AZURE_CLIENT_ID": fixture.identities.clientId]
             let secret = EnvironmentCredential(
-                options: fixture.credentialOptions(environment: base.merging(["AZURE_CLIENT_SECRET": fixture.identities.clientSecret]) { $1 }))
+                options: fixture.credentialOptions(
+                    environment: base.merging(["AZURE_CLIENT_SECRET": fixture.identities.clientSecret]) { $1 }))
             _ = try await fixture.mixedRealityToken(with: secret)
             #expect(fixture.emulator.requests.first?.form["client_secret"] == fixture.identities.clientSecret)
 
             let none = EnvironmentCredential(options: fixture.credentialOptions(environment: [:]))
-            let error = await #expect(throws: AzureIdentityError.self) { try await none.getToken(scopes: ["s/.default"]) }
+            let error = await #expect(throws: AzureIdentityError.self) {
+                try await none.getToken(scopes: ["s/.default"])
+            }
             #expect(error?.code == .credentialUnavailable)
             #expect(
                 error?.message
-                    == "environment variables not set: AZURE_TENANT_ID, AZURE_CLIENT_ID, AZURE_CLIENT_SECRET or AZURE_CLIENT_CERTIFICATE_PATH")
+                    == "environment variables not set: AZURE_TENANT_ID, AZURE_CLIENT_ID, AZURE_CLIENT_SECRET or AZURE_CLIENT_CERTIFICATE_PATH"
+            )
         }
         let certificate = try TestCertificate.rsa()
         let pem = try certificate.pem
         let identities = TestIdentities()
-        try await withEmulator(identities: identities, configure: { $0.applications[0].certificatesPEM = [pem] }) { fixture in
+        try await withEmulator(identities: identities, configure: { $0.applications[0].certificatesPEM = [pem] }) {
+            fixture in
             try await withTemporaryDirectory { directory in
                 let file = directory.appendingPathComponent("cert.pem").path
                 try replace(file, with: try certificate.combinedPEM)
@@ -120,7 +134,8 @@ struct ChainTests {
     @Test("with only workload identity variables set, the default chain uses workload identity")
     func defaultPicksWorkloadIdentity() async throws {
         let subject = "system:serviceaccount:default:chain"
-        try await withEmulator(configure: { $0.applications[0].federatedCredentials = [.init(subject: subject)] }) { fixture in
+        try await withEmulator(configure: { $0.applications[0].federatedCredentials = [.init(subject: subject)] }) {
+            fixture in
             try await withTemporaryDirectory { directory in
                 let file = directory.appendingPathComponent("token").path
                 try replace(file, with: try fixture.emulator.mintServiceAccountToken(subject: subject))
@@ -152,8 +167,11 @@ struct ChainTests {
         #expect(error.code == .credentialUnavailable)
         #expect(error.credential == "DefaultAzureCredential")
         #expect(error.message.contains("EnvironmentCredential: environment variables not set"))
-        #expect(error.message.contains("WorkloadIdentityCredential: tenantId is not set and neither is AZURE_TENANT_ID"))
-        #expect(error.message.contains("ManagedIdentityCredential: the managed identity endpoint 127.0.0.1 cannot be reached"))
+        #expect(
+            error.message.contains("WorkloadIdentityCredential: tenantId is not set and neither is AZURE_TENANT_ID"))
+        #expect(
+            error.message.contains(
+                "ManagedIdentityCredential: the managed identity endpoint 127.0.0.1 cannot be reached"))
     }
 
     @Test("AZURE_TOKEN_CREDENTIALS narrows the chain; an unknown value is refused")
@@ -161,8 +179,12 @@ struct ChainTests {
         let one = try DefaultAzureCredential(
             options: TokenCredentialOptions(environment: ["AZURE_TOKEN_CREDENTIALS": "ManagedIdentityCredential"]))
         #expect(one.chain.map(\.name) == ["ManagedIdentityCredential"])
-        let all = try DefaultAzureCredential(options: TokenCredentialOptions(environment: ["AZURE_TOKEN_CREDENTIALS": "prod"]))
-        #expect(all.chain.map(\.name) == ["EnvironmentCredential", "WorkloadIdentityCredential", "ManagedIdentityCredential"])
+        let all = try DefaultAzureCredential(
+            options: TokenCredentialOptions(environment: ["AZURE_TOKEN_CREDENTIALS": "prod"]))
+        #expect(
+            all.chain.map(\.name) == [
+                "EnvironmentCredential", "WorkloadIdentityCredential", "ManagedIdentityCredential",
+            ])
         #expect(throws: AzureIdentityError.self) {
             try DefaultAzureCredential(options: TokenCredentialOptions(environment: ["AZURE_TOKEN_CREDENTIALS": "cli"]))
         }
@@ -196,7 +218,8 @@ struct IdentityLogScanTests {
                 let tokenFile = directory.appendingPathComponent("token").path
                 let assertion = try fixture.emulator.mintServiceAccountToken(subject: subject)
                 try replace(tokenFile, with: assertion)
-                secrets += fixture.identities.secrets + [assertion, fixture.emulator.configuration.identityHeader ?? ""]
+                secrets +=
+                    fixture.identities.secrets + [assertion, fixture.emulator.configuration.identityHeader ?? ""]
                 let credentials: [any TokenCredential] = [
                     try ClientSecretCredential(
                         tenantId: fixture.identities.tenantId, clientId: fixture.identities.clientId,
@@ -205,10 +228,12 @@ struct IdentityLogScanTests {
                         tenantId: fixture.identities.tenantId, clientId: fixture.identities.clientId,
                         clientSecret: "wrong-" + fixture.identities.clientSecret, options: fixture.credentialOptions()),
                     try ClientCertificateCredential(
-                        tenantId: fixture.identities.tenantId, clientId: fixture.identities.clientId, certificatePath: certFile,
+                        tenantId: fixture.identities.tenantId, clientId: fixture.identities.clientId,
+                        certificatePath: certFile,
                         options: fixture.credentialOptions()),
                     try WorkloadIdentityCredential(
-                        tenantId: fixture.identities.tenantId, clientId: fixture.identities.clientId, tokenFilePath: tokenFile,
+                        tenantId: fixture.identities.tenantId, clientId: fixture.identities.clientId,
+                        tokenFilePath: tokenFile,
                         options: fixture.credentialOptions()),
                     try ManagedIdentityCredential(
                         options: fixture.credentialOptions(environment: [

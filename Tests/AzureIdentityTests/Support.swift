@@ -1,9 +1,10 @@
 import AzureCore
-@testable import AzureIdentity
 import Foundation
 import MixedRealityAuthentication
 import STSEmulator
 import TestSupport
+
+@testable import AzureIdentity
 
 extension EmulatorFixture {
     /// Credential options pointing at the emulator's Entra endpoint, with `environment` as the

@@ -1,8 +1,9 @@
 import AzureCore
-@testable import AzureIdentity
 import Foundation
 import Synchronization
 import Testing
+
+@testable import AzureIdentity
 
 /// A clock tests move by hand.
 final class ManualClock: Sendable {
@@ -28,7 +29,10 @@ final class ScriptedFetch: Sendable {
 
     var fetch: @Sendable () async throws -> AccessToken {
         { [self] in
-            let call = calls.withLock { $0 += 1; return $0 }
+            let call = calls.withLock {
+                $0 += 1
+                return $0
+            }
             if fail.withLock({ $0 }) { throw Failure() }
             let now = clock.date
             return AccessToken(

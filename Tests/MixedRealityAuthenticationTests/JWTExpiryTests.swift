@@ -1,6 +1,7 @@
 import Foundation
-@testable import MixedRealityAuthentication
 import Testing
+
+@testable import MixedRealityAuthentication
 
 @Suite("JWT expiry (protocol §3 vectors)")
 struct JWTExpiryTests {
@@ -26,7 +27,9 @@ struct JWTExpiryTests {
 
     @Test("exp as a number; the PY recording's fake token")
     func numberExp() throws {
-        #expect(try JWTExpiry.expiry(of: "fake.eyJleHAiOjIxNDc0ODM2NDd9.fake") == Date(timeIntervalSince1970: 2_147_483_647))
+        #expect(
+            try JWTExpiry.expiry(of: "fake.eyJleHAiOjIxNDc0ODM2NDd9.fake") == Date(timeIntervalSince1970: 2_147_483_647)
+        )
         let payload = Self.base64(#"{"exp":1700000000,"iat":1699913600}"#, url: true, padded: false)
         #expect(try JWTExpiry.expiry(of: "\(Self.header).\(payload).sig") == Date(timeIntervalSince1970: 1_700_000_000))
     }
@@ -39,7 +42,8 @@ struct JWTExpiryTests {
         #expect(url.contains("-") || url.contains("_"), "the vector must exercise the url alphabet")
         #expect(standard.contains("+") || standard.contains("/"))
         for payload in [url, standard] {
-            #expect(try JWTExpiry.expiry(of: "\(Self.header).\(payload).x") == Date(timeIntervalSince1970: 1_610_898_650))
+            #expect(
+                try JWTExpiry.expiry(of: "\(Self.header).\(payload).x") == Date(timeIntervalSince1970: 1_610_898_650))
         }
         #expect(throws: JWTExpiry.ParseError.self) { try JWTExpiry.expiry(of: "\(Self.header).eyJl-_+/.x") }
     }

@@ -2,11 +2,12 @@ import AzureCore
 import Foundation
 import Logging
 import NIOHTTP1
-@testable import MixedRealityAuthentication
 import STSEmulator
 import Synchronization
 import TestSupport
 import Testing
+
+@testable import MixedRealityAuthentication
 
 /// An Entra credential for these tests that gets a client-secret token from the emulator's Entra
 /// endpoint by hand and records the scopes it was asked for.
@@ -68,12 +69,15 @@ struct MixedRealityStsClientTests {
                 #expect(request.query == "api-version=2019-02-28-preview")
                 #expect(request.header("Accept") == "application/json")
                 #expect(
-                    request.header("Authorization") == "Bearer \(fixture.identities.accountId):\(fixture.identities.accountKey)")
+                    request.header("Authorization")
+                        == "Bearer \(fixture.identities.accountId):\(fixture.identities.accountKey)")
                 let cv = try #require(request.header("X-MRC-CV"))
                 #expect(cv.count == 22)
                 #expect(cv.allSatisfy { CorrelationVector.alphabet.contains($0) })
                 #expect(response.correlationVector == cv)
-                #expect(request.header("User-Agent")?.hasPrefix("mr-token-sidecar/\(ProjectInfo.version) ") == true)
+                #expect(
+                    request.header("User-Agent")
+                        == "azsdk-swift-mixedreality-authentication/\(ReleaseVersion.current) (Swift; Linux)")
                 #expect(UUID(uuidString: request.header("x-ms-client-request-id") ?? "") != nil)
                 #expect(request.status == 200)
                 #expect(response.msCV?.hasSuffix(".0") == true)
@@ -120,7 +124,7 @@ struct MixedRealityStsClientTests {
                 options: MixedRealityStsClientOptions(
                     customEndpointURL: fixture.baseURL.absoluteString, pipeline: fixture.pipelineOptions))
             let error = await #expect(throws: MixedRealityAuthenticationError.self) { try await client.getToken() }
-            #expect(error?.kind == .authenticationFailed)
+            #expect(error?.code == .authenticationFailed)
             #expect((error?.cause as? RecordingEntraCredential.Failure)?.status == 401)
             #expect(fixture.emulator.requests.allSatisfy { $0.endpoint == .entra })
         }
@@ -176,7 +180,7 @@ struct MixedRealityStsClientTests {
             let requests = fixture.emulator.requests
             #expect(requests.count == 1)
             let failure = try #require(error)
-            #expect(failure.kind == .authenticationFailed)
+            #expect(failure.code == .authenticationFailed)
             #expect(failure.httpStatus == 401)
             #expect(failure.isRetriable == false)
             #expect(failure.correlationVector == requests.first?.header("X-MRC-CV"))
@@ -191,8 +195,10 @@ struct MixedRealityStsClientTests {
     func throttledAfterRetries() async throws {
         try await withEmulator { fixture in
             fixture.emulator.inject(Fault(endpoint: .sts, count: 4, status: 429, retryAfter: "0"))
-            let error = await #expect(throws: MixedRealityAuthenticationError.self) { try await fixture.client().getToken() }
-            #expect(error?.kind == .throttled)
+            let error = await #expect(throws: MixedRealityAuthenticationError.self) {
+                try await fixture.client().getToken()
+            }
+            #expect(error?.code == .throttled)
             #expect(error?.isRetriable == true)
             #expect(fixture.emulator.requests.count == 4)
         }
@@ -202,7 +208,9 @@ struct MixedRealityStsClientTests {
     func longRetryAfter() async throws {
         try await withEmulator { fixture in
             fixture.emulator.inject(Fault(endpoint: .sts, status: 429, retryAfter: "3600"))
-            let error = await #expect(throws: MixedRealityAuthenticationError.self) { try await fixture.client().getToken() }
+            let error = await #expect(throws: MixedRealityAuthenticationError.self) {
+                try await fixture.client().getToken()
+            }
             #expect(error?.retryAfter == .seconds(3600))
             #expect(fixture.emulator.requests.count == 1)
         }
@@ -221,7 +229,7 @@ struct MixedRealityStsClientTests {
             let error = await #expect(throws: MixedRealityAuthenticationError.self) {
                 try await fixture.client { $0.pipeline.retry.maxRetries = 0 }.getToken()
             }
-            #expect(error?.kind == .badResponse)
+            #expect(error?.code == .badResponse)
             #expect(error?.httpStatus == 200)
             #expect(error?.message.contains(expected) == true, "\(error?.message ?? "")")
         }
@@ -243,7 +251,8 @@ struct MixedRealityStsClientTests {
             _ = try await client.getToken()
             #expect(
                 fixture.emulator.requests.map { $0.header("Authorization") } == [
-                    "Bearer \(identities.accountId):\(identities.accountKey)", "Bearer \(identities.accountId):\(secondKey)",
+                    "Bearer \(identities.accountId):\(identities.accountKey)",
+                    "Bearer \(identities.accountId):\(secondKey)",
                 ])
             #expect(throws: AzureCoreError.self) { try key.update("  ") }
             #expect(!String(describing: key).contains(secondKey))
@@ -262,7 +271,7 @@ struct MixedRealityStsClientSecurityTests {
                 credential: try AzureKeyCredential(identities.accountKey),
                 options: MixedRealityStsClientOptions(customEndpointURL: "http://127.0.0.1:9"))
         }
-        #expect(error?.kind == .invalidArgument)
+        #expect(error?.code == .invalidArgument)
         #expect(error?.message.contains("customEndpointURL") == true)
         #expect(error?.message.contains("https://") == true)
 
@@ -281,22 +290,24 @@ struct MixedRealityStsClientSecurityTests {
             let error = await #expect(throws: MixedRealityAuthenticationError.self) {
                 try await fixture.client { $0.pipeline.additionalTrustedCAFile = nil }.getToken()
             }
-            #expect(error?.kind == .transport)
+            #expect(error?.code == .transport)
             #expect((error?.cause as? AzureCoreError)?.code == .tls)
             #expect(error?.isRetriable == false)
             #expect(fixture.emulator.totalRequests == 0)
         }
     }
 
-    @Test("an expired or wrong-host server certificate is refused before any request", arguments: [
-        EmulatorConfiguration.ServerCertificate.expired, .wrongHost,
-    ])
+    @Test(
+        "an expired or wrong-host server certificate is refused before any request",
+        arguments: [
+            EmulatorConfiguration.ServerCertificate.expired, .wrongHost,
+        ])
     func brokenCertificate(_ broken: EmulatorConfiguration.ServerCertificate) async throws {
         try await withEmulator(configure: { $0.serverCertificate = broken }) { fixture in
             let error = await #expect(throws: MixedRealityAuthenticationError.self) {
                 try await fixture.client().getToken()
             }
-            #expect(error?.kind == .transport)
+            #expect(error?.code == .transport)
             #expect((error?.cause as? AzureCoreError)?.code == .tls)
             #expect(fixture.emulator.totalRequests == 0)
         }
@@ -318,7 +329,7 @@ struct MixedRealityStsClientSecurityTests {
                 accountId: accountId, accountDomain: domain, credential: try AzureKeyCredential("k"),
                 options: MixedRealityStsClientOptions(customEndpointURL: endpoint))
         }
-        #expect(error?.kind == .invalidArgument)
+        #expect(error?.code == .invalidArgument)
         #expect(error?.message.contains(expected) == true, "\(error?.message ?? "")")
     }
 

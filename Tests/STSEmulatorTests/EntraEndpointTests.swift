@@ -1,23 +1,26 @@
+import AzureCore
 import Foundation
 import NIOHTTP1
-@testable import STSEmulator
 import TestSupport
 import Testing
+
+@testable import STSEmulator
 
 @Suite("Emulator: Entra ID token endpoint")
 struct EntraEndpointTests {
     @Test("client secret: a token for the STS scope that the STS accepts")
     func clientSecret() async throws {
         try await withEmulator { fixture in
-            let response = try await fixture.entra(fixture.clientCredentials([("client_secret", fixture.identities.clientSecret)]))
+            let response = try await fixture.entra(
+                fixture.clientCredentials([("client_secret", fixture.identities.clientSecret)]))
             #expect(response.status == 200)
             let body = try response.json()
             #expect(body["token_type"] as? String == "Bearer")
             #expect(body["expires_in"] as? Int == 3600)
             let token = try #require(body["access_token"] as? String)
             let jwt = try ParsedJWT(token)
-            #expect(jwt.claims["appid"]?.stringValue == fixture.identities.clientId)
-            #expect(jwt.claims["tid"]?.stringValue == fixture.identities.tenantId)
+            #expect(jwt.claims["appid"]?.string == fixture.identities.clientId)
+            #expect(jwt.claims["tid"]?.string == fixture.identities.tenantId)
             #expect(try await fixture.sts(authorization: "Bearer \(token)").status == 200)
             let recorded = try #require(fixture.emulator.requests.first)
             #expect(recorded.redacted.form["client_secret"] == "<redacted>")
@@ -41,18 +44,27 @@ struct EntraEndpointTests {
             let secret = [("client_secret", fixture.identities.clientSecret)]
             let response: RawResponse
             switch kind {
-            case "wrong secret": response = try await fixture.entra(fixture.clientCredentials([("client_secret", "nope")]))
-            case "unknown tenant": response = try await fixture.entra(fixture.clientCredentials(secret), tenant: "other")
+            case "wrong secret":
+                response = try await fixture.entra(fixture.clientCredentials([("client_secret", "nope")]))
+            case "unknown tenant":
+                response = try await fixture.entra(fixture.clientCredentials(secret), tenant: "other")
             case "unknown client":
                 response = try await fixture.entra(
-                    [("client_id", "someone"), ("grant_type", "client_credentials"), ("scope", "https://sts.mixedreality.azure.com/.default")] + secret)
+                    [
+                        ("client_id", "someone"), ("grant_type", "client_credentials"),
+                        ("scope", "https://sts.mixedreality.azure.com/.default"),
+                    ] + secret)
             case "scope without /.default":
-                response = try await fixture.entra(fixture.clientCredentials(secret, scope: "https://sts.mixedreality.azure.com/"))
+                response = try await fixture.entra(
+                    fixture.clientCredentials(secret, scope: "https://sts.mixedreality.azure.com/"))
             case "wrong resource":
-                response = try await fixture.entra(fixture.clientCredentials(secret, scope: "https://vault.azure.net/.default"))
+                response = try await fixture.entra(
+                    fixture.clientCredentials(secret, scope: "https://vault.azure.net/.default"))
             case "no credential": response = try await fixture.entra(fixture.clientCredentials([]))
             case "missing grant_type":
-                response = try await fixture.entra([("client_id", fixture.identities.clientId), ("scope", "x/.default")])
+                response = try await fixture.entra([
+                    ("client_id", fixture.identities.clientId), ("scope", "x/.default"),
+                ])
             default: response = try await fixture.entra(fixture.clientCredentials(fixture.assertionFields("not-a-jwt")))
             }
             #expect(response.status == status)
@@ -80,22 +92,25 @@ struct EntraEndpointTests {
         ] as [(String, Int, Int?)])
     func federated(_ kind: String, status: Int, code: Int?) async throws {
         let subject = "system:serviceaccount:default:workload"
-        try await withEmulator(configure: { $0.applications[0].federatedCredentials = [.init(subject: subject)] }) { fixture in
+        try await withEmulator(configure: { $0.applications[0].federatedCredentials = [.init(subject: subject)] }) {
+            fixture in
             let emulator = fixture.emulator
             var assertion: String
             switch kind {
             case "expired": assertion = try emulator.mintServiceAccountToken(subject: subject, lifetime: -600)
             case "wrong subject": assertion = try emulator.mintServiceAccountToken(subject: "system:serviceaccount:x:y")
-            case "wrong audience": assertion = try emulator.mintServiceAccountToken(subject: subject, audience: "api://other")
-            case "wrong issuer": assertion = try emulator.mintServiceAccountToken(subject: subject, issuer: "https://elsewhere")
+            case "wrong audience":
+                assertion = try emulator.mintServiceAccountToken(subject: subject, audience: "api://other")
+            case "wrong issuer":
+                assertion = try emulator.mintServiceAccountToken(subject: subject, issuer: "https://elsewhere")
             default: assertion = try emulator.mintServiceAccountToken(subject: subject)
             }
             if kind == "tampered" {
                 var parts = assertion.split(separator: ".").map(String.init)
-                let claims = try JSONDecoder().decode([String: JSONValue].self, from: Data(B64URL.decode(parts[1])!))
+                let claims = try JSONDecoder().decode([String: JSONValue].self, from: Data(Base64URL.decode(parts[1])!))
                 var forged = claims
                 forged["sub"] = .string(subject + "-admin")
-                parts[1] = B64URL.encode(JSON.encode(forged))
+                parts[1] = Base64URL.encode(JSON.encode(forged))
                 assertion = parts.joined(separator: ".")
             }
             let response = try await fixture.entra(fixture.clientCredentials(fixture.assertionFields(assertion)))
@@ -143,7 +158,8 @@ struct EntraEndpointTests {
                 case "signed by another key":
                     try registered.assertion(audience: fixture.tokenURL, clientId: clientId, signWith: other)
                 case "wrong audience":
-                    try registered.assertion(audience: "https://login.microsoftonline.com/x/oauth2/v2.0/token", clientId: clientId)
+                    try registered.assertion(
+                        audience: "https://login.microsoftonline.com/x/oauth2/v2.0/token", clientId: clientId)
                 case "expired": try registered.assertion(audience: fixture.tokenURL, clientId: clientId, lifetime: -900)
                 default: try registered.assertion(audience: fixture.tokenURL, clientId: "someone-else")
                 }
@@ -156,11 +172,14 @@ struct EntraEndpointTests {
     @Test("an account restricted to other identities refuses this one's Entra token")
     func allowedClientIds() async throws {
         try await withEmulator(configure: { $0.accounts[0].allowedClientIds = [UUID().uuidString] }) { fixture in
-            let response = try await fixture.entra(fixture.clientCredentials([("client_secret", fixture.identities.clientSecret)]))
+            let response = try await fixture.entra(
+                fixture.clientCredentials([("client_secret", fixture.identities.clientSecret)]))
             let token = try #require(try response.json()["access_token"] as? String)
             let sts = try await fixture.sts(authorization: "Bearer \(token)")
             #expect(sts.status == 401)
-            #expect(sts.headers.first(name: "WWW-Authenticate") == "Invalid token: the identity has no role on this account")
+            #expect(
+                sts.headers.first(name: "WWW-Authenticate") == "Invalid token: the identity has no role on this account"
+            )
         }
     }
 }
@@ -170,7 +189,8 @@ struct ManagedIdentityEndpointTests {
     @Test("IMDS: Metadata header required, string numbers in the answer, token accepted by the STS")
     func imds() async throws {
         try await withEmulator { fixture in
-            let base = "\(fixture.baseURL.absoluteString)/metadata/identity/oauth2/token?api-version=2018-02-01&resource=https%3A%2F%2Fsts.mixedreality.azure.com%2F"
+            let base =
+                "\(fixture.baseURL.absoluteString)/metadata/identity/oauth2/token?api-version=2018-02-01&resource=https%3A%2F%2Fsts.mixedreality.azure.com%2F"
             let missing = try await rawRequest(.GET, base, caFile: fixture.caFile)
             #expect(missing.status == 400)
             #expect(try missing.json()["error_description"] as? String == "Required metadata header not specified")
@@ -201,12 +221,17 @@ struct ManagedIdentityEndpointTests {
     func imdsSelection() async throws {
         let first = UUID().uuidString.lowercased()
         let second = UUID().uuidString.lowercased()
-        try await withEmulator(configure: { $0.managedIdentities = [.init(clientId: first), .init(clientId: second)] }) { fixture in
-            let base = "\(fixture.baseURL.absoluteString)/metadata/identity/oauth2/token?api-version=2018-02-01&resource=https://sts.mixedreality.azure.com"
+        try await withEmulator(configure: { $0.managedIdentities = [.init(clientId: first), .init(clientId: second)] })
+        { fixture in
+            let base =
+                "\(fixture.baseURL.absoluteString)/metadata/identity/oauth2/token?api-version=2018-02-01&resource=https://sts.mixedreality.azure.com"
             let ambiguous = try await rawRequest(.GET, base, caFile: fixture.caFile, headers: [("Metadata", "true")])
             #expect(ambiguous.status == 400)
-            #expect((try ambiguous.json()["error_description"] as? String)?.hasPrefix("Multiple user assigned identities") == true)
-            let chosen = try await rawRequest(.GET, base + "&client_id=\(second)", caFile: fixture.caFile, headers: [("Metadata", "true")])
+            #expect(
+                (try ambiguous.json()["error_description"] as? String)?.hasPrefix("Multiple user assigned identities")
+                    == true)
+            let chosen = try await rawRequest(
+                .GET, base + "&client_id=\(second)", caFile: fixture.caFile, headers: [("Metadata", "true")])
             #expect(chosen.status == 200)
             #expect(try chosen.json()["client_id"] as? String == second)
         }
@@ -215,9 +240,11 @@ struct ManagedIdentityEndpointTests {
     @Test("App Service: X-IDENTITY-HEADER required")
     func appService() async throws {
         try await withEmulator(configure: { $0.identityHeader = "header-secret" }) { fixture in
-            let url = "\(fixture.baseURL.absoluteString)/msi/token?api-version=2019-08-01&resource=https://sts.mixedreality.azure.com"
+            let url =
+                "\(fixture.baseURL.absoluteString)/msi/token?api-version=2019-08-01&resource=https://sts.mixedreality.azure.com"
             #expect(try await rawRequest(.GET, url, caFile: fixture.caFile).status == 401)
-            let response = try await rawRequest(.GET, url, caFile: fixture.caFile, headers: [("X-IDENTITY-HEADER", "header-secret")])
+            let response = try await rawRequest(
+                .GET, url, caFile: fixture.caFile, headers: [("X-IDENTITY-HEADER", "header-secret")])
             #expect(response.status == 200)
             #expect(try response.json()["access_token"] as? String != nil)
             #expect(fixture.emulator.requests.last?.redacted.header("X-IDENTITY-HEADER") == "<redacted>")

@@ -1,8 +1,10 @@
+import AzureCore
 import Foundation
 import NIOHTTP1
-@testable import STSEmulator
 import TestSupport
 import Testing
+
+@testable import STSEmulator
 
 @Suite("Emulator: faults, request log and admin endpoints")
 struct FaultAndAdminTests {
@@ -46,7 +48,8 @@ struct FaultAndAdminTests {
     func aadstsFault() async throws {
         try await withEmulator { fixture in
             fixture.emulator.inject(Fault(endpoint: .entra, aadstsCode: 700_024))
-            let response = try await fixture.entra(fixture.clientCredentials([("client_secret", fixture.identities.clientSecret)]))
+            let response = try await fixture.entra(
+                fixture.clientCredentials([("client_secret", fixture.identities.clientSecret)]))
             #expect(response.status == 400)
             #expect(try aadsts(response) == 700_024)
         }
@@ -55,7 +58,8 @@ struct FaultAndAdminTests {
     @Test("the admin endpoints queue faults, show the redacted log and mint service-account tokens")
     func adminEndpoints() async throws {
         let subject = "system:serviceaccount:demo:app"
-        try await withEmulator(configure: { $0.applications[0].federatedCredentials = [.init(subject: subject)] }) { fixture in
+        try await withEmulator(configure: { $0.applications[0].federatedCredentials = [.init(subject: subject)] }) {
+            fixture in
             let base = fixture.baseURL.absoluteString
             let queued = try await rawRequest(
                 .POST, "\(base)/admin/faults", caFile: fixture.caFile,
@@ -64,13 +68,16 @@ struct FaultAndAdminTests {
             #expect(fixture.emulator.pendingFaults.count == 2)
             #expect(try await fixture.sts().status == 503)
             #expect(try await fixture.sts().status == 200)
-            let bad = try await rawRequest(.POST, "\(base)/admin/faults", caFile: fixture.caFile, body: #"{"endpoint": "moon"}"#)
+            let bad = try await rawRequest(
+                .POST, "\(base)/admin/faults", caFile: fixture.caFile, body: #"{"endpoint": "moon"}"#)
             #expect(bad.status == 400)
 
             let minted = try await rawRequest(
-                .POST, "\(base)/admin/service-account-token", caFile: fixture.caFile, body: #"{"subject": "\#(subject)"}"#)
+                .POST, "\(base)/admin/service-account-token", caFile: fixture.caFile,
+                body: #"{"subject": "\#(subject)"}"#)
             let assertion = try #require(try minted.json()["token"] as? String)
-            #expect(try await fixture.entra(fixture.clientCredentials(fixture.assertionFields(assertion))).status == 200)
+            #expect(
+                try await fixture.entra(fixture.clientCredentials(fixture.assertionFields(assertion))).status == 200)
 
             let log = try await rawRequest(.GET, "\(base)/admin/requests", caFile: fixture.caFile)
             #expect(log.status == 200)

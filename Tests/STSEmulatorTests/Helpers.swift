@@ -1,14 +1,18 @@
+import AzureCore
 import Crypto
 import Foundation
 import NIOHTTP1
-@testable import STSEmulator
 import SwiftASN1
 import TestSupport
 import X509
 import _CryptoExtras
 
+@testable import STSEmulator
+
 extension EmulatorFixture {
-    var stsURL: String { "\(baseURL.absoluteString)/Accounts/\(identities.accountId)/token?api-version=2019-02-28-preview" }
+    var stsURL: String {
+        "\(baseURL.absoluteString)/Accounts/\(identities.accountId)/token?api-version=2019-02-28-preview"
+    }
     var tokenURL: String { "\(baseURL.absoluteString)/\(identities.tenantId)/oauth2/v2.0/token" }
 
     func sts(
@@ -28,14 +32,19 @@ extension EmulatorFixture {
             body: formEncode(fields))
     }
 
-    func clientCredentials(_ credential: [(String, String)], scope: String = "https://sts.mixedreality.azure.com//.default")
+    func clientCredentials(
+        _ credential: [(String, String)], scope: String = "https://sts.mixedreality.azure.com//.default"
+    )
         -> [(String, String)]
     {
         [("client_id", identities.clientId), ("grant_type", "client_credentials"), ("scope", scope)] + credential
     }
 
     func assertionFields(_ assertion: String) -> [(String, String)] {
-        [("client_assertion_type", "urn:ietf:params:oauth:client-assertion-type:jwt-bearer"), ("client_assertion", assertion)]
+        [
+            ("client_assertion_type", "urn:ietf:params:oauth:client-assertion-type:jwt-bearer"),
+            ("client_assertion", assertion),
+        ]
     }
 }
 
@@ -43,4 +52,3 @@ extension EmulatorFixture {
 func aadsts(_ response: RawResponse) throws -> Int? {
     (try response.json()["error_codes"] as? [Int])?.first
 }
-

@@ -1,9 +1,11 @@
+import AzureCore
 import Foundation
 import NIOHTTP1
-@testable import STSEmulator
 import TestSupport
 import Testing
 import _CryptoExtras
+
+@testable import STSEmulator
 
 @Suite("Emulator: Mixed Reality STS endpoint")
 struct STSEndpointTests {
@@ -22,14 +24,14 @@ struct STSEndpointTests {
             #expect(jwt.header["typ"] == "JWT")
             #expect(jwt.header["kid"] != nil && jwt.header["x5t"] != nil)
             #expect(jwt.verify(rsa: try JWTIssuerKey.sts.get().publicKey))
-            #expect(jwt.claims["aid"]?.stringValue == fixture.identities.accountId)
+            #expect(jwt.claims["aid"]?.string == fixture.identities.accountId)
             #expect(jwt.claims["apr"] == "westeurope")
             #expect(jwt.claims["iss"] == "https://sts.westeurope.mixedreality.azure.com/")
             #expect(jwt.claims["aud"] == "https://manage.sa.westeurope.mixedreality.azure.com/")
             #expect(jwt.claims["att"] == "Default")
             #expect(jwt.claims["aao"] == -1)
             for claim in ["jti", "cai", "tid", "rid", "nbf"] { #expect(jwt.claims[claim] != nil, "\(claim)") }
-            let lifetime = try #require(jwt.claims["exp"]?.numberValue) - (jwt.claims["iat"]?.numberValue ?? 0)
+            let lifetime = try #require(jwt.claims["exp"]?.numeric) - (jwt.claims["iat"]?.numeric ?? 0)
             #expect(lifetime == 86400)
             // The Python SDK decodes the payload with plain base64: no - or _ in it.
             let payload = token.split(separator: ".")[1]
@@ -51,12 +53,14 @@ struct STSEndpointTests {
             let response: RawResponse
             switch kind {
             case "api-version":
-                response = try await fixture.sts(url: fixture.stsURL.replacingOccurrences(of: "2019-02-28-preview", with: "2020-01-01"))
+                response = try await fixture.sts(
+                    url: fixture.stsURL.replacingOccurrences(of: "2019-02-28-preview", with: "2020-01-01"))
             case "accept": response = try await fixture.sts(accept: "text/html")
             case "cv-short": response = try await fixture.sts(cv: "AAAA")
             case "cv-alphabet": response = try await fixture.sts(cv: "AAAAAAAAAAAAAAAAAAAAA-")
             default:
-                response = try await fixture.sts(url: "\(fixture.baseURL.absoluteString)/Accounts/nope/token?api-version=2019-02-28-preview")
+                response = try await fixture.sts(
+                    url: "\(fixture.baseURL.absoluteString)/Accounts/nope/token?api-version=2019-02-28-preview")
             }
             #expect(response.status == 400)
             #expect(response.headers.first(name: "WWW-Authenticate") == expected)
@@ -68,7 +72,10 @@ struct STSEndpointTests {
     @Test(
         "wrong credentials get 401 with the reason",
         arguments: [
-            ("Bearer 00000000-0000-0000-0000-000000000000:k", "Invalid token: the bearer value is neither <accountId>:<key> nor a JWT"),
+            (
+                "Bearer 00000000-0000-0000-0000-000000000000:k",
+                "Invalid token: the bearer value is neither <accountId>:<key> nor a JWT"
+            ),
             ("Bearer ID:wrong", "Invalid token: wrong account key"),
             ("Basic abc", "Invalid token: no bearer token"),
             ("Bearer a.b.c", "Invalid token: the bearer token is not a well-formed JWT"),
@@ -120,7 +127,8 @@ struct STSEndpointTests {
 
     @Test("the JSON configuration decodes with defaults for every missing key")
     func configurationJSON() throws {
-        let json = #"{"accounts": [{"accountId": "68321d5a-7978-4ceb-b880-0f49751daae9", "accountKeys": ["k"]}], "stsTokenLifetimeSeconds": 60}"#
+        let json =
+            #"{"accounts": [{"accountId": "68321d5a-7978-4ceb-b880-0f49751daae9", "accountKeys": ["k"]}], "stsTokenLifetimeSeconds": 60}"#
         let configuration = try JSONDecoder().decode(EmulatorConfiguration.self, from: Data(json.utf8))
         #expect(configuration.host == "127.0.0.1")
         #expect(configuration.port == 0)

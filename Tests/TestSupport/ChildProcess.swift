@@ -5,9 +5,12 @@ import Synchronization
 package final class ChildProcess: Sendable {
     private let process: Process
     private let output = Mutex<(stdout: String, stderr: String)>(("", ""))
-    private let firstLine = Mutex<(line: String?, waiters: [CheckedContinuation<String?, Never>], closed: Bool)>((nil, [], false))
+    private let firstLine = Mutex<(line: String?, waiters: [CheckedContinuation<String?, Never>], closed: Bool)>(
+        (nil, [], false))
     private let exit = Mutex<(status: Int32?, waiters: [CheckedContinuation<Int32, Never>])>((nil, []))
-    private let logWaiters = Mutex<[(id: Int, text: String, count: Int, continuation: CheckedContinuation<Bool, Never>)]>([])
+    private let logWaiters = Mutex<
+        [(id: Int, text: String, count: Int, continuation: CheckedContinuation<Bool, Never>)]
+    >([])
     private let nextWaiter = Mutex(0)
 
     /// The folder holding the package's built executables (next to the test bundle), or
@@ -15,7 +18,9 @@ package final class ChildProcess: Sendable {
     package static var binDirectory: URL {
         if let dir = ProcessInfo.processInfo.environment["MR_BIN_DIR"] { return URL(fileURLWithPath: dir) }
         var url = URL(fileURLWithPath: CommandLine.arguments[0]).resolvingSymlinksInPath()
-        while url.path != "/" && !FileManager.default.fileExists(atPath: url.appendingPathComponent("mr-sts-emulator").path) {
+        while url.path != "/"
+            && !FileManager.default.fileExists(atPath: url.appendingPathComponent("mr-sts-emulator").path)
+        {
             url.deleteLastPathComponent()
         }
         return url
@@ -134,7 +139,10 @@ package final class ChildProcess: Sendable {
     /// Waits until standard error holds `text` at least `count` times; `false` if the process
     /// exits first or `timeout` (a safety net, not a synchronization) passes.
     package func waitForStandardError(_ text: String, count: Int = 1, timeout: Duration = .seconds(60)) async -> Bool {
-        let id = nextWaiter.withLock { $0 += 1; return $0 }
+        let id = nextWaiter.withLock {
+            $0 += 1
+            return $0
+        }
         return await withTaskGroup(of: Bool.self) { group in
             group.addTask {
                 await withCheckedContinuation { continuation in

@@ -50,26 +50,29 @@ package struct TestCertificate: Sendable {
         signWith signer: TestCertificate? = nil
     ) throws -> String {
         let der = try self.der
-        let print = thumbprint == "x5t" ? base64URL(Array(Insecure.SHA1.hash(data: der))) : base64URL(Array(SHA256.hash(data: der)))
+        let print =
+            thumbprint == "x5t"
+            ? base64URL(Array(Insecure.SHA1.hash(data: der))) : base64URL(Array(SHA256.hash(data: der)))
         let now = Date().timeIntervalSince1970
         let header: [String: Any] = ["alg": alg, "typ": "JWT", thumbprint: print]
         let claims: [String: Any] = [
             "aud": audience, "iss": clientId, "sub": clientId, "jti": jti,
             "nbf": Int64(now), "iat": Int64(now), "exp": Int64(now + lifetime),
         ]
-        let input = base64URL(try JSONSerialization.data(withJSONObject: header))
+        let input =
+            base64URL(try JSONSerialization.data(withJSONObject: header))
             + "." + base64URL(try JSONSerialization.data(withJSONObject: claims))
         let signature: [UInt8]
         switch (signer ?? self).key {
         case .rsa(let key):
             signature = Array(
-                try key.signature(for: Array(input.utf8), padding: alg == "RS256" ? .insecurePKCS1v1_5 : .PSS).rawRepresentation)
+                try key.signature(for: Array(input.utf8), padding: alg == "RS256" ? .insecurePKCS1v1_5 : .PSS)
+                    .rawRepresentation)
         case .p256(let key):
             signature = Array(try key.signature(for: Array(input.utf8)).rawRepresentation)
         }
         return input + "." + base64URL(signature)
     }
-
 
     /// The certificate and its private key in one PEM file, as a Kubernetes Secret would hold them.
     package var combinedPEM: String {

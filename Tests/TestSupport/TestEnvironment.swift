@@ -3,6 +3,7 @@ package import Foundation
 package import InMemoryLogging
 package import Logging
 package import STSEmulator
+package import ServiceLifecycle
 
 /// Test identities made fresh for each test, so a secret found in a log can only have come from
 /// this test's run.
@@ -18,7 +19,11 @@ package struct TestIdentities: Sendable {
 
     package static func randomSecret() -> String {
         var generator = SystemRandomNumberGenerator()
-        return String((0..<40).map { _ in Array("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789")[Int(generator.next(upperBound: UInt8(62)))] })
+        return String(
+            (0..<40).map { _ in
+                Array("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789")[
+                    Int(generator.next(upperBound: UInt8(62)))]
+            })
     }
 
     /// The secrets a log must never contain.
@@ -74,7 +79,8 @@ package func withEmulator<T>(
         configure(&configuration)
         return try await STSEmulator.withRunning(configuration: configuration, logger: logger) { emulator in
             let url = try await emulator.waitUntilRunning()
-            return try await body(EmulatorFixture(emulator: emulator, baseURL: url, caFile: caFile, identities: identities))
+            return try await body(
+                EmulatorFixture(emulator: emulator, baseURL: url, caFile: caFile, identities: identities))
         }
     }
 }
@@ -108,5 +114,25 @@ package struct LogCapture: Sendable {
     package func leaked(_ secrets: [String]) -> [String] {
         let text = self.text
         return secrets.filter { !$0.isEmpty && text.contains($0) }
+    }
+}
+
+/// Runs `service` while `body` runs, then shuts it down gracefully (as SIGTERM would) and waits
+/// for it to finish: a test sees the service's real shutdown path, never a cancellation.
+package func withService<T>(_ service: some Service, _ body: () async throws -> T) async throws -> T {
+    let group = ServiceGroup(
+        configuration: ServiceGroupConfiguration(
+            services: [service], logger: Logger(label: "test", factory: { _ in SwiftLogNoOpLogHandler() })))
+    return try await withThrowingTaskGroup(of: Void.self) { tasks in
+        tasks.addTask { try await group.run() }
+        let result: Result<T, any Error>
+        do {
+            result = .success(try await body())
+        } catch {
+            result = .failure(error)
+        }
+        await group.triggerGracefulShutdown()
+        try await tasks.waitForAll()
+        return try result.get()
     }
 }

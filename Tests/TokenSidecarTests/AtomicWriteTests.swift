@@ -1,9 +1,12 @@
+import DaemonSupport
 import Foundation
 import Logging
 import STSEmulator
-@testable import TokenSidecar
+import SidecarConfig
 import TestSupport
 import Testing
+
+@testable import TokenSidecar
 
 @Suite("Atomic token files")
 struct AtomicWriteTests {
@@ -73,11 +76,16 @@ struct AtomicWriteTests {
     func staleTemporaries() async throws {
         try await withTemporaryDirectory { directory in
             let path = directory.appendingPathComponent("a.token").path
-            for name in [".a.token.mr-token-tmp-1", ".a.token.mr-token-tmp-zz", ".b.token.mr-token-tmp-1", "a.token", "other"] {
+            for name in [
+                ".a.token.mr-token-tmp-1", ".a.token.mr-token-tmp-zz", ".b.token.mr-token-tmp-1", "a.token", "other",
+            ] {
                 try "x".write(toFile: directory.appendingPathComponent(name).path, atomically: false, encoding: .utf8)
             }
             #expect(sink.removeStaleTemporaries(for: path) == 2)
-            #expect(try FileManager.default.contentsOfDirectory(atPath: directory.path).sorted() == [".b.token.mr-token-tmp-1", "a.token", "other"])
+            #expect(
+                try FileManager.default.contentsOfDirectory(atPath: directory.path).sorted() == [
+                    ".b.token.mr-token-tmp-1", "a.token", "other",
+                ])
         }
     }
 
@@ -98,11 +106,13 @@ struct SidecarInProcessTests {
     @Test("accounts with the same Entra identity share one Entra token")
     func sharedIdentity() async throws {
         let second = UUID().uuidString.lowercased()
-        try await withSidecar(configure: { $0.accounts.append(.init(accountId: second, accountKeys: ["k"])) }) { harness in
+        try await withSidecar(configure: { $0.accounts.append(.init(accountId: second, accountKeys: ["k"])) }) {
+            harness in
             let ids = harness.fixture.identities
             let secretFile = harness.directory.appendingPathComponent("client-secret").path
             try ids.clientSecret.write(toFile: secretFile, atomically: true, encoding: .utf8)
-            let credential = "type: clientSecret\n      tenantId: \(ids.tenantId)\n      clientId: \(ids.clientId)\n      secretFile: \(secretFile)\n      authorityHost: \(harness.fixture.baseURL.absoluteString)"
+            let credential =
+                "type: clientSecret\n      tenantId: \(ids.tenantId)\n      clientId: \(ids.clientId)\n      secretFile: \(secretFile)\n      authorityHost: \(harness.fixture.baseURL.absoluteString)"
             try harness.writeConfig([
                 TestAccount(name: "one", accountId: ids.accountId, credential: credential),
                 TestAccount(name: "two", accountId: second, credential: credential),
@@ -122,15 +132,16 @@ struct SidecarInProcessTests {
             let id = harness.fixture.identities.accountId
             let key = harness.fixture.identities.accountKey
             try harness.writeConfig(
-                (0..<12).map { TestAccount(name: "account-\($0)", accountId: id, key: key) }, refresh: "  maxConcurrent: 3")
+                (0..<12).map { TestAccount(name: "account-\($0)", accountId: id, key: key) },
+                refresh: "  maxConcurrent: 3")
             harness.fixture.emulator.inject(Fault(endpoint: .sts, count: 12, delayMs: 150))
             let configuration = try ConfigLoader.load(path: harness.configPath, environment: [:])
             let app = try SidecarApp.build(
-                configuration: configuration, configPath: nil, environment: [:],
+                configuration: configuration, configPath: nil, environment: [:], version: "test",
                 logger: Logger(label: "test", factory: { _ in SwiftLogNoOpLogHandler() }), levelBox: LogLevelBox(.info))
             let failures = await app.runOnce()
             #expect(failures.isEmpty)
-            #expect(app.runtime.limiter.peak == 3)
+            #expect(app.refresh.limiter.peak == 3)
             #expect(harness.fixture.emulator.requests.filter { $0.endpoint == .sts }.count == 12)
         }
     }

@@ -4,7 +4,7 @@ import STSEmulator
 import TestSupport
 import Testing
 
-@Suite("mr-token-sidecar token, demo and ConfigMap-style reload")
+@Suite("mr-token-sidecar token, --config-env, the demo and ConfigMap-style reload")
 struct CommandTests {
     @Test("token prints one token on standard output and writes nothing")
     func tokenCommand() async throws {
@@ -27,7 +27,7 @@ struct CommandTests {
         try await withTemporaryDirectory { directory in
             let dir = directory.appendingPathComponent("demo").path
             let child = try ChildProcess.start(
-                executable: "mr-token-sidecar", arguments: ["demo", "--dir", dir, "--port", "0", "--duration", "4"],
+                executable: "mr-token-sidecar-demo", arguments: ["--dir", dir, "--port", "0", "--duration", "4"],
                 environment: [:])
             #expect(await child.waitForStandardError("mr.account=rendering"))
             #expect(await child.exitStatus() == 0)
@@ -37,9 +37,12 @@ struct CommandTests {
             let json = try String(contentsOfFile: "\(dir)/rendering.json", encoding: .utf8)
             #expect(json.contains("\"expiresOnTimestamp\""))
             let validate = try ChildProcess.start(
-                executable: "mr-token-sidecar", arguments: ["validate", "--config", "\(dir)/config.yaml"], environment: [:])
+                executable: "mr-token-sidecar", arguments: ["validate", "--config", "\(dir)/config.yaml"],
+                environment: [:])
             #expect(await validate.exitStatus() == 0)
-            let secrets = try ["anchors.key", "client-secret"].map { try String(contentsOfFile: "\(dir)/.secrets/\($0)", encoding: .utf8) }
+            let secrets = try ["anchors.key", "client-secret"].map {
+                try String(contentsOfFile: "\(dir)/.secrets/\($0)", encoding: .utf8)
+            }
             let logs = child.standardOutput + child.standardError
             #expect(secrets.allSatisfy { !logs.contains($0) })
             #expect(!logs.contains(token))
@@ -54,11 +57,14 @@ struct CommandTests {
             let root = harness.directory.appendingPathComponent("configmap")
             let v1 = root.appendingPathComponent("..v1")
             try FileManager.default.createDirectory(at: v1, withIntermediateDirectories: true)
-            try FileManager.default.moveItem(atPath: harness.configPath, toPath: v1.appendingPathComponent("config.yaml").path)
-            try FileManager.default.createSymbolicLink(atPath: root.appendingPathComponent("..data").path, withDestinationPath: "..v1")
+            try FileManager.default.moveItem(
+                atPath: harness.configPath, toPath: v1.appendingPathComponent("config.yaml").path)
+            try FileManager.default.createSymbolicLink(
+                atPath: root.appendingPathComponent("..data").path, withDestinationPath: "..v1")
             let linked = root.appendingPathComponent("config.yaml").path
             try FileManager.default.createSymbolicLink(atPath: linked, withDestinationPath: "..data/config.yaml")
-            let child = try ChildProcess.start(executable: "mr-token-sidecar", arguments: ["run", "--config", linked], environment: [:])
+            let child = try ChildProcess.start(
+                executable: "mr-token-sidecar", arguments: ["run", "--config", linked], environment: [:])
             #expect(await child.waitForStandardError("\"msg\":\"token refreshed\""))
 
             var renamed = harness.defaultAccount
@@ -66,7 +72,8 @@ struct CommandTests {
             try harness.writeConfig([renamed])
             let v2 = root.appendingPathComponent("..v2")
             try FileManager.default.createDirectory(at: v2, withIntermediateDirectories: true)
-            try FileManager.default.moveItem(atPath: harness.configPath, toPath: v2.appendingPathComponent("config.yaml").path)
+            try FileManager.default.moveItem(
+                atPath: harness.configPath, toPath: v2.appendingPathComponent("config.yaml").path)
             let temporaryLink = root.appendingPathComponent("..data_tmp").path
             try FileManager.default.createSymbolicLink(atPath: temporaryLink, withDestinationPath: "..v2")
             #expect(rename(temporaryLink, root.appendingPathComponent("..data").path) == 0)
@@ -74,6 +81,34 @@ struct CommandTests {
             #expect(await child.waitForStandardError("\"msg\":\"token refreshed\"", count: 2))
             child.signal(SIGTERM)
             #expect(await child.exitStatus() == 0)
+        }
+    }
+
+    @Test("run --config-env reads the YAML from the environment, and the address variable moves the probes")
+    func configFromEnvironment() async throws {
+        try await withSidecar { harness in
+            try harness.writeConfig([harness.defaultAccount])
+            let yaml = try String(contentsOfFile: harness.configPath, encoding: .utf8)
+            let child = try ChildProcess.start(
+                executable: "mr-token-sidecar", arguments: ["run", "--config-env", "MR_TOKEN_SIDECAR_CONFIG"],
+                environment: ["MR_TOKEN_SIDECAR_CONFIG": yaml, "MR_TOKEN_SIDECAR_SERVER_ADDRESS": "127.0.0.1:0"])
+            let port = try #require(await harness.probePort(child))
+            #expect(child.standardError.contains(#""config":"$MR_TOKEN_SIDECAR_CONFIG""#))
+            try await waitForReady(port)
+            #expect(try JWTExpiry.expiry(of: try #require(harness.read(harness.output("anchors")))) > Date())
+            child.signal(SIGTERM)
+            #expect(await child.exitStatus() == 0)
+            expectNoSecrets(child, harness.secrets())
+
+            let missing = try ChildProcess.start(
+                executable: "mr-token-sidecar", arguments: ["validate", "--config-env", "NOT_SET"], environment: [:])
+            #expect(await missing.exitStatus() == 2)
+            #expect(missing.standardError.contains("NOT_SET"))
+            let badAddress = try ChildProcess.start(
+                executable: "mr-token-sidecar", arguments: ["validate", "--config-env", "C"],
+                environment: ["C": yaml, "MR_TOKEN_SIDECAR_SERVER_ADDRESS": "everywhere"])
+            #expect(await badAddress.exitStatus() == 2)
+            #expect(badAddress.standardError.contains("MR_TOKEN_SIDECAR_SERVER_ADDRESS"))
         }
     }
 }

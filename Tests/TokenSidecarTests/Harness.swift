@@ -28,7 +28,8 @@ struct SidecarHarness {
     /// `count` accounts named `prefix-0`... with the emulator's account and key.
     func accounts(_ count: Int, prefix: String) -> [TestAccount] {
         (0..<count).map { index in
-            TestAccount(name: "\(prefix)-\(index)", accountId: fixture.identities.accountId, key: fixture.identities.accountKey)
+            TestAccount(
+                name: "\(prefix)-\(index)", accountId: fixture.identities.accountId, key: fixture.identities.accountKey)
         }
     }
 
@@ -37,8 +38,11 @@ struct SidecarHarness {
     }
 
     /// Writes the config (and key files) for these accounts.
-    func writeConfig(_ accounts: [TestAccount], refresh: String = "", extra: String = "", logLevel: String = "trace") throws {
-        try FileManager.default.createDirectory(at: directory.appendingPathComponent("out"), withIntermediateDirectories: true)
+    func writeConfig(
+        _ accounts: [TestAccount], refresh: String = "", extra: String = "", logLevel: String = "trace"
+    ) throws {
+        try FileManager.default.createDirectory(
+            at: directory.appendingPathComponent("out"), withIntermediateDirectories: true)
         var yaml = "accounts:\n"
         for account in accounts {
             var credential = account.credential ?? ""
@@ -87,7 +91,8 @@ struct SidecarHarness {
     }
 
     func start(_ arguments: [String] = ["run"]) throws -> ChildProcess {
-        try ChildProcess.start(executable: "mr-token-sidecar", arguments: arguments + ["--config", configPath], environment: [:])
+        try ChildProcess.start(
+            executable: "mr-token-sidecar", arguments: arguments + ["--config", configPath], environment: [:])
     }
 
     func read(_ path: String) -> String? { try? String(contentsOfFile: path, encoding: .utf8) }
@@ -108,9 +113,13 @@ struct SidecarHarness {
     /// Every secret this harness knows, for log scans.
     func secrets(extra: [String] = []) -> [String] {
         var values = fixture.identities.secrets + extra
-        for file in (try? FileManager.default.contentsOfDirectory(atPath: directory.appendingPathComponent("out").path)) ?? [] {
+        for file in (try? FileManager.default.contentsOfDirectory(atPath: directory.appendingPathComponent("out").path))
+            ?? []
+        {
             if let text = read(directory.appendingPathComponent("out/\(file)").path) {
-                values += text.split(whereSeparator: { "\n\"=".contains($0) }).map(String.init).filter { $0.split(separator: ".").count == 3 && $0.count > 100 }
+                values += text.split(whereSeparator: { "\n\"=".contains($0) }).map(String.init).filter {
+                    $0.split(separator: ".").count == 3 && $0.count > 100
+                }
             }
         }
         return values

@@ -5,21 +5,8 @@ import NIOHTTP1
 import STSEmulator
 import TestSupport
 import Testing
+
 @testable import TokenSidecar
-
-/// How hard the reliability suite pushes: reduced counts in the normal test run (CI), the counts
-/// of docs/reliability.md with `MR_RELIABILITY=full` (`scripts/reliability.sh`).
-enum Reliability {
-    static let full = ProcessInfo.processInfo.environment["MR_RELIABILITY"] == "full"
-
-    static func count(ci: Int, full: Int) -> Int { Self.full ? full : ci }
-
-    /// One line of figures, collected by scripts/reliability.sh into docs/reliability.md.
-    static func report(_ name: String, _ figures: KeyValuePairs<String, Any>) {
-        let text = figures.map { "\($0.key)=\($0.value)" }.joined(separator: " ")
-        print("RELIABILITY \(name) [\(full ? "full" : "ci")]: \(text)")
-    }
-}
 
 /// A JWT-shaped token whose signature part is the SHA-256 of the rest, so that a reader can tell a
 /// whole token from a torn one. Sizes vary, so a truncated or mixed read cannot pass.
@@ -27,7 +14,8 @@ func checkedToken(_ index: Int, account: String) -> [UInt8] {
     let now = Int(Date().timeIntervalSince1970)
     let header = base64URL(Array(#"{"alg":"RS256","typ":"JWT"}"#.utf8))
     let padding = String(repeating: "p", count: (index * 7919) % 2000)
-    let payload = base64URL(Array(#"{"aid":"\#(account)","iat":\#(now),"exp":\#(now + 86400),"n":\#(index),"pad":"\#(padding)"}"#.utf8))
+    let payload = base64URL(
+        Array(#"{"aid":"\#(account)","iat":\#(now),"exp":\#(now + 86400),"n":\#(index),"pad":"\#(padding)"}"#.utf8))
     let body = header + "." + payload
     let digest = SHA256.hash(data: Array(body.utf8)).map { String(format: "%02x", $0) }.joined()
     return Array((body + "." + digest).utf8)
@@ -36,62 +24,62 @@ func checkedToken(_ index: Int, account: String) -> [UInt8] {
 /// A reader in another process: reads the file in a tight loop until the stop file appears and
 /// prints how many reads were whole tokens.
 let tornReadReader = #"""
-import base64, hashlib, json, os, sys
-path, stop = sys.argv[1], sys.argv[2]
-print("ready", flush=True)
-reads = bad = 0
-seen = set()
-problems = []
-while not os.path.exists(stop):
-    try:
-        with open(path, "rb") as f:
-            data = f.read()
-    except FileNotFoundError:
-        bad += 1
-        problems.append("missing")
-        continue
-    reads += 1
-    parts = data.split(b".")
-    ok = len(parts) == 3 and hashlib.sha256(parts[0] + b"." + parts[1]).hexdigest().encode() == parts[2]
-    if ok:
+    import base64, hashlib, json, os, sys
+    path, stop = sys.argv[1], sys.argv[2]
+    print("ready", flush=True)
+    reads = bad = 0
+    seen = set()
+    problems = []
+    while not os.path.exists(stop):
         try:
-            seen.add(json.loads(base64.urlsafe_b64decode(parts[1] + b"=" * (-len(parts[1]) % 4)))["n"])
-        except Exception:
-            ok = False
-    if not ok:
-        bad += 1
-        problems.append(repr(data[:40]))
-print(json.dumps({"reads": reads, "bad": bad, "distinct": len(seen), "problems": problems[:5]}), flush=True)
-"""#
+            with open(path, "rb") as f:
+                data = f.read()
+        except FileNotFoundError:
+            bad += 1
+            problems.append("missing")
+            continue
+        reads += 1
+        parts = data.split(b".")
+        ok = len(parts) == 3 and hashlib.sha256(parts[0] + b"." + parts[1]).hexdigest().encode() == parts[2]
+        if ok:
+            try:
+                seen.add(json.loads(base64.urlsafe_b64decode(parts[1] + b"=" * (-len(parts[1]) % 4)))["n"])
+            except Exception:
+                ok = False
+        if not ok:
+            bad += 1
+            problems.append(repr(data[:40]))
+    print(json.dumps({"reads": reads, "bad": bad, "distinct": len(seen), "problems": problems[:5]}), flush=True)
+    """#
 
 /// A reader of the sidecar's own token file: every read must be a whole JWT of the account (three
 /// parts, a JSON payload with its `aid` and a numeric `exp`, an RS256 signature of 342 characters).
 let sidecarTokenReader = #"""
-import base64, json, os, sys
-path, stop, account = sys.argv[1], sys.argv[2], sys.argv[3]
-print("ready", flush=True)
-reads = bad = 0
-problems = []
-while not os.path.exists(stop):
-    try:
-        with open(path, "rb") as f:
-            data = f.read()
-    except FileNotFoundError:
-        bad += 1
-        problems.append("missing")
-        continue
-    reads += 1
-    parts = data.split(b".")
-    try:
-        claims = json.loads(base64.urlsafe_b64decode(parts[1] + b"=" * (-len(parts[1]) % 4)))
-        ok = len(parts) == 3 and len(parts[2]) == 342 and claims["aid"] == account and isinstance(claims["exp"], int)
-    except Exception:
-        ok = False
-    if not ok:
-        bad += 1
-        problems.append(repr(data[:40]))
-print(json.dumps({"reads": reads, "bad": bad, "problems": problems[:5]}), flush=True)
-"""#
+    import base64, json, os, sys
+    path, stop, account = sys.argv[1], sys.argv[2], sys.argv[3]
+    print("ready", flush=True)
+    reads = bad = 0
+    problems = []
+    while not os.path.exists(stop):
+        try:
+            with open(path, "rb") as f:
+                data = f.read()
+        except FileNotFoundError:
+            bad += 1
+            problems.append("missing")
+            continue
+        reads += 1
+        parts = data.split(b".")
+        try:
+            claims = json.loads(base64.urlsafe_b64decode(parts[1] + b"=" * (-len(parts[1]) % 4)))
+            ok = len(parts) == 3 and len(parts[2]) == 342 and claims["aid"] == account and isinstance(claims["exp"], int)
+        except Exception:
+            ok = False
+        if not ok:
+            bad += 1
+            problems.append(repr(data[:40]))
+    print(json.dumps({"reads": reads, "bad": bad, "problems": problems[:5]}), flush=True)
+    """#
 
 func fileMode(_ path: String) throws -> (mode: Int, uid: Int, gid: Int) {
     let attributes = try FileManager.default.attributesOfItem(atPath: path)
@@ -163,7 +151,9 @@ struct ReliabilityTests {
             let stop = harness.directory.appending(path: "stop").path
             let child = try harness.start()
             let deadline = ContinuousClock.now + .seconds(30)
-            while harness.read(path) == nil && ContinuousClock.now < deadline { try await Task.sleep(for: .milliseconds(10)) }
+            while harness.read(path) == nil && ContinuousClock.now < deadline {
+                try await Task.sleep(for: .milliseconds(10))
+            }
             let readers = try (0..<3).map { _ in
                 try ChildProcess.startSystem(
                     "/usr/bin/python3", ["-c", sidecarTokenReader, path, stop, harness.fixture.identities.accountId])
@@ -213,7 +203,8 @@ struct ReliabilityTests {
             sink.temporarySuffix = { AtomicFileSink.randomSuffix() }
             try sink.write(checkedToken(3, account: "a"), to: path, mode: 0o440, owner: nil, group: nil)
             #expect(try String(contentsOfFile: victim, encoding: .utf8) == "precious")
-            #expect((try FileManager.default.attributesOfItem(atPath: path)[.type] as? FileAttributeType) == .typeRegular)
+            #expect(
+                (try FileManager.default.attributesOfItem(atPath: path)[.type] as? FileAttributeType) == .typeRegular)
             #expect(try fileMode(path).mode == 0o440)
         }
     }
@@ -243,7 +234,9 @@ struct ReliabilityTests {
                     guard let text = harness.read(harness.output(account.name)) else { continue }
                     present += 1
                     let claims = try? JWTExpiry.claims(of: text)
-                    if claims?.accountId != account.accountId || (try? fileMode(harness.output(account.name)).mode) != 0o440 {
+                    if claims?.accountId != account.accountId
+                        || (try? fileMode(harness.output(account.name)).mode) != 0o440
+                    {
                         torn += 1
                     }
                 }
@@ -260,7 +253,10 @@ struct ReliabilityTests {
             expectNoSecrets(once, harness.secrets())
             Reliability.report(
                 "sigkill",
-                ["kills": kills, "killedWithATemporaryOnDisk": midWrite, "strayTemporaries": strays.count, "filesChecked": present, "torn": torn])
+                [
+                    "kills": kills, "killedWithATemporaryOnDisk": midWrite, "strayTemporaries": strays.count,
+                    "filesChecked": present, "torn": torn,
+                ])
         }
     }
 
@@ -312,7 +308,8 @@ struct ReliabilityTests {
             while (try? handle.write(contentsOf: Data(count: 1024))) != nil {}
             try? handle.close()
 
-            let failed = try await waitForMetric(port, #"mr_token_refresh_attempts_total{account="anchors",result="write_failed"}"#, atLeast: 2)
+            let failed = try await waitForMetric(
+                port, #"mr_token_refresh_attempts_total{account="anchors",result="write_failed"}"#, atLeast: 2)
             #expect(failed >= 2)
             let kept = try #require(harness.read(path))
             #expect(try JWTExpiry.claims(of: kept).accountId == harness.fixture.identities.accountId)
@@ -321,7 +318,8 @@ struct ReliabilityTests {
             let lastError = try #require(account["lastError"] as? [String: Any])
             #expect(lastError["kind"] as? String == "write_failed")
             #expect((lastError["message"] as? String)?.contains(out) == true)
-            _ = try await waitForMetric(port, #"mr_token_refresh_attempts_total{account="anchors",result="write_failed"}"#, atLeast: failed + 1)
+            _ = try await waitForMetric(
+                port, #"mr_token_refresh_attempts_total{account="anchors",result="write_failed"}"#, atLeast: failed + 1)
             #expect(harness.read(path) == kept)
             #expect(temporaries(in: out).isEmpty)
 
@@ -357,7 +355,8 @@ struct ReliabilityTests {
                 try await Task.sleep(for: .seconds(1))
                 let now = Date()
                 for account in accounts {
-                    if let text = harness.read(harness.output(account.name)), let expiry = try? JWTExpiry.expiry(of: text),
+                    if let text = harness.read(harness.output(account.name)),
+                        let expiry = try? JWTExpiry.expiry(of: text),
                         expiry <= now
                     {
                         expired += 1
@@ -376,8 +375,10 @@ struct ReliabilityTests {
             expectNoSecrets(child, harness.secrets())
             Reliability.report(
                 "churn",
-                ["seconds": seconds, "accounts": 50, "exchanges": refreshes, "expiredSeen": expired,
-                 "rssKiBFirst": settled.first ?? 0, "rssKiBLast": settled.last ?? 0])
+                [
+                    "seconds": seconds, "accounts": 50, "exchanges": refreshes, "expiredSeen": expired,
+                    "rssKiBFirst": settled.first ?? 0, "rssKiBLast": settled.last ?? 0,
+                ])
         }
     }
 }
@@ -406,10 +407,6 @@ func waitForMetric(_ port: Int, _ series: String, atLeast: Int, timeout: Duratio
     }
     Issue.record("\(series) stayed at \(value), below \(atLeast)")
     return value
-}
-
-func milliseconds(_ duration: Duration) -> Double {
-    Double(duration.components.seconds) * 1000 + Double(duration.components.attoseconds) / 1e15
 }
 
 /// A `/proc/PID/status` field in KiB (`VmRSS`, `VmHWM`), 0 when the process is gone.

@@ -1,7 +1,17 @@
 import Foundation
-@testable import TokenSidecar
+import SidecarConfig
 import TestSupport
 import Testing
+
+@testable import TokenSidecar
+
+/// `refresh` of the config with these values (the defaults live in `RefreshConfiguration`).
+func policy(
+    at: Double = 0.5, jitter: Double = 0.1, minBackoff: Duration = .seconds(1), maxBackoff: Duration = .seconds(300)
+) -> RefreshConfiguration {
+    RefreshConfiguration(
+        at: at, jitter: jitter, minBackoff: ConfigDuration(minBackoff), maxBackoff: ConfigDuration(maxBackoff))
+}
 
 @Suite("Refresh scheduler (pure, manual time)")
 struct SchedulerTests {
@@ -11,7 +21,7 @@ struct SchedulerTests {
     @Test("the refresh point is at the configured fraction of the lifetime, within the jitter bounds")
     func refreshPointAndJitter() {
         var generator = SeededGenerator(state: 1)
-        var scheduler = RefreshScheduler(policy: RefreshPolicy(at: 0.5, jitter: 0.1))
+        var scheduler = RefreshScheduler(policy: policy(at: 0.5, jitter: 0.1))
         var points: [TimeInterval] = []
         for _ in 0..<5000 {
             let next = scheduler.nextAfterSuccess(issuedAt: issued, expiresOn: expires, now: issued, using: &generator)
@@ -22,14 +32,16 @@ struct SchedulerTests {
         let mean = points.reduce(0, +) / Double(points.count)
         #expect(abs(mean - 0.5) < 0.01)
 
-        var exact = RefreshScheduler(policy: RefreshPolicy(at: 0.8, jitter: 0))
-        #expect(exact.nextAfterSuccess(issuedAt: issued, expiresOn: expires, now: issued, using: &generator) == issued.addingTimeInterval(0.8 * 86400))
+        var exact = RefreshScheduler(policy: policy(at: 0.8, jitter: 0))
+        #expect(
+            exact.nextAfterSuccess(issuedAt: issued, expiresOn: expires, now: issued, using: &generator)
+                == issued.addingTimeInterval(0.8 * 86400))
     }
 
     @Test("a token adopted late is refreshed now, never before now nor after its expiry")
     func clamps() {
         var generator = SeededGenerator(state: 2)
-        var scheduler = RefreshScheduler(policy: RefreshPolicy(at: 0.5, jitter: 0))
+        var scheduler = RefreshScheduler(policy: policy(at: 0.5, jitter: 0))
         let late = issued.addingTimeInterval(60000)
         #expect(scheduler.nextAfterSuccess(issuedAt: issued, expiresOn: expires, now: late, using: &generator) == late)
         let odd = scheduler.nextAfterSuccess(issuedAt: expires, expiresOn: issued, now: issued, using: &generator)
@@ -39,12 +51,15 @@ struct SchedulerTests {
     @Test("backoff doubles from minBackoff to maxBackoff with full jitter, and success resets it")
     func backoffGrowthAndCap() {
         var generator = SeededGenerator(state: 3)
-        let policy = RefreshPolicy(at: 0.5, jitter: 0.1, minBackoff: .seconds(1), maxBackoff: .seconds(300))
-        #expect((1...12).map { RefreshScheduler.ceiling(policy: policy, failures: $0) } == [1, 2, 4, 8, 16, 32, 64, 128, 256, 300, 300, 300])
-        var scheduler = RefreshScheduler(policy: policy)
+        let rules = policy(at: 0.5, jitter: 0.1, minBackoff: .seconds(1), maxBackoff: .seconds(300))
+        #expect(
+            (1...12).map { RefreshScheduler.ceiling(policy: rules, failures: $0) } == [
+                1, 2, 4, 8, 16, 32, 64, 128, 256, 300, 300, 300,
+            ])
+        var scheduler = RefreshScheduler(policy: rules)
         let now = issued
         for failure in 1...12 {
-            let ceiling = RefreshScheduler.ceiling(policy: policy, failures: failure)
+            let ceiling = RefreshScheduler.ceiling(policy: rules, failures: failure)
             let next = scheduler.nextAfterFailure(now: now, retryAfter: nil, currentExpiry: nil, using: &generator)
             let delay = next.timeIntervalSince(now)
             #expect(delay >= 1 && delay <= ceiling, "failure \(failure): \(delay) outside 1...\(ceiling)")
@@ -52,9 +67,13 @@ struct SchedulerTests {
         }
         var spread: [TimeInterval] = []
         for _ in 0..<2000 {
-            var fresh = RefreshScheduler(policy: policy)
-            for _ in 0..<5 { _ = fresh.nextAfterFailure(now: now, retryAfter: nil, currentExpiry: nil, using: &generator) }
-            spread.append(fresh.nextAfterFailure(now: now, retryAfter: nil, currentExpiry: nil, using: &generator).timeIntervalSince(now))
+            var fresh = RefreshScheduler(policy: rules)
+            for _ in 0..<5 {
+                _ = fresh.nextAfterFailure(now: now, retryAfter: nil, currentExpiry: nil, using: &generator)
+            }
+            spread.append(
+                fresh.nextAfterFailure(now: now, retryAfter: nil, currentExpiry: nil, using: &generator)
+                    .timeIntervalSince(now))
         }
         #expect(spread.min()! < 3 && spread.max()! > 30, "full jitter over 1...32 s")
         _ = scheduler.nextAfterSuccess(issuedAt: issued, expiresOn: expires, now: now, using: &generator)
@@ -66,26 +85,32 @@ struct SchedulerTests {
     @Test("Retry-After is a floor for the next attempt")
     func retryAfter() {
         var generator = SeededGenerator(state: 4)
-        var scheduler = RefreshScheduler(policy: RefreshPolicy(minBackoff: .seconds(1), maxBackoff: .seconds(10)))
+        var scheduler = RefreshScheduler(policy: policy(minBackoff: .seconds(1), maxBackoff: .seconds(10)))
         for _ in 0..<100 {
-            let next = scheduler.nextAfterFailure(now: issued, retryAfter: .seconds(42), currentExpiry: nil, using: &generator)
+            let next = scheduler.nextAfterFailure(
+                now: issued, retryAfter: .seconds(42), currentExpiry: nil, using: &generator)
             #expect(next.timeIntervalSince(issued) >= 42)
         }
     }
 
-    @Test("never past the expiry of the token being served, even against Retry-After")
+    @Test(
+        "one minBackoff before the expiry of the token being served, even against Retry-After; never sooner than minBackoff"
+    )
     func neverPastExpiry() {
         var generator = SeededGenerator(state: 5)
-        var scheduler = RefreshScheduler(policy: RefreshPolicy(minBackoff: .seconds(1), maxBackoff: .seconds(300)))
+        var scheduler = RefreshScheduler(policy: policy(minBackoff: .seconds(1), maxBackoff: .seconds(300)))
         let expiry = issued.addingTimeInterval(20)
         for _ in 0..<30 {
-            let next = scheduler.nextAfterFailure(now: issued, retryAfter: .seconds(3600), currentExpiry: expiry, using: &generator)
-            #expect(next <= expiry)
-            #expect(next >= issued)
-            #expect(next.timeIntervalSince(issued) >= 19, "as late as allowed: one minBackoff before expiry")
+            let next = scheduler.nextAfterFailure(
+                now: issued, retryAfter: .seconds(3600), currentExpiry: expiry, using: &generator)
+            #expect(next == expiry.addingTimeInterval(-1), "as late as allowed: one minBackoff before expiry")
         }
-        let nearlyExpired = issued.addingTimeInterval(0.5)
-        let next = scheduler.nextAfterFailure(now: issued, retryAfter: nil, currentExpiry: nearlyExpired, using: &generator)
-        #expect(next >= issued && next <= nearlyExpired)
+        // A token expiring sooner than that is not chased by ever closer tries (each of which
+        // would halve the time left): the next try is minBackoff away, and the token expires.
+        for remaining in [1.5, 0.5, 0.001] {
+            let next = scheduler.nextAfterFailure(
+                now: issued, retryAfter: nil, currentExpiry: issued.addingTimeInterval(remaining), using: &generator)
+            #expect(next.timeIntervalSince(issued) >= 1, "\(remaining) s left")
+        }
     }
 }

@@ -34,14 +34,16 @@ struct SecretFileTests {
             switch broken.name {
             case "empty": #expect(manager.createFile(atPath: keyFile, contents: Data()))
             case "a directory": try manager.createDirectory(atPath: keyFile, withIntermediateDirectories: false)
-            case "a dangling symlink": try manager.createSymbolicLink(atPath: keyFile, withDestinationPath: keyFile + ".gone")
+            case "a dangling symlink":
+                try manager.createSymbolicLink(atPath: keyFile, withDestinationPath: keyFile + ".gone")
             case "unreadable":
                 #expect(manager.createFile(atPath: keyFile, contents: Data(harness.fixture.identities.accountKey.utf8)))
                 try manager.setAttributes([.posixPermissions: 0], ofItemAtPath: keyFile)
             default: break
             }
             #expect(await child.waitForStandardError(#""mr.result":"secret_file""#, timeout: .seconds(30)))
-            let line = try #require(child.standardError.split(separator: "\n").last { $0.contains(#""mr.result":"secret_file""#) })
+            let line = try #require(
+                child.standardError.split(separator: "\n").last { $0.contains(#""mr.result":"secret_file""#) })
             #expect(line.contains(keyFile), "\(line)")
             #expect(line.contains(broken.says), "\(line)")
             let during = try #require(harness.read(harness.output("anchors")))
@@ -87,7 +89,9 @@ struct SecretFileTests {
             #expect(!child.standardError.contains(#""mr.result":"secret_file""#))
             #expect(!child.standardError.contains(#""mr.result":"authentication_failed""#))
             expectNoSecrets(child, harness.secrets())
-            Reliability.report("secret-file-swaps", ["seconds": seconds, "swaps": swaps, "refreshesDuringSwaps": refreshes, "failures": 0])
+            Reliability.report(
+                "secret-file-swaps",
+                ["seconds": seconds, "swaps": swaps, "refreshesDuringSwaps": refreshes, "failures": 0])
         }
     }
 }

@@ -25,15 +25,24 @@ struct SidecarProcessTests {
             #expect(!token.hasSuffix("\n"))
             let json = try #require(harness.read(harness.output("structured", "json")))
             let object = try #require(try JSONSerialization.jsonObject(with: Data(json.utf8)) as? [String: Any])
-            #expect(Set(object.keys) == ["accessToken", "expiresOn", "expiresOnTimestamp", "accountId", "accountDomain", "refreshedAt"])
+            #expect(
+                Set(object.keys) == [
+                    "accessToken", "expiresOn", "expiresOnTimestamp", "accountId", "accountDomain", "refreshedAt",
+                ])
             let jsonToken = try #require(object["accessToken"] as? String)
-            #expect(object["expiresOnTimestamp"] as? Int == Int(try JWTExpiry.expiry(of: jsonToken).timeIntervalSince1970 * 1000))
+            #expect(
+                object["expiresOnTimestamp"] as? Int
+                    == Int(try JWTExpiry.expiry(of: jsonToken).timeIntervalSince1970 * 1000))
             #expect((object["expiresOn"] as? String)?.hasSuffix("Z") == true)
             #expect(object["accountId"] as? String == id)
             let env = try #require(harness.read(harness.output("shell", "env")))
             let lines = env.split(separator: "\n")
-            #expect(lines.count == 2 && lines[0].hasPrefix("MIXED_REALITY_ACCESS_TOKEN=ey") && lines[1].hasPrefix("MIXED_REALITY_TOKEN_EXPIRES_ON=20"))
-            for (name, format, mode) in [("plain", "token", 0o440), ("structured", "json", 0o600), ("shell", "env", 0o640)] {
+            #expect(
+                lines.count == 2 && lines[0].hasPrefix("MIXED_REALITY_ACCESS_TOKEN=ey")
+                    && lines[1].hasPrefix("MIXED_REALITY_TOKEN_EXPIRES_ON=20"))
+            for (name, format, mode) in [
+                ("plain", "token", 0o440), ("structured", "json", 0o600), ("shell", "env", 0o640),
+            ] {
                 let attributes = try FileManager.default.attributesOfItem(atPath: harness.output(name, format))
                 #expect((attributes[.posixPermissions] as? Int) == mode, "\(name)")
             }
@@ -69,7 +78,10 @@ struct SidecarProcessTests {
             let requests = harness.fixture.emulator.totalRequests
             let second = try harness.start()
             #expect(await second.waitForStandardError("adopted the valid token already on disk"))
-            guard let port = await harness.probePort(second) else { Issue.record("no probe server"); return }
+            guard let port = await harness.probePort(second) else {
+                Issue.record("no probe server")
+                return
+            }
             let ready = try await rawRequest(.GET, "http://127.0.0.1:\(port)/readyz", caFile: nil)
             #expect(ready.status == 200)
             second.signal(SIGTERM)
@@ -109,17 +121,21 @@ struct SidecarProcessTests {
             let child = try harness.start()
             #expect(await child.waitForStandardError("\"msg\":\"token refreshed\""))
             let original = try #require(harness.read(harness.output("anchors")))
-            let inode = try FileManager.default.attributesOfItem(atPath: harness.output("anchors"))[.systemFileNumber] as? Int
+            let inode =
+                try FileManager.default.attributesOfItem(atPath: harness.output("anchors"))[.systemFileNumber] as? Int
             harness.fixture.emulator.inject(Fault(endpoint: .sts, count: 4, status: 503))
             harness.fixture.emulator.inject(Fault(endpoint: .sts, count: 4, status: 429, retryAfter: "2"))
             #expect(await child.waitForStandardError("token refresh failed", count: 1, timeout: .seconds(60)))
             #expect(harness.read(harness.output("anchors")) == original, "untouched after the 503 burst")
-            #expect(try FileManager.default.attributesOfItem(atPath: harness.output("anchors"))[.systemFileNumber] as? Int == inode)
+            #expect(
+                try FileManager.default.attributesOfItem(atPath: harness.output("anchors"))[.systemFileNumber] as? Int
+                    == inode)
             #expect(await child.waitForStandardError("\"msg\":\"token refreshed\"", count: 2, timeout: .seconds(90)))
             #expect(harness.read(harness.output("anchors")) != original)
             let requests = harness.stsRequests(harness.fixture.identities.accountId)
             for (index, request) in requests.enumerated() where request.status == 429 && index + 1 < requests.count {
-                #expect(requests[index + 1].receivedAt.timeIntervalSince(request.receivedAt) >= 2.0, "Retry-After honoured")
+                #expect(
+                    requests[index + 1].receivedAt.timeIntervalSince(request.receivedAt) >= 2.0, "Retry-After honoured")
             }
             child.signal(SIGTERM)
             #expect(await child.exitStatus() == 0)
@@ -142,7 +158,8 @@ struct SidecarProcessTests {
             // expires no sooner than the first one.
             let goodExpiry = try JWTExpiry.expiry(of: good)
             func fileHoldsGoodToken() -> Bool {
-                guard let text = harness.read(harness.output("anchors")), let claims = try? JWTExpiry.claims(of: text) else {
+                guard let text = harness.read(harness.output("anchors")), let claims = try? JWTExpiry.claims(of: text)
+                else {
                     return false
                 }
                 return claims.accountId == harness.fixture.identities.accountId && claims.expiresOn >= goodExpiry
@@ -160,7 +177,9 @@ struct SidecarProcessTests {
             #expect(await child.waitForStandardError("\"msg\":\"token refreshed\"", count: 2))
             child.signal(SIGTERM)
             #expect(await child.exitStatus() == 0)
-            #expect(harness.read(harness.output("anchors")).map { (try? JWTExpiry.expiry(of: $0)) ?? .distantPast } ?? .distantPast > Date())
+            #expect(
+                harness.read(harness.output("anchors")).map { (try? JWTExpiry.expiry(of: $0)) ?? .distantPast }
+                    ?? .distantPast > Date())
             expectNoSecrets(child, harness.secrets(extra: [good]))
         }
     }
@@ -169,12 +188,15 @@ struct SidecarProcessTests {
     func reloadAddsAccount() async throws {
         let second = UUID().uuidString.lowercased()
         let secondKey = "second-" + TestIdentities.randomSecret()
-        try await withSidecar(configure: { $0.accounts.append(.init(accountId: second, accountKeys: [secondKey])) }) { harness in
+        try await withSidecar(configure: { $0.accounts.append(.init(accountId: second, accountKeys: [secondKey])) }) {
+            harness in
             try harness.writeConfig([harness.defaultAccount])
             let child = try harness.start()
             #expect(await child.waitForStandardError("\"msg\":\"token refreshed\""))
             let firstRequests = harness.stsRequests(harness.fixture.identities.accountId).count
-            try harness.replaceConfig([harness.defaultAccount, TestAccount(name: "second", accountId: second, key: secondKey)])
+            try harness.replaceConfig([
+                harness.defaultAccount, TestAccount(name: "second", accountId: second, key: secondKey),
+            ])
             child.signal(SIGHUP)
             #expect(await child.waitForStandardError("configuration reloaded"))
             #expect(await child.waitForStandardError("\"mr.account\":\"second\""))
@@ -197,7 +219,10 @@ struct SidecarProcessTests {
             try FileManager.default.removeItem(atPath: harness.configPath)
             try "accounts: [ {name: BROKEN".write(toFile: harness.configPath, atomically: true, encoding: .utf8)
             #expect(await child.waitForStandardError("the new configuration is invalid; keeping the one in use"))
-            guard let port = await harness.probePort(child) else { Issue.record("no probe server"); return }
+            guard let port = await harness.probePort(child) else {
+                Issue.record("no probe server")
+                return
+            }
             #expect(try await rawRequest(.GET, "http://127.0.0.1:\(port)/healthz", caFile: nil).status == 200)
             var account = harness.defaultAccount
             account.name = "renamed"
@@ -216,7 +241,10 @@ struct SidecarProcessTests {
         try await withSidecar { harness in
             try harness.writeConfig([harness.defaultAccount])
             let child = try harness.start()
-            guard let port = await harness.probePort(child) else { Issue.record("no probe server"); return }
+            guard let port = await harness.probePort(child) else {
+                Issue.record("no probe server")
+                return
+            }
             #expect(await child.waitForStandardError("\"msg\":\"token refreshed\""))
             let base = "http://127.0.0.1:\(port)"
             #expect(try await rawRequest(.GET, "\(base)/healthz", caFile: nil).status == 200)
@@ -228,8 +256,10 @@ struct SidecarProcessTests {
             #expect(accounts.first?["expiresOn"] as? String != nil && accounts.first?["nextAttempt"] as? String != nil)
             let metrics = try await rawRequest(.GET, "\(base)/metrics", caFile: nil).text
             for name in [
-                "mr_token_expiry_timestamp_seconds{account=\"anchors\"}", "mr_token_refresh_attempts_total{account=\"anchors\",result=\"success\"} 1",
-                "mr_token_last_success_timestamp_seconds", "mr_token_refresh_duration_seconds_bucket", "mr_token_state{account=\"anchors\",state=\"fresh\"} 1",
+                "mr_token_expiry_timestamp_seconds{account=\"anchors\"}",
+                "mr_token_refresh_attempts_total{account=\"anchors\",result=\"success\"} 1",
+                "mr_token_last_success_timestamp_seconds", "mr_token_refresh_duration_seconds_bucket",
+                "mr_token_state{account=\"anchors\",state=\"fresh\"} 1",
             ] {
                 #expect(metrics.contains(name), "\(name)")
             }
@@ -249,7 +279,10 @@ struct SidecarProcessTests {
             account.key = "wrong-key-value"
             try harness.writeConfig([account])
             let child = try harness.start()
-            guard let port = await harness.probePort(child) else { Issue.record("no probe server"); return }
+            guard let port = await harness.probePort(child) else {
+                Issue.record("no probe server")
+                return
+            }
             #expect(await child.waitForStandardError("token refresh failed", count: 2))
             let base = "http://127.0.0.1:\(port)"
             let ready = try await rawRequest(.GET, "\(base)/readyz", caFile: nil)

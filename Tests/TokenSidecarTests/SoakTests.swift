@@ -1,12 +1,19 @@
 import AzureCore
+import DaemonSupport
 import Foundation
+import Logging
+import Metrics
+import MixedRealityAuthentication
+import SidecarConfig
+import Synchronization
 import TestSupport
 import Testing
-@testable import TokenSidecar
+import TokenSidecar
+import TokenSidecarTesting
 
 /// The upstream over simulated time: alternating up and down intervals, down ones of every size
 /// (blips of seconds, outages of minutes, and a few longer than a token's whole refresh window).
-struct UpstreamTimeline {
+struct UpstreamTimeline: Sendable {
     /// Sorted, disjoint down intervals.
     var outages: [Range<TimeInterval>] = []
 
@@ -17,9 +24,11 @@ struct UpstreamTimeline {
             t += Double.random(in: 60...(12 * 3600), using: &generator)
             let kind = Int.random(in: 0..<100, using: &generator)
             let length: TimeInterval =
-                kind < 70 ? Double.random(in: 1...120, using: &generator)
-                : kind < 95 ? Double.random(in: 300...3600, using: &generator)
-                : Double.random(in: 6 * 3600...30 * 3600, using: &generator)
+                kind < 70
+                ? Double.random(in: 1...120, using: &generator)
+                : kind < 95
+                    ? Double.random(in: 300...3600, using: &generator)
+                    : Double.random(in: 6 * 3600...30 * 3600, using: &generator)
             outages.append(t..<(t + length))
             t += length
         }
@@ -40,104 +49,161 @@ struct UpstreamTimeline {
     }
 }
 
-@Suite("Soak: the refresh schedule over 30 simulated days")
+/// Every exchange an account's token source was asked for, by simulated time.
+final class ExchangeLog: Sendable {
+    struct Call: Sendable {
+        var at: TimeInterval
+        var succeeded: Bool
+        var retryAfter: Duration?
+    }
+
+    private let calls = Mutex<[String: [Call]]>([:])
+
+    func record(_ account: String, _ call: Call) { calls.withLock { $0[account, default: []].append(call) } }
+
+    var all: [String: [Call]] { calls.withLock { $0 } }
+}
+
+@Suite("Soak: the real refresh loop over 30 simulated days", .serialized)
 struct SoakTests {
-    @Test("50 accounts, 30 days, random outages: no token expires while the upstream was reachable in its window")
-    func thirtyDays() {
+    @Test(
+        "50 accounts, 30 days, random outages, on a manual clock: no token expires while the upstream was reachable in its window"
+    )
+    func thirtyDays() async throws {
         let days = 30
         let accountCount = 50
         let lifetime: TimeInterval = 86400
-        let policy = RefreshPolicy()
+        let rules = RefreshConfiguration()
         var generator = SeededGenerator(state: 30)
         let upstream = UpstreamTimeline(days: days, using: &generator)
         let epoch = Date(timeIntervalSince1970: 1_800_000_000)
-        let end = TimeInterval(days) * 86400
+        let end = epoch.addingTimeInterval(TimeInterval(days) * 86400)
+        let clock = ManualClock(start: epoch)
+        let log = ExchangeLog()
+        let sink = InMemorySink()
+        let quiet = Logger(label: "soak", factory: { _ in SwiftLogNoOpLogHandler() })
+        let metrics = SidecarMetrics(factory: NOOPMetricsHandler.instance)
+        let environment = RefreshEnvironment(
+            clock: clock, sink: sink, board: StatusBoard(), metrics: metrics,
+            limiter: ConcurrencyLimiter(limit: rules.maxConcurrent),
+            notifier: try Notifier(pipelineOptions: .init(), metrics: metrics), logger: quiet)
 
-        struct Account {
-            var scheduler: RefreshScheduler
-            var issuedAt: TimeInterval
-            var expiresOn: TimeInterval
-            var next: TimeInterval
-            /// When the schedule first tries to replace the current token.
-            var refreshAt: TimeInterval = 0
-        }
-        // Every account starts with a fresh token at a random moment of its first day.
-        var accounts = (0..<accountCount).map { _ -> Account in
-            let issued = Double.random(in: -lifetime...0, using: &generator)
-            return Account(scheduler: RefreshScheduler(policy: policy), issuedAt: issued, expiresOn: issued + lifetime, next: 0)
-        }
-        for index in accounts.indices {
-            accounts[index].next =
-                accounts[index].scheduler.nextAfterSuccess(
-                    issuedAt: epoch.addingTimeInterval(accounts[index].issuedAt),
-                    expiresOn: epoch.addingTimeInterval(accounts[index].expiresOn), now: epoch, using: &generator
-                ).timeIntervalSince(epoch)
-            accounts[index].refreshAt = accounts[index].next
+        // Every account starts with a valid token on disk, issued at a random moment of the last day.
+        var loops: [AccountRefresher<ManualClock>] = []
+        for index in 0..<accountCount {
+            let account = try soakAccount(index)
+            let accountId = account.accountId.value
+            let issued = epoch.addingTimeInterval(-Double.random(in: 0..<lifetime, using: &generator))
+            try sink.write(
+                Array(ScriptedTokenSource.token(accountId: accountId, issuedAt: issued, lifetime: lifetime).utf8),
+                to: account.output.path, mode: 0o440, owner: nil, group: nil)
+            // Down: a 503, half of the time with a Retry-After of up to 2 minutes.
+            let retryAfters = (0..<4096).map { _ in
+                Bool.random(using: &generator) ? Duration.seconds(Int.random(in: 0...120, using: &generator)) : nil
+            }
+            let source = ScriptedTokenSource(clock: clock) { now, call in
+                let t = now.timeIntervalSince(epoch)
+                guard upstream.isUp(t) else {
+                    let retryAfter = retryAfters[call % retryAfters.count]
+                    log.record(account.name.value, .init(at: t, succeeded: false, retryAfter: retryAfter))
+                    return .failure(
+                        MixedRealityAuthenticationError(
+                            .serviceError, "the STS answered 503", httpStatus: 503, retryAfter: retryAfter,
+                            isRetriable: true))
+                }
+                log.record(account.name.value, .init(at: t, succeeded: true))
+                return .success(
+                    ScriptedTokenSource.response(
+                        ScriptedTokenSource.token(accountId: accountId, issuedAt: now, lifetime: lifetime, nonce: call))
+                )
+            }
+            loops.append(AccountRefresher(account: account, policy: rules, source: source, environment: environment))
         }
 
-        var attempts = 0
-        var successes = 0
+        await withTaskGroup(of: Void.self) { group in
+            for loop in loops { group.addTask { await loop.run() } }
+            // Each step: every loop asleep, then the clock jumps to the earliest deadline.
+            while true {
+                await clock.waitForSleepers(accountCount)
+                guard let next = clock.nextDeadline, next.date < end else { break }
+                clock.advance(to: next)
+            }
+            for loop in loops { loop.stop() }
+        }
+
+        // The longest wait the loop may choose: maxBackoff (Retry-After here is at most 120 s).
+        let stretch = rules.maxBackoff.duration.seconds + 1
         var violations: [String] = []
         var expiredWhileDown = 0
         var earliestGap = TimeInterval.infinity
-        // The longest wait the scheduler may choose: maxBackoff (Retry-After in this model is at most 120 s).
-        let stretch = policy.maxBackoff.seconds + 1
-
-        func close(_ account: Account, at t: TimeInterval) {
-            // The token served from its refresh point until t: if it expired before t, the upstream
-            // must have been down for the whole of every stretch long enough to be found.
-            guard account.expiresOn < t else { return }
-            if upstream.hasUpStretch(of: stretch, in: account.refreshAt..<account.expiresOn) {
-                violations.append("token issued at \(account.issuedAt) expired at \(account.expiresOn), replaced at \(t)")
-            } else {
-                expiredWhileDown += 1
+        var attempts = 0
+        var successes = 0
+        for (name, calls) in log.all {
+            attempts += calls.count
+            // The token served, from each success to the next: it expires `lifetime` after it was issued.
+            var issued: TimeInterval? = nil
+            var refreshAt: TimeInterval? = nil
+            var previous: ExchangeLog.Call? = nil
+            for call in calls + [ExchangeLog.Call(at: end.timeIntervalSince(epoch), succeeded: true)] {
+                defer { previous = call }
+                if refreshAt == nil { refreshAt = call.at }
+                // Retry-After is honoured, unless the token being served would expire first.
+                if let previous, !previous.succeeded, let retryAfter = previous.retryAfter,
+                    call.at - previous.at < retryAfter.seconds - 0.001
+                {
+                    // The token's exp is in whole seconds (iat rounded down, plus the lifetime).
+                    let lastChance =
+                        (issued ?? -.infinity).rounded(.down) + lifetime - rules.minBackoff.duration.seconds
+                    if call.at < lastChance - 0.001 || call.at - previous.at < rules.minBackoff.duration.seconds - 0.001
+                    {
+                        violations.append(
+                            "\(name): a Retry-After of \(retryAfter) at \(previous.at) ignored at \(call.at)")
+                    }
+                }
+                guard call.succeeded else { continue }
+                if let issued, let refreshAt {
+                    let expiry = issued.rounded(.down) + lifetime
+                    if expiry < call.at {
+                        if upstream.hasUpStretch(of: stretch, in: refreshAt..<expiry) {
+                            violations.append(
+                                "\(name): token issued at \(issued) expired at \(expiry), replaced at \(call.at)")
+                        } else {
+                            expiredWhileDown += 1
+                        }
+                    }
+                    if call.at < end.timeIntervalSince(epoch) { earliestGap = min(earliestGap, call.at - issued) }
+                }
+                if call.at < end.timeIntervalSince(epoch) { successes += 1 }
+                issued = call.at
+                refreshAt = nil
             }
         }
-
-        while true {
-            guard let index = accounts.indices.min(by: { accounts[$0].next < accounts[$1].next }), accounts[index].next < end
-            else { break }
-            let t = accounts[index].next
-            let now = epoch.addingTimeInterval(t)
-            attempts += 1
-            if upstream.isUp(t) {
-                successes += 1
-                close(accounts[index], at: t)
-                accounts[index].issuedAt = t
-                accounts[index].expiresOn = t + lifetime
-                let next = accounts[index].scheduler.nextAfterSuccess(
-                    issuedAt: now, expiresOn: now.addingTimeInterval(lifetime), now: now, using: &generator)
-                accounts[index].next = next.timeIntervalSince(epoch)
-                accounts[index].refreshAt = accounts[index].next
-                earliestGap = min(earliestGap, accounts[index].next - t)
-            } else {
-                let retryAfter: Duration? = Bool.random(using: &generator) ? .seconds(Int.random(in: 0...120, using: &generator)) : nil
-                let next = accounts[index].scheduler.nextAfterFailure(
-                    now: now, retryAfter: retryAfter, currentExpiry: epoch.addingTimeInterval(accounts[index].expiresOn),
-                    using: &generator)
-                #expect(next >= now)
-                if let retryAfter, accounts[index].expiresOn - t > retryAfter.seconds {
-                    // Retry-After is honoured unless the token being served would expire first.
-                    #expect(next.timeIntervalSince(now) >= retryAfter.seconds || next.timeIntervalSince(epoch) < accounts[index].expiresOn)
-                }
-                // While the token is still valid, the next try always comes before its expiry.
-                if accounts[index].expiresOn > t {
-                    #expect(next.timeIntervalSince(epoch) <= accounts[index].expiresOn)
-                }
-                accounts[index].next = max(next.timeIntervalSince(epoch), t + 0.001)
-            }
-        }
-        for account in accounts { close(account, at: end) }
         #expect(violations.isEmpty, "\(violations.prefix(3))")
+        #expect(successes >= accountCount * days, "a refresh a day at least")
         // Good tokens are not thrown away: a refresh comes at 40% of the lifetime at the earliest.
-        #expect(earliestGap >= lifetime * (policy.at - policy.jitter) - 1)
+        #expect(earliestGap >= lifetime * (rules.at - rules.jitter) - 1)
+        #expect(sink.writes == accountCount + successes, "one write per new token, none for the same token")
         Reliability.report(
             "soak",
             [
                 "days": days, "accounts": accountCount, "outages": upstream.outages.count,
-                "longestOutageHours": String(format: "%.1f", (upstream.outages.map { $0.upperBound - $0.lowerBound }.max() ?? 0) / 3600),
+                "longestOutageHours": String(
+                    format: "%.1f", (upstream.outages.map { $0.upperBound - $0.lowerBound }.max() ?? 0) / 3600),
                 "attempts": attempts, "successes": successes, "expiredOnlyWhileUnreachable": expiredWhileDown,
                 "violations": violations.count,
             ])
+    }
+
+    func soakAccount(_ index: Int) throws -> AccountConfiguration {
+        let hex = String(index, radix: 16)
+        let yaml = """
+            accounts:
+              - name: soak-\(index)
+                accountId: \(String(repeating: "0", count: 8 - hex.count) + hex)-1111-4222-8333-944455556666
+                accountDomain: eastus2.mixedreality.azure.com
+                credential: {type: accountKey, keyFile: /soak/key}
+                output: {path: /soak/\(index).token}
+            """
+        return try ConfigLoader.parse(yaml, file: "soak.yaml", environment: [:]).accounts[0]
     }
 }

@@ -16,19 +16,34 @@ struct UpstreamFaultTests {
 
     static let cases: [Case] = [
         Case(name: "a burst of 503", faults: [Fault(endpoint: .sts, count: 8, status: 503)], result: "service_error"),
-        Case(name: "429 with Retry-After", faults: [Fault(endpoint: .sts, count: 4, status: 429, retryAfter: "1")], result: "throttled"),
+        Case(
+            name: "429 with Retry-After", faults: [Fault(endpoint: .sts, count: 4, status: 429, retryAfter: "1")],
+            result: "throttled"),
         Case(
             name: "500 with an HTML body",
-            faults: [Fault(endpoint: .sts, count: 4, status: 500, body: "<html><body><h1>500 Internal Server Error</h1></body></html>")],
+            faults: [
+                Fault(
+                    endpoint: .sts, count: 4, status: 500,
+                    body: "<html><body><h1>500 Internal Server Error</h1></body></html>")
+            ],
             result: "service_error"),
-        Case(name: "200 with malformed JSON", faults: [Fault(endpoint: .sts, body: #"{"AccessToken": "#)], result: "bad_response"),
-        Case(name: "a token that is not a JWT", faults: [Fault(endpoint: .sts, token: .notJWT)], result: "bad_response"),
+        Case(
+            name: "200 with malformed JSON", faults: [Fault(endpoint: .sts, body: #"{"AccessToken": "#)],
+            result: "bad_response"),
+        Case(
+            name: "a token that is not a JWT", faults: [Fault(endpoint: .sts, token: .notJWT)], result: "bad_response"),
         Case(name: "an already-expired token", faults: [Fault(endpoint: .sts, token: .expired)], result: "bad_token"),
-        Case(name: "a token with exp in the year 9999", faults: [Fault(endpoint: .sts, token: .farFuture)], result: "bad_token"),
-        Case(name: "a dropped connection", faults: [Fault(endpoint: .sts, count: 4, dropConnection: true)], result: "transport"),
+        Case(
+            name: "a token with exp in the year 9999", faults: [Fault(endpoint: .sts, token: .farFuture)],
+            result: "bad_token"),
+        Case(
+            name: "a dropped connection", faults: [Fault(endpoint: .sts, count: 4, dropConnection: true)],
+            result: "transport"),
         Case(
             name: "a 100 MB body",
-            faults: [Fault(endpoint: .sts, body: #"{"AccessToken": ""# + String(repeating: "A", count: 100 << 20) + #""}"#)],
+            faults: [
+                Fault(endpoint: .sts, body: #"{"AccessToken": ""# + String(repeating: "A", count: 100 << 20) + #""}"#)
+            ],
             // The read stops at the 1 MiB bound: the answer never arrives whole.
             result: "transport"),
     ]
@@ -46,7 +61,8 @@ struct UpstreamFaultTests {
             for item in fault.faults { harness.fixture.emulator.inject(item) }
             #expect(
                 await child.waitForStandardError(#""mr.result":"\#(fault.result)""#, timeout: .seconds(30)),
-                "results seen: \(Set(child.standardError.components(separatedBy: #""mr.result":""#).dropFirst().map { $0.prefix(while: { $0 != "\"" }) }))")
+                "results seen: \(Set(child.standardError.components(separatedBy: #""mr.result":""#).dropFirst().map { $0.prefix(while: { $0 != "\"" }) }))"
+            )
             // Whatever the fault, the file holds a whole token of this account, no older than the first.
             let during = try #require(harness.read(path))
             let claims = try JWTExpiry.claims(of: during)
@@ -64,7 +80,9 @@ struct UpstreamFaultTests {
                 let throttled = harness.fixture.emulator.requests.filter { $0.endpoint == .sts && $0.status == 429 }
                 for answer in throttled {
                     if let next = times.first(where: { $0 > answer.receivedAt }) {
-                        #expect(next.timeIntervalSince(answer.receivedAt) >= 0.95, "a request \(next.timeIntervalSince(answer.receivedAt)) s after a 429 with Retry-After: 1")
+                        #expect(
+                            next.timeIntervalSince(answer.receivedAt) >= 0.95,
+                            "a request \(next.timeIntervalSince(answer.receivedAt)) s after a 429 with Retry-After: 1")
                     }
                 }
             }
@@ -73,7 +91,8 @@ struct UpstreamFaultTests {
             child.signal(SIGTERM)
             #expect(await child.exitStatus() == 0)
             expectNoSecrets(child, harness.secrets(extra: [first, after]))
-            Reliability.report("fault \(fault.name)", ["result": fault.result, "peakRssKiB": peakKiB, "recovered": true])
+            Reliability.report(
+                "fault \(fault.name)", ["result": fault.result, "peakRssKiB": peakKiB, "recovered": true])
         }
     }
 }

@@ -1,8 +1,12 @@
-import AzureCore
+package import AzureCore
+package import Logging
+import NIOHTTP1
+package import SidecarConfig
+
 #if canImport(FoundationEssentials)
-import FoundationEssentials
+package import FoundationEssentials
 #else
-import Foundation
+package import Foundation
 #endif
 #if canImport(Glibc)
 import Glibc
@@ -11,47 +15,57 @@ import Musl
 #elseif canImport(Darwin)
 import Darwin
 #endif
-import Logging
-import NIOHTTP1
 
 /// Tells the application that a new token is on disk: a signal to the pid in a pid file (read
 /// each time, since the app may restart), and/or an HTTP POST of `{"account", "expiresOn"}`,
-/// never the token. Failures are logged and counted, never fatal.
-struct Notifier: Sendable {
+/// never the token.
+package struct Notifier: Sendable {
     let pipeline: HTTPPipeline
     let metrics: SidecarMetrics
 
-    init(metrics: SidecarMetrics, pipelineOptions: HTTPPipelineOptions) throws {
+    /// - Parameters:
+    ///   - pipelineOptions: The sidecar's HTTP options (CA bundle, user agent); the notifier sets
+    ///     its own short retries and timeout.
+    ///   - metrics: Where each notification is counted.
+    /// - Throws: ``SidecarError`` (`configuration`) when the CA bundle cannot be read.
+    package init(pipelineOptions: HTTPPipelineOptions, metrics: SidecarMetrics) throws(SidecarError) {
         var options = pipelineOptions
         options.retry = RetryOptions(maxRetries: 1, initialDelay: .milliseconds(200), maxDelay: .seconds(1))
         options.perTryTimeout = .seconds(5)
         options.maxResponseBodyBytes = 64 * 1024
-        self.pipeline = try HTTPPipeline(options: options, component: "sidecar-notify")
+        do {
+            self.pipeline = try HTTPPipeline(options: options, component: "sidecar-notify")
+        } catch {
+            throw SidecarError(.configuration, "tls.caFile: \(error.message)", isRetriable: false, cause: error)
+        }
         self.metrics = metrics
     }
 
-    func notify(account: AccountConfiguration, expiresOn: Date, logger: Logger) async {
+    /// Sends every notification the account asks for, each counted in
+    /// `mr_token_notifications_total`; each is tried even when another failed.
+    /// - Throws: ``SidecarError`` (`notifyFailed`) naming each one that failed.
+    package func notify(account: AccountConfiguration, expiresOn: Date, logger: Logger) async throws(SidecarError) {
         guard let notify = account.notify else { return }
-        if let signal = notify.signal {
-            record(sendSignal(signal), what: "signal \(signal.name.rawValue)", logger: logger)
+        var problems: [String] = []
+        func record(_ what: String, _ problem: String?) {
+            metrics.notification(success: problem == nil)
+            if let problem {
+                problems.append("\(what): \(problem)")
+            } else {
+                logger.debug("notified the application", metadata: [SidecarLogKeys.reason: "\(what)"])
+            }
         }
+        if let signal = notify.signal { record("signal \(signal.name.rawValue)", send(signal)) }
         if let url = notify.httpPost {
-            record(await post(url, account: account.name.value, expiresOn: expiresOn, logger: logger), what: "POST", logger: logger)
+            record("POST", await post(url, account: account.name.value, expiresOn: expiresOn, logger: logger))
         }
-    }
-
-    private func record(_ problem: String?, what: String, logger: Logger) {
-        if let problem {
-            metrics.notification(success: false)
-            logger.warning("could not notify the application", metadata: [SidecarLogKeys.error: "\(what): \(problem)"])
-        } else {
-            metrics.notification(success: true)
-            logger.debug("notified the application", metadata: [SidecarLogKeys.reason: "\(what)"])
+        guard problems.isEmpty else {
+            throw SidecarError(.notifyFailed, "could not notify the application: " + problems.joined(separator: "; "))
         }
     }
 
     /// `nil` when sent, else why not.
-    func sendSignal(_ signal: NotifyConfiguration.Signal) -> String? {
+    func send(_ signal: NotifyConfiguration.Signal) -> String? {
         guard let data = try? Data(contentsOf: URL(filePath: signal.pidFile)) else {
             return "cannot read the pid file \(signal.pidFile)"
         }
@@ -64,28 +78,25 @@ struct Notifier: Sendable {
         return nil
     }
 
+    /// `nil` when the endpoint answered 2xx, else why not.
     func post(_ url: String, account: String, expiresOn: Date, logger: Logger) async -> String? {
         guard let target = URL(string: url) else { return "\(url) is not a URL" }
         struct Body: Encodable {
             var account: String
             var expiresOn: String
         }
-        let encoder = JSONEncoder()
-        encoder.outputFormatting = [.sortedKeys, .withoutEscapingSlashes]
-        let body = (try? encoder.encode(Body(account: account, expiresOn: TokenFileFormat.rfc3339(expiresOn)))) ?? Data()
         var headers = HTTPHeaders()
         headers.add(name: "Content-Type", value: "application/json")
+        let body = JSON.encode(Body(account: account, expiresOn: TokenFileFormat.rfc3339(expiresOn)))
         do {
             let response = try await pipeline.send(
                 PipelineRequest(
-                    method: .POST, url: target, headers: headers, body: Array(body), transport: .plainHTTPAllowed,
+                    method: .POST, url: target, headers: headers, body: body, transport: .plainHTTPAllowed,
                     operation: "sidecar.notify"),
                 logger: logger)
             return (200..<300).contains(response.status) ? nil : "the endpoint answered \(response.status)"
-        } catch let error as AzureCoreError {
-            return error.message
         } catch {
-            return "\(error)"
+            return error.message
         }
     }
 }

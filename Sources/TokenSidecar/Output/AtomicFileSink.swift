@@ -6,25 +6,15 @@ import Musl
 import Darwin
 #endif
 
-/// Where token files are written. The real one writes atomically; tests may substitute another.
-protocol TokenSink: Sendable {
-    /// Replaces the file at `path` with `bytes`, atomically, with the mode and owner given.
-    func write(_ bytes: [UInt8], to path: String, mode: UInt16, owner: Int?, group: Int?) throws(SidecarError)
-    /// The file's content, or `nil` when it does not exist or cannot be read.
-    func read(_ path: String) -> [UInt8]?
-    /// Removes temporary files a crash may have left next to `path`.
-    func removeStaleTemporaries(for path: String) -> Int
-}
-
 /// Writes token files so that a reader never sees a partial, empty or missing file: a temporary
 /// file in the same folder (exclusive create, no symlink following), write, fsync, mode and
 /// owner, rename over the target, fsync the folder. The temporary file is removed on every
 /// failure path.
 package struct AtomicFileSink: TokenSink {
-    static let temporaryMarker = ".mr-token-tmp-"
+    package static let temporaryMarker = ".mr-token-tmp-"
 
     /// The random part of the temporary name (fixed by the tests that plant a symlink there).
-    var temporarySuffix: @Sendable () -> String = { AtomicFileSink.randomSuffix() }
+    package var temporarySuffix: @Sendable () -> String = { AtomicFileSink.randomSuffix() }
 
     package init() {}
 
@@ -34,7 +24,8 @@ package struct AtomicFileSink: TokenSink {
         let fd = open(temporary, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0o600)
         guard fd >= 0 else {
             throw SidecarError(
-                .writeFailed, "cannot create a temporary file in \(directory): \(Self.errnoText())"
+                .writeFailed,
+                "cannot create a temporary file in \(directory): \(Self.errnoText())"
                     + "; the folder must exist and be writable by this user (uid \(getuid()))")
         }
         var keep = false
@@ -55,7 +46,8 @@ package struct AtomicFileSink: TokenSink {
                 offset += written
             }
             guard fchmod(fd, mode_t(mode)) == 0 else {
-                throw SidecarError(.writeFailed, "cannot set mode \(String(mode, radix: 8)) on \(path): \(Self.errnoText())")
+                throw SidecarError(
+                    .writeFailed, "cannot set mode \(String(mode, radix: 8)) on \(path): \(Self.errnoText())")
             }
             if owner != nil || group != nil {
                 let uid = owner.map { uid_t($0) } ?? uid_t.max
@@ -81,7 +73,7 @@ package struct AtomicFileSink: TokenSink {
         }
     }
 
-    func read(_ path: String) -> [UInt8]? {
+    package func read(_ path: String) -> [UInt8]? {
         let fd = open(path, O_RDONLY | O_CLOEXEC)
         guard fd >= 0 else { return nil }
         defer { close(fd) }
@@ -98,7 +90,7 @@ package struct AtomicFileSink: TokenSink {
         return result
     }
 
-    func removeStaleTemporaries(for path: String) -> Int {
+    package func removeStaleTemporaries(for path: String) -> Int {
         let (directory, name) = Self.split(path)
         guard let handle = opendir(directory) else { return 0 }
         defer { closedir(handle) }
@@ -113,13 +105,13 @@ package struct AtomicFileSink: TokenSink {
         return removed
     }
 
-    static func split(_ path: String) -> (directory: String, name: String) {
+    package static func split(_ path: String) -> (directory: String, name: String) {
         guard let slash = path.lastIndex(of: "/") else { return (".", path) }
         let directory = String(path[..<slash])
         return (directory.isEmpty ? "/" : directory, String(path[path.index(after: slash)...]))
     }
 
-    static func randomSuffix() -> String {
+    package static func randomSuffix() -> String {
         var generator = SystemRandomNumberGenerator()
         return String(generator.next(), radix: 36)
     }

@@ -1,12 +1,14 @@
-import AzureCore
+package import AzureCore
+package import SidecarConfig
+
 #if canImport(FoundationEssentials)
-import FoundationEssentials
+package import FoundationEssentials
 #else
-import Foundation
+package import Foundation
 #endif
 
 /// What goes into an output file, and how a token is read back from one.
-enum TokenFileFormat {
+package enum TokenFileFormat {
     struct JSONFile: Codable {
         var accessToken: String
         var expiresOn: String
@@ -16,8 +18,9 @@ enum TokenFileFormat {
         var refreshedAt: String
     }
 
-    static func render(
-        _ token: AccessToken, format: OutputConfiguration.Format, accountId: String, accountDomain: String, refreshedAt: Date
+    package static func render(
+        _ token: AccessToken, format: OutputConfiguration.Format, accountId: String, accountDomain: String,
+        refreshedAt: Date
     ) -> [UInt8] {
         switch format {
         case .token:
@@ -27,23 +30,23 @@ enum TokenFileFormat {
                 accessToken: token.token, expiresOn: rfc3339(token.expiresOn),
                 expiresOnTimestamp: Int64((token.expiresOn.timeIntervalSince1970 * 1000).rounded()),
                 accountId: accountId, accountDomain: accountDomain, refreshedAt: rfc3339(refreshedAt))
-            let encoder = JSONEncoder()
-            encoder.outputFormatting = [.sortedKeys, .withoutEscapingSlashes]
-            return Array((try? encoder.encode(file)) ?? Data()) + [UInt8(ascii: "\n")]
+            return JSON.encode(file) + [UInt8(ascii: "\n")]
         case .env:
-            return Array("MIXED_REALITY_ACCESS_TOKEN=\(token.token)\nMIXED_REALITY_TOKEN_EXPIRES_ON=\(rfc3339(token.expiresOn))\n".utf8)
+            return Array(
+                "MIXED_REALITY_ACCESS_TOKEN=\(token.token)\nMIXED_REALITY_TOKEN_EXPIRES_ON=\(rfc3339(token.expiresOn))\n"
+                    .utf8)
         }
     }
 
     /// The token in a file's content, or `nil` when the content is not a file of this format.
-    static func token(in bytes: [UInt8], format: OutputConfiguration.Format) -> String? {
+    package static func token(in bytes: [UInt8], format: OutputConfiguration.Format) -> String? {
         let text = String(decoding: bytes, as: UTF8.self)
         switch format {
         case .token:
             let token = text.trimmed
             return token.isEmpty ? nil : token
         case .json:
-            return (try? JSONDecoder().decode(JSONFile.self, from: Data(bytes)))?.accessToken
+            return JSON.decode(JSONFile.self, from: bytes)?.accessToken
         case .env:
             for line in text.split(separator: "\n") where line.hasPrefix("MIXED_REALITY_ACCESS_TOKEN=") {
                 return String(line.dropFirst("MIXED_REALITY_ACCESS_TOKEN=".count))
@@ -52,7 +55,7 @@ enum TokenFileFormat {
         }
     }
 
-    static func rfc3339(_ date: Date) -> String {
+    package static func rfc3339(_ date: Date) -> String {
         date.formatted(.iso8601)
     }
 }

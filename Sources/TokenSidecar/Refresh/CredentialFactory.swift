@@ -1,23 +1,33 @@
-import AzureCore
+package import AzureCore
 import AzureIdentity
+import MixedRealityAuthentication
+package import SidecarConfig
+import Synchronization
+
 #if canImport(FoundationEssentials)
 import FoundationEssentials
 #else
 import Foundation
 #endif
-import MixedRealityAuthentication
-import Synchronization
 
 /// Builds each account's STS client. Accounts that use the same Entra identity share one
 /// credential object, and so one Entra token.
-final class CredentialFactory: Sendable {
+package final class CredentialFactory: Sendable {
     let environment: [String: String]
     let pipeline: HTTPPipelineOptions
     private let shared = Mutex<[String: any TokenCredential]>([:])
 
-    init(environment: [String: String], pipeline: HTTPPipelineOptions) {
+    package init(environment: [String: String], pipeline: HTTPPipelineOptions) {
         self.environment = environment
         self.pipeline = pipeline
+    }
+
+    /// The account's token source: its STS client and, for account keys, the key file read again
+    /// before each exchange.
+    package func tokenSource(for account: AccountConfiguration) throws -> StsTokenSource {
+        let (client, key) = try client(for: account)
+        return StsTokenSource(
+            client: client, accountKey: key.flatMap { key in account.credential.keyFile.map { (key, $0) } })
     }
 
     /// The client, and for account keys the credential whose key is refreshed from the key file
@@ -49,7 +59,8 @@ final class CredentialFactory: Sendable {
         [
             credential.type.rawValue, credential.tenantId ?? "", credential.clientId ?? "", credential.objectId ?? "",
             credential.resourceId ?? "", credential.tokenFile ?? "", credential.secretFile ?? "",
-            credential.certificateFile ?? "", credential.authorityHost ?? "", "\(credential.sendCertificateChain ?? false)",
+            credential.certificateFile ?? "", credential.authorityHost ?? "",
+            "\(credential.sendCertificateChain ?? false)",
         ].joined(separator: "|")
     }
 
@@ -62,7 +73,8 @@ final class CredentialFactory: Sendable {
         switch configuration.type {
         case .workloadIdentity:
             credential = try WorkloadIdentityCredential(
-                tenantId: configuration.tenantId, clientId: configuration.clientId, tokenFilePath: configuration.tokenFile,
+                tenantId: configuration.tenantId, clientId: configuration.clientId,
+                tokenFilePath: configuration.tokenFile,
                 options: options)
         case .clientSecret:
             credential = try ClientSecretCredential(
@@ -95,17 +107,18 @@ final class CredentialFactory: Sendable {
     }
 
     /// Forgets the credentials no account uses any more.
-    func retain(_ accounts: [AccountConfiguration]) {
+    package func retain(_ accounts: [AccountConfiguration]) {
         let keep = Set(accounts.map { Self.identityKey($0.credential) })
         shared.withLock { $0 = $0.filter { keep.contains($0.key) } }
     }
 
     /// Reads an account key file (re-read at each exchange: Kubernetes rotates Secrets in place).
-    static func readKey(_ path: String) throws(SidecarError) -> String {
+    package static func readKey(_ path: String) throws(SidecarError) -> String {
         do {
             return try SecretFile.read(path, what: "the key file", credential: "accountKey")
         } catch {
-            throw SidecarError(.secretFile, (error as? AzureIdentityError)?.message ?? "cannot read the key file \(path)")
+            throw SidecarError(
+                .secretFile, (error as? AzureIdentityError)?.message ?? "cannot read the key file \(path)")
         }
     }
 }

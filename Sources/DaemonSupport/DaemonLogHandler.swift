@@ -1,0 +1,115 @@
+package import Logging
+import Synchronization
+
+#if canImport(FoundationEssentials)
+import FoundationEssentials
+#else
+import Foundation
+#endif
+
+/// The level of every logger of the process, changed in place on config reload.
+package final class LogLevelBox: Sendable {
+    private let level: Mutex<Logger.Level>
+    package init(_ level: Logger.Level) { self.level = Mutex(level) }
+    package var value: Logger.Level {
+        get { level.withLock { $0 } }
+        set { level.withLock { $0 = newValue } }
+    }
+}
+
+/// Writes log lines to standard error: one JSON object per line (`json`) or readable text.
+package struct DaemonLogHandler: LogHandler {
+    package enum Format: Sendable { case json, text }
+
+    /// A logger writing through this handler at a level shared by every logger it makes.
+    /// - Parameters:
+    ///   - label: The logger's label.
+    ///   - level: The starting level.
+    ///   - format: JSON lines or text.
+    /// - Returns: The logger and the box that changes its level in place.
+    package static func logger(label: String, level: Logger.Level, format: Format) -> (Logger, LogLevelBox) {
+        let box = LogLevelBox(level)
+        let logger = Logger(
+            label: label, factory: { label in DaemonLogHandler(label: label, format: format, level: box) })
+        return (logger, box)
+    }
+
+    private static let lock = Mutex(())
+    let label: String
+    let format: Format
+    let levelBox: LogLevelBox
+    package var metadata: Logger.Metadata = [:]
+    package var metadataProvider: Logger.MetadataProvider?
+
+    package init(label: String, format: Format, level: LogLevelBox) {
+        self.label = label
+        self.format = format
+        self.levelBox = level
+    }
+
+    /// A level set on this logger alone (a copy with `logLevel` changed); otherwise the shared one.
+    private var levelOverride: Logger.Level?
+
+    package var logLevel: Logger.Level {
+        get { levelOverride ?? levelBox.value }
+        set { levelOverride = newValue }
+    }
+
+    package subscript(metadataKey key: String) -> Logger.Metadata.Value? {
+        get { metadata[key] }
+        set { metadata[key] = newValue }
+    }
+
+    package func log(event: LogEvent) {
+        let level = event.level
+        let message = event.message
+        var all = metadata
+        if let provided = metadataProvider?.get() { all.merge(provided) { $1 } }
+        if let explicit = event.metadata { all.merge(explicit) { $1 } }
+        if let error = event.error { all["error"] = "\(error)" }
+        let time = Date().formatted(.iso8601)
+        let text: String
+        switch format {
+        case .json:
+            var fields: [(String, String)] = [
+                ("time", time), ("level", level.rawValue), ("logger", label), ("msg", "\(message)"),
+            ]
+            fields += all.sorted { $0.key < $1.key }.map { ($0.key, Self.flatten($0.value)) }
+            text = "{" + fields.map { "\(Self.quote($0.0)):\(Self.quote($0.1))" }.joined(separator: ",") + "}\n"
+        case .text:
+            let details = all.sorted { $0.key < $1.key }.map { "\($0.key)=\(Self.flatten($0.value))" }.joined(
+                separator: " ")
+            text = "\(time) \(level.rawValue.uppercased()) \(message)\(details.isEmpty ? "" : " " + details)\n"
+        }
+        Self.lock.withLock { _ in StandardStreams.error(text) }
+    }
+
+    static func flatten(_ value: Logger.Metadata.Value) -> String {
+        switch value {
+        case .string(let text): text
+        case .stringConvertible(let convertible): convertible.description
+        case .array(let values): "[" + values.map(flatten).joined(separator: ",") + "]"
+        case .dictionary(let values):
+            "{" + values.sorted { $0.key < $1.key }.map { "\($0.key)=\(flatten($0.value))" }.joined(separator: ",")
+                + "}"
+        }
+    }
+
+    static func quote(_ text: String) -> String {
+        var result = "\""
+        for scalar in text.unicodeScalars {
+            switch scalar {
+            case "\"": result += "\\\""
+            case "\\": result += "\\\\"
+            case "\n": result += "\\n"
+            case "\r": result += "\\r"
+            case "\t": result += "\\t"
+            case let c where c.value < 0x20:
+                let hex = String(c.value, radix: 16)
+                result += "\\u" + String(repeating: "0", count: 4 - hex.count) + hex
+            default: result.unicodeScalars.append(scalar)
+            }
+        }
+        return result + "\""
+    }
+}

@@ -1,0 +1,101 @@
+import AzureCore
+
+#if canImport(FoundationEssentials)
+import FoundationEssentials
+#else
+import Foundation
+#endif
+
+/// Reads, decodes and validates the config file.
+public enum ConfigLoader: Sendable {
+    static let maxBytes = 4 << 20
+
+    /// When set, replaces `server.address` (the injector sets it so that the probes it adds find
+    /// the server whatever the pod's ConfigMap says).
+    public static let serverAddressVariable = "MR_TOKEN_SIDECAR_SERVER_ADDRESS"
+
+    /// Loads a config file.
+    /// - Parameters:
+    ///   - path: The file.
+    ///   - environment: Where `AZURE_*` defaults come from.
+    /// - Throws: ``ConfigError`` listing every problem.
+    public static func load(path: String, environment: [String: String]) throws(ConfigError) -> SidecarConfiguration {
+        let data: Data
+        do {
+            data = try Data(contentsOf: URL(filePath: path))
+        } catch {
+            throw ConfigError(
+                file: path,
+                issues: [
+                    ConfigIssue(
+                        path: "", line: nil, message: "cannot read the file: check the path and that it is mounted")
+                ])
+        }
+        guard data.count <= maxBytes else {
+            throw ConfigError(file: path, issues: [ConfigIssue(path: "", line: nil, message: "larger than 4 MiB")])
+        }
+        return try parse(String(decoding: data, as: UTF8.self), file: path, environment: environment)
+    }
+
+    /// Parses config text.
+    /// - Throws: ``ConfigError`` listing every problem.
+    public static func parse(
+        _ text: String, file: String, environment: [String: String]
+    ) throws(ConfigError)
+        -> SidecarConfiguration
+    {
+        let root: YAMLNode
+        do {
+            guard let node = try YAMLParser.parse(text) else {
+                throw ConfigError(
+                    file: file,
+                    issues: [
+                        ConfigIssue(
+                            path: "", line: 1, message: "the file is empty: give at least one account under accounts:")
+                    ])
+            }
+            root = node
+        } catch let error as YAMLSyntaxError {
+            throw ConfigError(
+                file: file, issues: [ConfigIssue(path: "", line: error.line, message: "YAML syntax: \(error.message)")])
+        } catch let error as ConfigError {
+            throw error
+        } catch {
+            throw ConfigError(file: file, issues: [ConfigIssue(path: "", line: nil, message: "\(error)")])
+        }
+        let decoding = YAMLDecoding()
+        guard var configuration = decoding.decode(SidecarConfiguration.self, from: root) else {
+            throw ConfigError(file: file, issues: sorted(decoding.issues))
+        }
+        if let address = environment[serverAddressVariable] {
+            let override = ServerConfiguration(address: address)
+            guard address.isEmpty || (override.hostAndPort.map { (0...65535).contains($0.port) } ?? false) else {
+                throw ConfigError(
+                    file: file,
+                    issues: [
+                        ConfigIssue(
+                            path: "", line: nil,
+                            message:
+                                "the environment variable \(serverAddressVariable)=\"\(address.prefix(80))\" must be host:port, such as 0.0.0.0:8787"
+                        )
+                    ])
+            }
+            configuration.server.address = address
+        }
+        // Validate even when decoding found problems (placeholders stand in for the bad values),
+        // leaving out what concerns a value already reported, so every problem shows at once.
+        var validator = ConfigValidator(lines: decoding.lines, environment: environment)
+        let reported = decoding.issues.map(\.path)
+        let more = validator.validate(configuration).filter { issue in
+            !reported.contains { issue.path == $0 || issue.path.hasPrefix($0 + ".") || issue.path.hasPrefix($0 + "[") }
+        }
+        let issues = decoding.issues + more
+        guard issues.isEmpty else { throw ConfigError(file: file, issues: sorted(issues)) }
+        return configuration
+    }
+
+    static func sorted(_ issues: [ConfigIssue]) -> [ConfigIssue] {
+        issues.enumerated().sorted { ($0.element.line ?? 0, $0.offset) < ($1.element.line ?? 0, $1.offset) }.map(
+            \.element)
+    }
+}

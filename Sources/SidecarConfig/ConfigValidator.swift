@@ -1,0 +1,207 @@
+import AzureCore
+
+#if canImport(FoundationEssentials)
+import FoundationEssentials
+#else
+import Foundation
+#endif
+
+/// The checks that need more than one value, or the environment.
+struct ConfigValidator {
+    let lines: [String: Int]
+    let environment: [String: String]
+    private var issues: [ConfigIssue] = []
+
+    init(lines: [String: Int], environment: [String: String]) {
+        self.lines = lines
+        self.environment = environment
+    }
+
+    private mutating func add(_ path: String, _ message: String) {
+        var lookup = path
+        var line = lines[lookup]
+        while line == nil, let cut = lookup.lastIndex(where: { $0 == "." || $0 == "[" }) {
+            lookup = String(lookup[..<cut])
+            line = lines[lookup]
+        }
+        issues.append(ConfigIssue(path: path, line: line, message: message))
+    }
+
+    mutating func validate(_ configuration: SidecarConfiguration) -> [ConfigIssue] {
+        if configuration.accounts.isEmpty { add("accounts", "give at least one account") }
+        var names: [AccountName: Int] = [:]
+        var outputs: [String: Int] = [:]
+        for (index, account) in configuration.accounts.enumerated() {
+            let path = "accounts[\(index)]"
+            if let first = names[account.name] {
+                add(
+                    "\(path).name",
+                    "\"\(account.name)\" is already the name of accounts[\(first)]: names must be unique")
+            } else {
+                names[account.name] = index
+            }
+            if account.accountDomain.trimmed.isEmpty {
+                add(
+                    "\(path).accountDomain", "is empty: give the account domain, such as eastus2.mixedreality.azure.com"
+                )
+            }
+            if let endpoint = account.endpoint {
+                checkURL(endpoint, path: "\(path).endpoint", httpsOnly: true)
+            }
+            validate(account.credential, path: "\(path).credential")
+            let output = account.output
+            if !output.path.hasPrefix("/") {
+                add(
+                    "\(path).output.path",
+                    "\"\(output.path)\" must be an absolute path, such as /var/run/mixedreality/\(account.name).token")
+            } else if output.path.hasSuffix("/") {
+                add("\(path).output.path", "\"\(output.path)\" is a folder: name the file")
+            } else {
+                let normalized = URL(filePath: output.path).standardizedFileURL.path
+                if let first = outputs[normalized] {
+                    add(
+                        "\(path).output.path",
+                        "is also the output of accounts[\(first)]: each account needs its own file")
+                } else {
+                    outputs[normalized] = index
+                }
+            }
+            if output.mode.bits & 0o400 == 0 {
+                add(
+                    "\(path).output.mode",
+                    "\"\(output.mode)\" does not let the owner read the file; use \"0440\" or \"0400\"")
+            }
+            if output.mode.bits & 0o002 != 0 {
+                add(
+                    "\(path).output.mode",
+                    "\"\(output.mode)\" makes the token readable and writable by everyone; use \"0440\"")
+            }
+            for (key, value) in [("owner", output.owner), ("group", output.group)] {
+                if let value, value < 0 || value > 0x7FFF_FFFF {
+                    add("\(path).output.\(key)", "\(value) is not a numeric id")
+                }
+            }
+            if let notify = account.notify {
+                if notify.signal == nil && notify.httpPost == nil {
+                    add("\(path).notify", "give signal or httpPost, or remove notify")
+                }
+                if let signal = notify.signal, !signal.pidFile.hasPrefix("/") {
+                    add("\(path).notify.signal.pidFile", "\"\(signal.pidFile)\" must be an absolute path")
+                }
+                if let url = notify.httpPost { checkURL(url, path: "\(path).notify.httpPost", httpsOnly: false) }
+            }
+        }
+        let refresh = configuration.refresh
+        if !(refresh.at > 0 && refresh.at < 1) {
+            add("refresh.at", "\(refresh.at) must be between 0 and 1 (exclusive), such as 0.5")
+        }
+        if !(refresh.jitter >= 0 && refresh.jitter < 0.5) || refresh.jitter >= min(refresh.at, 1 - refresh.at) {
+            add(
+                "refresh.jitter",
+                "\(refresh.jitter) must be at least 0 and smaller than refresh.at and 1 - refresh.at, such as 0.1")
+        }
+        if refresh.minBackoff.duration <= .zero { add("refresh.minBackoff", "must be longer than 0, such as 1s") }
+        if refresh.maxBackoff.duration < refresh.minBackoff.duration {
+            add(
+                "refresh.maxBackoff", "\(refresh.maxBackoff) is shorter than refresh.minBackoff (\(refresh.minBackoff))"
+            )
+        }
+        if !(1...256).contains(refresh.maxConcurrent) {
+            add("refresh.maxConcurrent", "\(refresh.maxConcurrent) must be between 1 and 256")
+        }
+        if let caFile = configuration.tls.caFile, !FileManager.default.isReadableFile(atPath: caFile) {
+            add("tls.caFile", "\(caFile) is not a readable file")
+        }
+        let server = configuration.server
+        if !server.address.isEmpty {
+            if let (_, port) = server.hostAndPort {
+                if !(0...65535).contains(port) { add("server.address", "port \(port) is not between 0 and 65535") }
+            } else {
+                add(
+                    "server.address",
+                    "\"\(server.address)\" must be host:port, such as 0.0.0.0:8787 (empty disables the server)")
+            }
+        }
+        if server.readyMinValidity.duration < .zero { add("server.readyMinValidity", "must not be negative") }
+        return issues
+    }
+
+    private mutating func checkURL(_ text: String, path: String, httpsOnly: Bool) {
+        guard let url = URL(string: text), let scheme = url.scheme?.lowercased(), let host = url.host, !host.isEmpty
+        else {
+            add(path, "\"\(text.prefix(200))\" is not an absolute URL")
+            return
+        }
+        if httpsOnly && scheme != "https" {
+            add(path, "\"\(text.prefix(200))\" must be an https:// URL: the request carries a credential")
+        } else if !["http", "https"].contains(scheme) {
+            add(path, "\"\(text.prefix(200))\" must be an http:// or https:// URL")
+        }
+    }
+
+    private mutating func validate(_ credential: CredentialConfiguration, path: String) {
+        typealias Kind = CredentialConfiguration.Kind
+        let kind = credential.type
+        let entra: Set<Kind> = [.workloadIdentity, .clientSecret, .clientCertificate]
+        func env(_ name: String) -> String? { environment[name].flatMap { $0.isEmpty ? nil : $0 } }
+        func require(_ value: String?, _ key: String, variable: String? = nil) {
+            if (value ?? "").isEmpty && (variable.flatMap(env) ?? "").isEmpty {
+                add("\(path).\(key)", "required for type \(kind.rawValue)" + (variable.map { " (or set \($0))" } ?? ""))
+            }
+        }
+        func onlyFor(_ key: String, _ value: Any?, _ kinds: Set<Kind>) {
+            if value != nil && !kinds.contains(kind) {
+                add(
+                    "\(path).\(key)",
+                    "is not used by type \(kind.rawValue); it is for \(kinds.map(\.rawValue).sorted().joined(separator: ", "))"
+                )
+            }
+        }
+        switch kind {
+        case .accountKey: require(credential.keyFile, "keyFile")
+        case .workloadIdentity:
+            require(credential.tenantId, "tenantId", variable: "AZURE_TENANT_ID")
+            require(credential.clientId, "clientId", variable: "AZURE_CLIENT_ID")
+            require(credential.tokenFile, "tokenFile", variable: "AZURE_FEDERATED_TOKEN_FILE")
+        case .clientSecret:
+            require(credential.tenantId, "tenantId", variable: "AZURE_TENANT_ID")
+            require(credential.clientId, "clientId", variable: "AZURE_CLIENT_ID")
+            require(credential.secretFile, "secretFile")
+        case .clientCertificate:
+            require(credential.tenantId, "tenantId", variable: "AZURE_TENANT_ID")
+            require(credential.clientId, "clientId", variable: "AZURE_CLIENT_ID")
+            require(credential.certificateFile, "certificateFile")
+        case .managedIdentity, .default:
+            break
+        }
+        onlyFor("keyFile", credential.keyFile, [.accountKey])
+        onlyFor("tokenFile", credential.tokenFile, [.workloadIdentity])
+        onlyFor("secretFile", credential.secretFile, [.clientSecret])
+        onlyFor("certificateFile", credential.certificateFile, [.clientCertificate])
+        onlyFor("sendCertificateChain", credential.sendCertificateChain, [.clientCertificate])
+        onlyFor("objectId", credential.objectId, [.managedIdentity])
+        onlyFor("resourceId", credential.resourceId, [.managedIdentity])
+        onlyFor("tenantId", credential.tenantId, entra.union([.default]))
+        onlyFor("clientId", credential.clientId, entra.union([.managedIdentity, .default]))
+        onlyFor("authorityHost", credential.authorityHost, entra.union([.default]))
+        onlyFor("scope", credential.scope, entra.union([.managedIdentity, .default]))
+        if kind == .managedIdentity
+            && [credential.clientId, credential.objectId, credential.resourceId].compactMap({ $0 }).count > 1
+        {
+            add(path, "give at most one of clientId, objectId, resourceId")
+        }
+        if let tenant = credential.tenantId, !TenantIdRule.isValid(tenant) {
+            add("\(path).tenantId", "\"\(tenant.prefix(80))\" is not a tenant id: use letters, digits, '-' and '.'")
+        }
+        if let authority = credential.authorityHost {
+            checkURL(authority, path: "\(path).authorityHost", httpsOnly: true)
+        }
+        if let scope = credential.scope, scope.isEmpty { add("\(path).scope", "is empty") }
+        for (key, file) in [
+            ("keyFile", credential.keyFile), ("tokenFile", credential.tokenFile), ("secretFile", credential.secretFile),
+            ("certificateFile", credential.certificateFile),
+        ] {
+            if let file, !file.hasPrefix("/") { add("\(path).\(key)", "\"\(file)\" must be an absolute path") }
+        }
+    }
+}

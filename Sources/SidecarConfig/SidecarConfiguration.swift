@@ -1,0 +1,318 @@
+import AzureCore
+
+#if canImport(FoundationEssentials)
+import FoundationEssentials
+#else
+import Foundation
+#endif
+
+/// The sidecar's configuration file (docs/config.md documents every key).
+public struct SidecarConfiguration: Decodable, Sendable, Hashable {
+    /// The accounts whose tokens are kept on disk.
+    public var accounts: [AccountConfiguration]
+    /// When tokens are refreshed and how failures back off.
+    public var refresh: RefreshConfiguration
+    /// Extra trust for private endpoints.
+    public var tls: TLSSection
+    /// The probes and metrics server.
+    public var server: ServerConfiguration
+    /// Logging.
+    public var log: LogConfiguration
+
+    enum CodingKeys: String, CodingKey { case accounts, refresh, tls, server, log }
+
+    public init(
+        accounts: [AccountConfiguration], refresh: RefreshConfiguration = .init(), tls: TLSSection = .init(),
+        server: ServerConfiguration = .init(), log: LogConfiguration = .init()
+    ) {
+        self.accounts = accounts
+        self.refresh = refresh
+        self.tls = tls
+        self.server = server
+        self.log = log
+    }
+
+    public init(from decoder: any Decoder) throws {
+        let container = try decoder.container(keyedBy: CodingKeys.self)
+        accounts = try container.decode([AccountConfiguration].self, forKey: .accounts)
+        refresh = try container.decodeIfPresent(RefreshConfiguration.self, forKey: .refresh) ?? .init()
+        tls = try container.decodeIfPresent(TLSSection.self, forKey: .tls) ?? .init()
+        server = try container.decodeIfPresent(ServerConfiguration.self, forKey: .server) ?? .init()
+        log = try container.decodeIfPresent(LogConfiguration.self, forKey: .log) ?? .init()
+    }
+}
+
+/// One Mixed Reality account.
+public struct AccountConfiguration: Decodable, Sendable, Hashable {
+    /// Unique name (`[a-z0-9-]`), used in logs, metrics and `/status`.
+    public var name: AccountName
+    /// The account id (a UUID).
+    public var accountId: AccountIdentifier
+    /// The account domain, such as `eastus2.mixedreality.azure.com`.
+    public var accountDomain: String
+    /// A custom STS endpoint (https), optional.
+    public var endpoint: String?
+    /// How the account authenticates.
+    public var credential: CredentialConfiguration
+    /// Where and how the token is written.
+    public var output: OutputConfiguration
+    /// Whom to tell after a new token is written, optional.
+    public var notify: NotifyConfiguration?
+
+    public init(
+        name: AccountName, accountId: AccountIdentifier, accountDomain: String, endpoint: String? = nil,
+        credential: CredentialConfiguration, output: OutputConfiguration, notify: NotifyConfiguration? = nil
+    ) {
+        self.name = name
+        self.accountId = accountId
+        self.accountDomain = accountDomain
+        self.endpoint = endpoint
+        self.credential = credential
+        self.output = output
+        self.notify = notify
+    }
+}
+
+/// How an account authenticates.
+public struct CredentialConfiguration: Decodable, Sendable, Hashable {
+    /// The kinds of credential.
+    public enum Kind: String, Sendable, Hashable, ConfigWord {
+        case accountKey, workloadIdentity, clientSecret, clientCertificate, managedIdentity
+        case `default` = "default"
+        static var placeholder: Kind { .accountKey }
+    }
+
+    public var type: Kind
+    /// `accountKey`: the file holding the key (re-read at each exchange).
+    public var keyFile: String?
+    /// Entra kinds: the tenant (default `AZURE_TENANT_ID`).
+    public var tenantId: String?
+    /// Entra kinds: the client id (default `AZURE_CLIENT_ID`); managedIdentity: a user-assigned identity.
+    public var clientId: String?
+    /// managedIdentity: a user-assigned identity by object id.
+    public var objectId: String?
+    /// managedIdentity: a user-assigned identity by ARM resource id.
+    public var resourceId: String?
+    /// workloadIdentity: the projected token (default `AZURE_FEDERATED_TOKEN_FILE`).
+    public var tokenFile: String?
+    /// clientSecret: the file holding the secret (re-read at each exchange).
+    public var secretFile: String?
+    /// clientCertificate: PEM with the certificate and its key.
+    public var certificateFile: String?
+    /// clientCertificate: send the x5c chain.
+    public var sendCertificateChain: Bool?
+    /// Entra kinds: the authority (default `AZURE_AUTHORITY_HOST`, then the public cloud).
+    public var authorityHost: String?
+    /// Entra kinds: the scope (default `https://sts.mixedreality.azure.com//.default`).
+    public var scope: String?
+
+    public init(
+        type: Kind, keyFile: String? = nil, tenantId: String? = nil, clientId: String? = nil, objectId: String? = nil,
+        resourceId: String? = nil, tokenFile: String? = nil, secretFile: String? = nil, certificateFile: String? = nil,
+        sendCertificateChain: Bool? = nil, authorityHost: String? = nil, scope: String? = nil
+    ) {
+        self.type = type
+        self.keyFile = keyFile
+        self.tenantId = tenantId
+        self.clientId = clientId
+        self.objectId = objectId
+        self.resourceId = resourceId
+        self.tokenFile = tokenFile
+        self.secretFile = secretFile
+        self.certificateFile = certificateFile
+        self.sendCertificateChain = sendCertificateChain
+        self.authorityHost = authorityHost
+        self.scope = scope
+    }
+}
+
+/// Where and how a token is written.
+public struct OutputConfiguration: Decodable, Sendable, Hashable {
+    /// The output formats.
+    public enum Format: String, Sendable, Hashable, ConfigWord {
+        /// The JWT alone.
+        case token
+        /// `{"accessToken", "expiresOn", "expiresOnTimestamp", "accountId", "accountDomain", "refreshedAt"}`.
+        case json
+        /// `MIXED_REALITY_ACCESS_TOKEN=...` and `MIXED_REALITY_TOKEN_EXPIRES_ON=...` lines.
+        case env
+        static var placeholder: Format { .token }
+    }
+
+    /// The file (absolute path).
+    public var path: String
+    /// The format (default `token`).
+    public var format: Format
+    /// The mode, an octal string (default `"0440"`).
+    public var mode: FileMode
+    /// The owner's numeric id, optional.
+    public var owner: Int?
+    /// The group's numeric id, optional.
+    public var group: Int?
+
+    enum CodingKeys: String, CodingKey { case path, format, mode, owner, group }
+
+    public init(
+        path: String, format: Format = .token, mode: FileMode = FileMode(bits: 0o440), owner: Int? = nil,
+        group: Int? = nil
+    ) {
+        self.path = path
+        self.format = format
+        self.mode = mode
+        self.owner = owner
+        self.group = group
+    }
+
+    public init(from decoder: any Decoder) throws {
+        let container = try decoder.container(keyedBy: CodingKeys.self)
+        path = try container.decode(String.self, forKey: .path)
+        format = try container.decodeIfPresent(Format.self, forKey: .format) ?? .token
+        mode = try container.decodeIfPresent(FileMode.self, forKey: .mode) ?? FileMode(bits: 0o440)
+        owner = try container.decodeIfPresent(Int.self, forKey: .owner)
+        group = try container.decodeIfPresent(Int.self, forKey: .group)
+    }
+}
+
+/// Whom to tell after a new token is written.
+public struct NotifyConfiguration: Decodable, Sendable, Hashable {
+    /// A signal to the process whose pid is in a file (re-read each time).
+    public struct Signal: Decodable, Sendable, Hashable {
+        public var pidFile: String
+        public var name: SignalName
+        public init(pidFile: String, name: SignalName) {
+            self.pidFile = pidFile
+            self.name = name
+        }
+    }
+
+    /// The signals that can be sent.
+    public enum SignalName: String, Sendable, Hashable, ConfigWord {
+        case SIGHUP, SIGUSR1, SIGUSR2, SIGINT, SIGTERM, SIGQUIT, SIGWINCH
+        static var placeholder: SignalName { .SIGHUP }
+        package var number: Int32 {
+            switch self {
+            case .SIGHUP: 1
+            case .SIGINT: 2
+            case .SIGQUIT: 3
+            case .SIGUSR1: 10
+            case .SIGUSR2: 12
+            case .SIGTERM: 15
+            case .SIGWINCH: 28
+            }
+        }
+    }
+
+    public var signal: Signal?
+    /// A URL to POST `{"account", "expiresOn"}` to (never the token).
+    public var httpPost: String?
+
+    public init(signal: Signal? = nil, httpPost: String? = nil) {
+        self.signal = signal
+        self.httpPost = httpPost
+    }
+}
+
+/// When tokens are refreshed.
+public struct RefreshConfiguration: Decodable, Sendable, Hashable {
+    /// The fraction of the lifetime after which a token is refreshed (default 0.5).
+    public var at: Double
+    /// ± this fraction of the lifetime, at random (default 0.1).
+    public var jitter: Double
+    /// The first backoff after a failure (default 1s).
+    public var minBackoff: ConfigDuration
+    /// The longest backoff (default 5m).
+    public var maxBackoff: ConfigDuration
+    /// At most this many exchanges at once (default 8).
+    public var maxConcurrent: Int
+
+    enum CodingKeys: String, CodingKey { case at, jitter, minBackoff, maxBackoff, maxConcurrent }
+
+    public init(
+        at: Double = 0.5, jitter: Double = 0.1, minBackoff: ConfigDuration = .init(.seconds(1)),
+        maxBackoff: ConfigDuration = .init(.seconds(300)), maxConcurrent: Int = 8
+    ) {
+        self.at = at
+        self.jitter = jitter
+        self.minBackoff = minBackoff
+        self.maxBackoff = maxBackoff
+        self.maxConcurrent = maxConcurrent
+    }
+
+    public init(from decoder: any Decoder) throws {
+        let defaults = RefreshConfiguration()
+        let container = try decoder.container(keyedBy: CodingKeys.self)
+        at = try container.decodeIfPresent(Double.self, forKey: .at) ?? defaults.at
+        jitter = try container.decodeIfPresent(Double.self, forKey: .jitter) ?? defaults.jitter
+        minBackoff = try container.decodeIfPresent(ConfigDuration.self, forKey: .minBackoff) ?? defaults.minBackoff
+        maxBackoff = try container.decodeIfPresent(ConfigDuration.self, forKey: .maxBackoff) ?? defaults.maxBackoff
+        maxConcurrent = try container.decodeIfPresent(Int.self, forKey: .maxConcurrent) ?? defaults.maxConcurrent
+    }
+}
+
+/// Extra trust.
+public struct TLSSection: Decodable, Sendable, Hashable {
+    /// A PEM bundle of CA certificates trusted on top of the system store.
+    public var caFile: String?
+    public init(caFile: String? = nil) { self.caFile = caFile }
+}
+
+/// The probes and metrics server.
+public struct ServerConfiguration: Decodable, Sendable, Hashable {
+    /// `host:port` to listen on (default `0.0.0.0:8787`); empty disables the server.
+    public var address: String
+    /// `/readyz` passes while every token is valid this much longer (default 5m).
+    public var readyMinValidity: ConfigDuration
+
+    enum CodingKeys: String, CodingKey { case address, readyMinValidity }
+
+    public init(address: String = "0.0.0.0:8787", readyMinValidity: ConfigDuration = .init(.seconds(300))) {
+        self.address = address
+        self.readyMinValidity = readyMinValidity
+    }
+
+    public init(from decoder: any Decoder) throws {
+        let container = try decoder.container(keyedBy: CodingKeys.self)
+        address = try container.decodeIfPresent(String.self, forKey: .address) ?? "0.0.0.0:8787"
+        readyMinValidity =
+            try container.decodeIfPresent(ConfigDuration.self, forKey: .readyMinValidity) ?? .init(.seconds(300))
+    }
+
+    /// The host and port, or `nil` when disabled.
+    public var hostAndPort: (host: String, port: Int)? {
+        guard !address.isEmpty, let colon = address.lastIndex(of: ":"),
+            let port = Int(address[address.index(after: colon)...])
+        else { return nil }
+        var host = String(address[..<colon])
+        if host.hasPrefix("[") && host.hasSuffix("]") { host = String(host.dropFirst().dropLast()) }
+        return (host.isEmpty ? "0.0.0.0" : host, port)
+    }
+}
+
+/// Logging.
+public struct LogConfiguration: Decodable, Sendable, Hashable {
+    public enum Level: String, Sendable, Hashable, ConfigWord {
+        case trace, debug, info, notice, warning, error, critical
+        static var placeholder: Level { .info }
+    }
+    public enum Format: String, Sendable, Hashable, ConfigWord {
+        case json, text
+        static var placeholder: Format { .json }
+    }
+    /// The level (default `info`).
+    public var level: Level
+    /// `json` lines (default) or `text`.
+    public var format: Format
+
+    enum CodingKeys: String, CodingKey { case level, format }
+
+    public init(level: Level = .info, format: Format = .json) {
+        self.level = level
+        self.format = format
+    }
+
+    public init(from decoder: any Decoder) throws {
+        let container = try decoder.container(keyedBy: CodingKeys.self)
+        level = try container.decodeIfPresent(Level.self, forKey: .level) ?? .info
+        format = try container.decodeIfPresent(Format.self, forKey: .format) ?? .json
+    }
+}

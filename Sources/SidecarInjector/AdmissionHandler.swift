@@ -1,0 +1,94 @@
+import AzureCore
+
+#if canImport(FoundationEssentials)
+import FoundationEssentials
+#else
+import Foundation
+#endif
+
+/// Answers one AdmissionReview `v1` body: the pure part of the webhook.
+package struct AdmissionHandler: Sendable {
+    /// The largest body read (Kubernetes objects are at most about 1.5 MiB).
+    package static let maxBodyBytes = 3 << 20
+
+    package struct Answer: Sendable {
+        /// 200, or 400 for a body that is not an AdmissionReview.
+        package var status: Int
+        package var body: [UInt8]
+        /// One of ``WebhookMetrics/results``.
+        package var result: String
+        /// Why, for the log line.
+        package var reason: String
+        /// `namespace/name` of the pod (or its `generateName`), for the log line.
+        package var subject: String = ""
+    }
+
+    package let injector: Injector
+
+    package init(injector: Injector) { self.injector = injector }
+
+    /// Answers a request body.
+    package func answer(_ body: [UInt8]) -> Answer {
+        guard let review = JSON.decode(JSONValue.self, from: body), review.object != nil else {
+            return Self.invalid("the body is not JSON: send an admission.k8s.io/v1 AdmissionReview")
+        }
+        guard review["apiVersion"]?.string == "admission.k8s.io/v1", review["kind"]?.string == "AdmissionReview" else {
+            return Self.invalid(
+                "the body is not an admission.k8s.io/v1 AdmissionReview (set admissionReviewVersions: [v1])")
+        }
+        guard let request = review["request"], let uid = request["uid"]?.string, !uid.isEmpty else {
+            return Self.invalid("the AdmissionReview has no request.uid")
+        }
+        let kind = request["kind"]?["kind"]?.string
+        let operation = request["operation"]?.string
+        guard kind == "Pod", operation == "CREATE" else {
+            return Self.allowed(uid: uid, result: "skipped", reason: "\(kind ?? "unknown kind") \(operation ?? "")")
+        }
+        guard let pod = request["object"], pod.object != nil else {
+            return Self.invalid("the AdmissionReview has no request.object")
+        }
+        var answer = decide(uid: uid, pod: pod)
+        let name = pod["metadata"]?["name"]?.string ?? pod["metadata"]?["generateName"]?.string.map { $0 + "*" } ?? "?"
+        answer.subject = "\(request["namespace"]?.string ?? "?")/\(name)"
+        return answer
+    }
+
+    private func decide(uid: String, pod: JSONValue) -> Answer {
+        switch injector.decide(pod: pod) {
+        case .unchanged(let reason):
+            return Self.allowed(uid: uid, result: "unchanged", reason: reason)
+        case .patch(let operations, let reason, let warnings):
+            let patch = Data(JSON.encode(operations))
+            var response: [String: JSONValue] = [
+                "uid": .string(uid), "allowed": true, "patchType": "JSONPatch",
+                "patch": .string(patch.base64EncodedString()),
+            ]
+            if !warnings.isEmpty { response["warnings"] = .array(warnings.map { .string($0) }) }
+            return Answer(status: 200, body: Self.review(response), result: "injected", reason: reason)
+        case .denied(let denial):
+            let response: JSONValue = [
+                "uid": .string(uid), "allowed": false,
+                "status": ["code": 403, "reason": "Forbidden", "message": .string(denial.reason)],
+            ]
+            return Answer(
+                status: 200, body: Self.review(response.object ?? [:]), result: "denied", reason: denial.reason)
+        }
+    }
+
+    private static func allowed(uid: String, result: String, reason: String) -> Answer {
+        Answer(status: 200, body: review(["uid": .string(uid), "allowed": true]), result: result, reason: reason)
+    }
+
+    /// A 400 answer.
+    package static func invalid(_ message: String) -> Answer {
+        let body: JSONValue = ["error": .string(message)]
+        return Answer(status: 400, body: body.encoded(), result: "invalid", reason: message)
+    }
+
+    private static func review(_ response: [String: JSONValue]) -> [UInt8] {
+        let value: JSONValue = [
+            "apiVersion": "admission.k8s.io/v1", "kind": "AdmissionReview", "response": .object(response),
+        ]
+        return value.encoded()
+    }
+}

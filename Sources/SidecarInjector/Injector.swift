@@ -1,0 +1,290 @@
+package import AzureCore
+import SidecarConfig
+
+/// What the webhook answers for one pod.
+package enum InjectionDecision: Sendable, Hashable {
+    /// Admit the pod as it is (already injected).
+    case unchanged(reason: String)
+    /// Admit the pod with these changes; `warnings` go back to the client.
+    case patch([PatchOperation], reason: String, warnings: [String])
+    /// Refuse the pod: its annotations are wrong.
+    case denied(InjectionDenial)
+}
+
+/// Turns a pod that asks for tokens into one that has the sidecar: a pure function of the pod
+/// and the settings, so that fixtures pin it down.
+package struct Injector: Sendable {
+    package static let sidecarName = "mr-token-sidecar"
+    package static let initName = "mr-token-sidecar-init"
+    package static let tokenVolume = "mr-token-sidecar-tokens"
+    package static let configVolume = "mr-token-sidecar-config"
+    package static let tokenFolder = "/var/run/mixedreality"
+    package static let configFolder = "/etc/mr-token-sidecar"
+    package static let configVariable = "MR_TOKEN_SIDECAR_CONFIG"
+    /// What Azure Workload Identity's webhook adds to the containers it mutates.
+    package static let workloadIdentityVariables = [
+        "AZURE_CLIENT_ID", "AZURE_TENANT_ID", "AZURE_FEDERATED_TOKEN_FILE", "AZURE_AUTHORITY_HOST",
+    ]
+
+    package let settings: InjectorSettings
+
+    package init(settings: InjectorSettings) { self.settings = settings }
+
+    /// Decides for one pod: plan what it needs (or why not), then render the patch.
+    package func decide(pod: JSONValue) -> InjectionDecision {
+        guard let spec = pod["spec"]?.object, let containers = spec["containers"]?.array, !containers.isEmpty else {
+            return .denied(InjectionDenial(reason: "the object is not a pod with containers"))
+        }
+        let initContainers = spec["initContainers"]?.array ?? []
+        let injected = ours(in: initContainers, list: "initContainers") + ours(in: containers, list: "containers")
+        if !injected.isEmpty {
+            let operations = injected.flatMap { path, container in
+                completeWorkloadIdentity(container, at: path, source: workloadIdentity(in: spec))
+            }
+            return operations.isEmpty
+                ? .unchanged(reason: "already injected")
+                : .patch(operations, reason: "workload identity added to the injected sidecar", warnings: [])
+        }
+        switch plan(pod: pod, spec: spec, containers: containers) {
+        case .success(let plan): return render(plan)
+        case .failure(let denial): return .denied(denial)
+        }
+    }
+
+    /// What one pod needs, read from its annotations and spec and checked against what the
+    /// injector adds (the token folder, its volume names).
+    struct Plan {
+        var request: InjectionRequest
+        /// The app containers that mount the tokens: index in `containers`, and whether it has
+        /// `volumeMounts` already.
+        var targets: [(index: Int, hasMounts: Bool)]
+        /// What Azure Workload Identity gave another container of the pod.
+        var identity: (environment: [JSONValue], mounts: [JSONValue])
+        var hasVolumes: Bool
+        var hasInitContainers: Bool
+        var restartPolicy: String
+        /// The pod has an `fsGroup`: the token file can be group-readable only.
+        var groupReadable: Bool
+        var hasMetadata: Bool
+        var hasAnnotations: Bool
+    }
+
+    func plan(pod: JSONValue, spec: [String: JSONValue], containers: [JSONValue]) -> Result<Plan, InjectionDenial> {
+        let names = containers.compactMap { $0["name"]?.string }
+        let annotations = pod["metadata"]?["annotations"]?.object?.compactMapValues(\.string) ?? [:]
+        let request: InjectionRequest
+        switch InjectionRequest.parse(annotations, appContainers: names) {
+        case .success(let value): request = value
+        case .failure(let denial): return .failure(denial)
+        }
+        let wanted = request.containers ?? names
+        var targets: [(index: Int, hasMounts: Bool)] = []
+        for (index, container) in containers.enumerated() {
+            guard let name = container["name"]?.string, wanted.contains(name) else { continue }
+            let mounts = container["volumeMounts"]?.array ?? []
+            if mounts.contains(where: { $0["mountPath"]?.string == Self.tokenFolder }) {
+                return .failure(
+                    InjectionDenial(
+                        reason:
+                            "container \(name) already mounts something at \(Self.tokenFolder), where the tokens go: move it, or leave \(name) out of \(InjectionRequest.Key.containers.annotation)"
+                    ))
+            }
+            targets.append((index, container["volumeMounts"] != nil))
+        }
+        let volumes = spec["volumes"]?.array ?? []
+        for taken in [Self.tokenVolume, Self.configVolume]
+        where volumes.contains(where: { $0["name"]?.string == taken }) {
+            return .failure(
+                InjectionDenial(
+                    reason: "the pod already has a volume named \(taken), which the injector adds: rename it"))
+        }
+        return .success(
+            Plan(
+                request: request, targets: targets, identity: workloadIdentity(in: spec),
+                hasVolumes: spec["volumes"] != nil, hasInitContainers: spec["initContainers"] != nil,
+                restartPolicy: spec["restartPolicy"]?.string ?? "Always",
+                groupReadable: spec["securityContext"]?["fsGroup"] != nil, hasMetadata: pod["metadata"] != nil,
+                hasAnnotations: pod["metadata"]?["annotations"] != nil))
+    }
+
+    /// The JSON patch of a plan: the volumes, the sidecar (native, or init container plus
+    /// sidecar), the app containers' read-only mounts, the status annotation.
+    func render(_ plan: Plan) -> InjectionDecision {
+        let request = plan.request
+        var environment: [JSONValue] = [
+            ["name": .string(ConfigLoader.serverAddressVariable), "value": .string("0.0.0.0:\(settings.probePort)")]
+        ]
+        var arguments: [JSONValue] = ["run"]
+        var newVolumes: [JSONValue] = [
+            [
+                "name": .string(Self.tokenVolume),
+                "emptyDir": ["medium": "Memory", "sizeLimit": .string(settings.tokenVolumeSizeLimit)],
+            ]
+        ]
+        var sidecarMounts: [JSONValue] = [["name": .string(Self.tokenVolume), "mountPath": .string(Self.tokenFolder)]]
+        switch request.source {
+        case .configMap(let name):
+            arguments += ["--config", .string(Self.configFolder + "/config.yaml")]
+            newVolumes.append(["name": .string(Self.configVolume), "configMap": ["name": .string(name)]])
+            sidecarMounts.append(
+                ["name": .string(Self.configVolume), "mountPath": .string(Self.configFolder), "readOnly": true])
+        case .account(let id, let domain, let credential, let format):
+            let yaml = Self.configYAML(
+                accountId: id, accountDomain: domain, credential: credential, format: format,
+                mode: plan.groupReadable ? "0440" : "0444")
+            arguments += ["--config-env", .string(Self.configVariable)]
+            environment.append(["name": .string(Self.configVariable), "value": .string(yaml)])
+        }
+        environment += plan.identity.environment
+        sidecarMounts += plan.identity.mounts
+
+        var base: [String: JSONValue] = [
+            "image": .string(request.image ?? settings.image),
+            "imagePullPolicy": .string(settings.imagePullPolicy),
+            "env": .array(environment),
+            "resources": request.resources ?? settings.resources,
+            "securityContext": Self.securityContext,
+            "volumeMounts": .array(sidecarMounts),
+        ]
+        let probe = { (path: String) -> JSONValue in
+            ["httpGet": ["path": .string(path), "port": .number(Double(settings.probePort))]]
+        }
+        var longRunning = base
+        longRunning["name"] = .string(Self.sidecarName)
+        longRunning["args"] = .array(arguments)
+        longRunning["readinessProbe"] = Self.merge(probe("/readyz"), ["periodSeconds": 10])
+        longRunning["livenessProbe"] = Self.merge(probe("/healthz"), ["periodSeconds": 20, "failureThreshold": 3])
+
+        var operations: [PatchOperation] = []
+        operations += Self.append(newVolumes, to: "/spec/volumes", exists: plan.hasVolumes)
+        var warnings: [String] = []
+        let reason: String
+        if settings.nativeSidecar {
+            longRunning["restartPolicy"] = "Always"
+            longRunning["startupProbe"] = Self.merge(probe("/readyz"), ["periodSeconds": 1, "failureThreshold": 120])
+            operations += Self.prepend(.object(longRunning), to: "/spec/initContainers", exists: plan.hasInitContainers)
+            reason = "native sidecar injected"
+        } else {
+            base["name"] = .string(Self.initName)
+            base["args"] = .array(arguments + ["--once"])
+            operations += Self.prepend(.object(base), to: "/spec/initContainers", exists: plan.hasInitContainers)
+            if plan.restartPolicy == "Always" {
+                operations.append(.add("/spec/containers/-", .object(longRunning)))
+                reason = "init container and sidecar injected"
+            } else {
+                reason = "init container injected"
+                warnings.append(
+                    "mr-token-sidecar: this pod does not restart (restartPolicy \(plan.restartPolicy)), so it gets the first token only, from an init container: a sidecar would keep it from completing on Kubernetes older than 1.29"
+                )
+            }
+        }
+        for target in plan.targets {
+            let mount: JSONValue = [
+                "name": .string(Self.tokenVolume), "mountPath": .string(Self.tokenFolder), "readOnly": true,
+            ]
+            operations += Self.append(
+                [mount], to: "/spec/containers/\(target.index)/volumeMounts", exists: target.hasMounts)
+        }
+        if plan.hasAnnotations {
+            operations.append(
+                .add("/metadata/annotations/" + PatchOperation.escape(InjectionRequest.statusAnnotation), "injected"))
+        } else if plan.hasMetadata {
+            operations.append(.add("/metadata/annotations", [InjectionRequest.statusAnnotation: "injected"]))
+        }
+        return .patch(operations, reason: reason, warnings: warnings)
+    }
+
+    /// The single-account config the annotations describe.
+    static func configYAML(
+        accountId: String, accountDomain: String, credential: InjectionRequest.Credential,
+        format: OutputConfiguration.Format, mode: String
+    ) -> String {
+        let file = format == .token ? "token" : "token.\(format.rawValue)"
+        return """
+            accounts:
+              - name: default
+                accountId: "\(accountId)"
+                accountDomain: "\(accountDomain)"
+                credential:
+                  type: \(credential.rawValue)
+                output:
+                  path: \(tokenFolder)/\(file)
+                  format: \(format.rawValue)
+                  mode: "\(mode)"
+
+            """
+    }
+
+    static let securityContext: JSONValue = [
+        "allowPrivilegeEscalation": false,
+        "readOnlyRootFilesystem": true,
+        "runAsNonRoot": true,
+        "runAsUser": 65532,
+        "runAsGroup": 65532,
+        "capabilities": ["drop": ["ALL"]],
+        "seccompProfile": ["type": "RuntimeDefault"],
+    ]
+
+    /// Our containers already in the pod, with their JSON pointer.
+    private func ours(in list: [JSONValue], list name: String) -> [(String, JSONValue)] {
+        list.enumerated().compactMap { index, container in
+            let containerName = container["name"]?.string
+            return containerName == Self.sidecarName || containerName == Self.initName
+                ? ("/spec/\(name)/\(index)", container) : nil
+        }
+    }
+
+    /// The environment and mounts Azure Workload Identity gave another container of the pod, so
+    /// that the sidecar gets them whichever webhook ran first.
+    private func workloadIdentity(in spec: [String: JSONValue]) -> (environment: [JSONValue], mounts: [JSONValue]) {
+        let all = (spec["initContainers"]?.array ?? []) + (spec["containers"]?.array ?? [])
+        for container in all {
+            let name = container["name"]?.string
+            guard name != Self.sidecarName, name != Self.initName else { continue }
+            let environment = container["env"]?.array ?? []
+            guard
+                let tokenFile = environment.first(where: { $0["name"]?.string == "AZURE_FEDERATED_TOKEN_FILE" })?[
+                    "value"]?.string
+            else { continue }
+            let variables = environment.filter { Self.workloadIdentityVariables.contains($0["name"]?.string ?? "") }
+            let mounts = (container["volumeMounts"]?.array ?? []).filter { mount in
+                guard let path = mount["mountPath"]?.string else { return false }
+                let folder = path.hasSuffix("/") ? path : path + "/"
+                return tokenFile.hasPrefix(folder)
+            }
+            return (variables, mounts)
+        }
+        return ([], [])
+    }
+
+    /// Adds to an injected container what workload identity gave the app after our injection.
+    private func completeWorkloadIdentity(
+        _ container: JSONValue, at path: String, source: (environment: [JSONValue], mounts: [JSONValue])
+    ) -> [PatchOperation] {
+        let environment = container["env"]?.array ?? []
+        let mounts = container["volumeMounts"]?.array ?? []
+        let missingVariables = source.environment.filter { variable in
+            !environment.contains { $0["name"] == variable["name"] }
+        }
+        let missingMounts = source.mounts.filter { mount in
+            !mounts.contains { $0["name"] == mount["name"] || $0["mountPath"] == mount["mountPath"] }
+        }
+        return Self.append(missingVariables, to: path + "/env", exists: container["env"] != nil)
+            + Self.append(missingMounts, to: path + "/volumeMounts", exists: container["volumeMounts"] != nil)
+    }
+
+    /// Appends to a list, creating it when the pod has none.
+    private static func append(_ values: [JSONValue], to path: String, exists: Bool) -> [PatchOperation] {
+        guard !values.isEmpty else { return [] }
+        return exists ? values.map { .add(path + "/-", $0) } : [.add(path, .array(values))]
+    }
+
+    /// Puts one value first in a list (our init container runs before the app's own).
+    private static func prepend(_ value: JSONValue, to path: String, exists: Bool) -> [PatchOperation] {
+        exists ? [.add(path + "/0", value)] : [.add(path, [value])]
+    }
+
+    private static func merge(_ left: JSONValue, _ right: JSONValue) -> JSONValue {
+        .object((left.object ?? [:]).merging(right.object ?? [:]) { _, new in new })
+    }
+}

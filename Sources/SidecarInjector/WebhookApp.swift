@@ -1,0 +1,88 @@
+import AzureCore
+import DaemonSupport
+public import Logging
+import Metrics
+import Prometheus
+public import ServiceLifecycle
+import SidecarConfig
+
+/// How the webhook runs.
+public struct WebhookOptions: Sendable {
+    /// `host:port` of the HTTPS server (`/mutate`).
+    public var address: String
+    /// `host:port` of the plain HTTP server (`/healthz`, `/readyz`, `/metrics`).
+    public var probeAddress: String
+    /// The PEM certificate (chain) served, reloaded when it changes.
+    public var certificateFile: String
+    /// Its PEM private key.
+    public var keyFile: String
+    /// How often the certificate files are checked for changes.
+    public var certificateCheckInterval: Duration
+    package var settings: InjectorSettings
+
+    package init(
+        address: String = "0.0.0.0:8443", probeAddress: String = "0.0.0.0:8080", certificateFile: String,
+        keyFile: String,
+        certificateCheckInterval: Duration = .seconds(5), settings: InjectorSettings
+    ) {
+        self.address = address
+        self.probeAddress = probeAddress
+        self.certificateFile = certificateFile
+        self.keyFile = keyFile
+        self.certificateCheckInterval = certificateCheckInterval
+        self.settings = settings
+    }
+}
+
+/// The bound ports, once each server listens.
+public enum WebhookListener: Sendable {
+    case mutate(Int)
+    case probes(Int)
+}
+
+/// The mutating admission webhook: `/mutate` over HTTPS, probes and metrics over HTTP. A
+/// `Service`: the executable runs it in its `ServiceGroup`, the tests with graceful shutdown.
+public struct WebhookApp: Service {
+    let probes: WebhookProbeServer
+    let server: WebhookServer
+    let logger: Logger
+
+    /// Builds the webhook.
+    /// - Parameters:
+    ///   - options: Addresses, certificate files, injection settings.
+    ///   - logger: The logger.
+    ///   - onListening: Called as each server starts listening.
+    /// - Throws: ``InjectorError`` when an address is not `host:port`.
+    public static func build(
+        options: WebhookOptions, logger: Logger, onListening: @escaping @Sendable (WebhookListener) -> Void = { _ in }
+    ) throws -> WebhookApp {
+        guard let mutate = ServerConfiguration(address: options.address).hostAndPort else {
+            throw InjectorError(.invalidArgument, "--address \(options.address) must be host:port")
+        }
+        guard let probe = ServerConfiguration(address: options.probeAddress).hostAndPort else {
+            throw InjectorError(.invalidArgument, "--probe-address \(options.probeAddress) must be host:port")
+        }
+        let registry = PrometheusCollectorRegistry()
+        let metrics = WebhookMetrics(factory: PrometheusMetricsFactory(registry: registry))
+        let readiness = ProbeFlag()
+        let server = WebhookServer(
+            host: mutate.host, port: mutate.port,
+            store: CertificateStore(certificateFile: options.certificateFile, keyFile: options.keyFile),
+            handler: AdmissionHandler(injector: Injector(settings: options.settings)), metrics: metrics,
+            interval: options.certificateCheckInterval, readiness: readiness, logger: logger,
+            onListening: { onListening(.mutate($0)) })
+        let probes = WebhookProbeServer(
+            host: probe.host, port: probe.port, readiness: readiness, registry: registry, logger: logger,
+            onListening: { onListening(.probes($0)) })
+        return WebhookApp(probes: probes, server: server, logger: logger)
+    }
+
+    /// Runs the probe server and `/mutate` until graceful shutdown: `/mutate` finishes its requests
+    /// in flight and stops first, the probe server last.
+    public func run() async throws {
+        var group = ServiceGroupConfiguration(
+            services: [.init(service: probes), .init(service: server)], logger: logger)
+        group.maximumGracefulShutdownDuration = .seconds(10)
+        try await ServiceGroup(configuration: group).run()
+    }
+}

@@ -1,0 +1,48 @@
+import AzureCore
+import CoreMetrics
+
+#if canImport(FoundationEssentials)
+import FoundationEssentials
+#else
+import Foundation
+#endif
+
+/// The webhook's metrics: `mr_webhook_requests_total{result}`, `mr_webhook_request_duration_seconds`,
+/// `mr_webhook_certificate_reloads_total{result}` and `mr_webhook_certificate_expiry_timestamp_seconds`.
+package final class WebhookMetrics: Sendable {
+    /// The results: `injected`, `unchanged` (already injected), `skipped` (not a pod creation),
+    /// `denied` (bad annotations), `invalid` (a body that is not an AdmissionReview: 400).
+    static let results = ["injected", "unchanged", "skipped", "denied", "invalid"]
+
+    private let requests: [String: Counter]
+    private let duration: CoreMetrics.Timer
+    private let reloads: [String: Counter]
+    private let expiry: Gauge
+
+    init(factory: any MetricsFactory) {
+        requests = Dictionary(
+            uniqueKeysWithValues: Self.results.map {
+                ($0, Counter(label: "mr_webhook_requests_total", dimensions: [("result", $0)], factory: factory))
+            })
+        duration = CoreMetrics.Timer(label: "mr_webhook_request_duration_seconds", dimensions: [], factory: factory)
+        reloads = Dictionary(
+            uniqueKeysWithValues: ["success", "failure"].map {
+                (
+                    $0,
+                    Counter(
+                        label: "mr_webhook_certificate_reloads_total", dimensions: [("result", $0)], factory: factory)
+                )
+            })
+        expiry = Gauge(label: "mr_webhook_certificate_expiry_timestamp_seconds", dimensions: [], factory: factory)
+    }
+
+    func request(_ result: String, duration: Duration) {
+        requests[result]?.increment()
+        self.duration.recordNanoseconds(duration.nanoseconds)
+    }
+
+    func reload(success: Bool, notAfter: Date? = nil) {
+        reloads[success ? "success" : "failure"]?.increment()
+        if let notAfter { expiry.record(notAfter.timeIntervalSince1970) }
+    }
+}

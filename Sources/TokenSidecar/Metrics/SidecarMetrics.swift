@@ -1,0 +1,125 @@
+import AzureCore
+import AzureIdentity
+package import CoreMetrics
+import MixedRealityAuthentication
+import SidecarConfig
+import Synchronization
+
+#if canImport(FoundationEssentials)
+package import FoundationEssentials
+#else
+package import Foundation
+#endif
+
+/// The sidecar's metrics, built from an injected factory and fed by the state machines: their
+/// attempt records (counters, durations) and their snapshots (expiry, last success, state).
+/// Names are `mr_token_*`; labels are the account name (bounded by the config), the result and
+/// the state (fixed sets).
+package final class SidecarMetrics: Sendable {
+    /// Every `result` label: `success`, `adopted`, and the codes of every error an attempt can
+    /// end with, derived from the error types.
+    package static let results: [String] = {
+        var labels = ["success", "adopted"]
+        let errorTypes: [any AzureError.Type] = [
+            MixedRealityAuthenticationError.self, AzureIdentityError.self, AzureCoreError.self, SidecarError.self,
+        ]
+        for label in errorTypes.flatMap({ $0.metricLabels }) where !labels.contains(label) { labels.append(label) }
+        return labels
+    }()
+
+    /// One account's series. The per-result counters and per-state gauges are made when first
+    /// needed: swift-prometheus copies a metric family on every series added to it, so making all
+    /// of them for each of 1,000 accounts up front cost seconds at start.
+    private struct AccountMetrics {
+        let expiry: Gauge
+        let lastSuccess: Gauge
+        let duration: CoreMetrics.Timer
+        var attempts: [String: Counter] = [:]
+        var states: [AccountState: Gauge] = [:]
+    }
+
+    private let factory: any MetricsFactory
+    private let accounts = Mutex<[String: AccountMetrics]>([:])
+    private let reloads: [String: Counter]
+    private let notifications: [String: Counter]
+
+    package init(factory: any MetricsFactory) {
+        self.factory = factory
+        reloads = Dictionary(
+            uniqueKeysWithValues: ["success", "failure"].map {
+                ($0, Counter(label: "mr_token_config_reloads_total", dimensions: [("result", $0)], factory: factory))
+            })
+        notifications = Dictionary(
+            uniqueKeysWithValues: ["success", "failure"].map {
+                ($0, Counter(label: "mr_token_notifications_total", dimensions: [("result", $0)], factory: factory))
+            })
+    }
+
+    /// Runs `body` on the account's series, made on first use.
+    private func withMetrics<T>(_ account: String, _ body: (inout AccountMetrics) -> T) -> T {
+        accounts.withLock { accounts in
+            let dimensions = [("account", account)]
+            var metrics =
+                accounts[account]
+                ?? AccountMetrics(
+                    expiry: Gauge(label: "mr_token_expiry_timestamp_seconds", dimensions: dimensions, factory: factory),
+                    lastSuccess: Gauge(
+                        label: "mr_token_last_success_timestamp_seconds", dimensions: dimensions, factory: factory),
+                    duration: CoreMetrics.Timer(
+                        label: "mr_token_refresh_duration_seconds", dimensions: dimensions, factory: factory)
+                )
+            defer { accounts[account] = metrics }
+            return body(&metrics)
+        }
+    }
+
+    /// Counts an attempt (`mr_token_refresh_attempts_total{result}`) and its duration.
+    package func record<C: WallClock>(_ account: String, _ record: AccountStateMachine<C>.AttemptRecord) {
+        // Every result is in `results` (the labels are derived from the error types).
+        let label = record.result
+        let (counter, timer) = withMetrics(account) { metrics -> (Counter, CoreMetrics.Timer) in
+            if let existing = metrics.attempts[label] { return (existing, metrics.duration) }
+            let counter = Counter(
+                label: "mr_token_refresh_attempts_total", dimensions: [("account", account), ("result", label)],
+                factory: factory)
+            metrics.attempts[label] = counter
+            return (counter, metrics.duration)
+        }
+        counter.increment()
+        if let duration = record.duration { timer.recordNanoseconds(max(0, duration.nanoseconds)) }
+    }
+
+    /// Shows a snapshot: the expiry, the last success, and `mr_token_state{state}` 1 for the
+    /// state at `now` and 0 for the states the account was in before (a state never entered has
+    /// no series).
+    package func publish(_ snapshot: AccountSnapshot, now: Date) {
+        let state = snapshot.state(at: now)
+        let (expiry, lastSuccess, gauges) = withMetrics(snapshot.name) { metrics in
+            if metrics.states[state] == nil {
+                metrics.states[state] = Gauge(
+                    label: "mr_token_state", dimensions: [("account", snapshot.name), ("state", state.rawValue)],
+                    factory: factory)
+            }
+            return (metrics.expiry, metrics.lastSuccess, metrics.states)
+        }
+        if let expiresOn = snapshot.expiresOn { expiry.record(expiresOn.timeIntervalSince1970) }
+        if let lastRefresh = snapshot.lastRefresh { lastSuccess.record(lastRefresh.timeIntervalSince1970) }
+        for (candidate, gauge) in gauges { gauge.record(candidate == state ? 1 : 0) }
+    }
+
+    /// Counts a notification.
+    package func notification(success: Bool) { notifications[success ? "success" : "failure"]?.increment() }
+
+    /// Counts a config reload.
+    package func reload(success: Bool) { reloads[success ? "success" : "failure"]?.increment() }
+
+    /// Drops an account's series when it is removed from the config.
+    package func remove(_ account: String) {
+        guard let metrics = accounts.withLock({ $0.removeValue(forKey: account) }) else { return }
+        metrics.expiry.destroy()
+        metrics.lastSuccess.destroy()
+        metrics.duration.destroy()
+        metrics.attempts.values.forEach { $0.destroy() }
+        metrics.states.values.forEach { $0.destroy() }
+    }
+}

@@ -1,0 +1,102 @@
+import AzureCore
+import DaemonSupport
+import Hummingbird
+import Logging
+import Prometheus
+import ServiceLifecycle
+
+#if canImport(FoundationEssentials)
+import FoundationEssentials
+#else
+import Foundation
+#endif
+
+/// Serves `/healthz`, `/readyz`, `/status` and `/metrics` over plain HTTP, from the snapshots
+/// the state machines publish.
+struct ProbeServer: Service {
+    let host: String
+    let port: Int
+    let board: StatusBoard
+    let health: ProbeFlag
+    let registry: PrometheusCollectorRegistry
+    let readyMinValidity: TimeInterval
+    /// The version `/status` reports.
+    let version: String
+    let logger: Logger
+    /// Called with the bound port once listening.
+    let onListening: @Sendable (Int) -> Void
+
+    func run() async throws {
+        let router = Router()
+        router.get("/healthz") { _, _ in
+            health.isSet
+                ? HTTPServing.json(.ok, ["status": "ok"])
+                : HTTPServing.json(.serviceUnavailable, ["status": "not running"])
+        }
+        router.get("/readyz") { _, _ in
+            let notReady = board.notReady(now: Date(), validity: readyMinValidity)
+            if board.isEmpty || !notReady.isEmpty || !health.isSet {
+                return HTTPServing.json(.serviceUnavailable, ReadyBody(status: "not ready", accounts: notReady))
+            }
+            return HTTPServing.json(.ok, ReadyBody(status: "ready", accounts: []))
+        }
+        router.get("/status") { _, _ in
+            let now = Date()
+            return HTTPServing.json(
+                .ok, StatusBody(version: version, accounts: board.all.map { AccountStatus($0, now: now) }))
+        }
+        router.get("/metrics") { _, _ in HTTPServing.metrics(registry) }
+        try await HTTPServing.serve(
+            router, host: host, port: port, serverName: "mr-token-sidecar", what: "probe server", logger: logger,
+            onListening: onListening)
+    }
+
+    struct ReadyBody: Encodable {
+        var status: String
+        var accounts: [String]
+    }
+
+    struct StatusBody: Encodable {
+        var version: String
+        var accounts: [AccountStatus]
+    }
+}
+
+/// What `/status` says of an account: its snapshot, dates in RFC 3339.
+struct AccountStatus: Encodable {
+    struct LastError: Encodable {
+        var kind: String
+        var message: String
+        var httpStatus: Int?
+        var correlationVector: String?
+        var msCV: String?
+        var at: String
+    }
+
+    var name: String
+    var accountId: String
+    var output: String
+    var state: String
+    var expiresOn: String?
+    var lastRefresh: String?
+    var nextAttempt: String?
+    var consecutiveFailures: Int
+    var lastError: LastError?
+
+    init(_ snapshot: AccountSnapshot, now: Date) {
+        name = snapshot.name
+        accountId = snapshot.accountId
+        output = snapshot.output
+        state = snapshot.state(at: now).rawValue
+        expiresOn = snapshot.expiresOn.map(TokenFileFormat.rfc3339)
+        lastRefresh = snapshot.lastRefresh.map(TokenFileFormat.rfc3339)
+        nextAttempt = snapshot.nextAttempt.map(TokenFileFormat.rfc3339)
+        consecutiveFailures = snapshot.consecutiveFailures
+        lastError = snapshot.lastFailure.map { failure in
+            LastError(
+                kind: failure.error.metricLabel, message: failure.message, httpStatus: failure.httpStatus,
+                correlationVector: failure.correlationVector, msCV: failure.msCV,
+                at: TokenFileFormat.rfc3339(failure.at))
+        }
+    }
+}

@@ -1,0 +1,301 @@
+package import AzureCore
+package import MixedRealityAuthentication
+package import SidecarConfig
+
+#if canImport(FoundationEssentials)
+package import FoundationEssentials
+#else
+package import Foundation
+#endif
+
+/// One account's refresh loop as a pure state machine: events in (the file found at start, an
+/// exchange started, succeeded or failed, the token written, the timer fired, stop), actions out
+/// (exchange, write this token, notify, record the attempt, publish a snapshot, sleep until).
+///
+/// It reads no clock and does no I/O: every event carries the time, and randomness (the jitter)
+/// comes from the caller, so tests drive it, and the driver that runs it, with a manual clock.
+/// It owns the account's state; `/status`, `/readyz` and the metrics read the snapshots it
+/// publishes, never a copy of their own.
+package struct AccountStateMachine<C: WallClock>: Sendable {
+    /// What the driver does next.
+    package enum Action: Sendable {
+        /// Run one exchange now (then report ``exchangeStarted(now:)`` and its outcome).
+        case exchange
+        /// Replace the output file with this token (then report ``tokenWritten(now:using:)`` or
+        /// ``exchangeFailed(_:now:using:)`` with the write error).
+        case write(AccessToken)
+        /// Tell the application a new token is on disk.
+        case notify(expiresOn: Date)
+        /// Count and log an attempt.
+        case record(AttemptRecord)
+        /// Something the operator should know that is not an attempt (a file that is not adopted).
+        case warn(String)
+        /// Show this state in `/status`, `/readyz` and the metrics.
+        case publish(AccountSnapshot)
+        /// Wait until this moment, a wake or stop (then report ``timerFired(now:)`` or ``stop()``).
+        case sleep(until: C.Instant)
+        /// The loop is over.
+        case finish
+    }
+
+    /// How one attempt ended.
+    package struct AttemptRecord: Sendable {
+        package enum Outcome: Sendable {
+            /// A valid file on disk was adopted at start; no STS call.
+            case adopted
+            /// A token was obtained; `changed` when it was written (it differs from the file).
+            case refreshed(changed: Bool)
+            /// The attempt failed; the file is as it was.
+            case failed(AttemptFailure)
+        }
+
+        package var outcome: Outcome
+        /// How long the exchange took (`nil` for an adoption).
+        package var duration: Duration?
+        /// The expiry of the token on disk after the attempt.
+        package var expiresOn: Date?
+        /// When the next attempt is due.
+        package var nextAttempt: Date
+        /// The `X-MRC-CV` and `MS-CV` of a successful exchange.
+        package var correlationVector: String?
+        package var msCV: String?
+        /// Failures since the last success.
+        package var consecutiveFailures: Int
+
+        /// The metric and log label: `success`, `adopted`, or the error's label.
+        package var result: String {
+            switch outcome {
+            case .adopted: "adopted"
+            case .refreshed: "success"
+            case .failed(let failure): failure.error.metricLabel
+            }
+        }
+    }
+
+    private enum Phase: Sendable {
+        case starting
+        case waiting
+        case exchanging(since: C.Instant)
+        case writing(AccessToken, claims: JWTExpiry.Claims, since: C.Instant, cv: String?, msCV: String?)
+        case stopped
+    }
+
+    /// The furthest expiry accepted: Mixed Reality tokens live 24 hours, so a token that claims
+    /// to live for years (`exp` in 9999) is a bad answer, and would stop every refresh if kept.
+    package static var maximumLifetime: TimeInterval { 7 * 86400 }
+
+    private let account: AccountConfiguration
+    private var scheduler: RefreshScheduler
+    private var phase = Phase.starting
+    /// The token on disk (valid or expired), as far as this account knows.
+    private var current: AccessToken?
+    private var nextAttempt: C.Instant?
+    private var lastRefresh: Date?
+    private var lastFailure: AttemptFailure?
+
+    /// - Parameters:
+    ///   - account: The account's config.
+    ///   - policy: `refresh` of the config.
+    package init(account: AccountConfiguration, policy: RefreshConfiguration) {
+        self.account = account
+        self.scheduler = RefreshScheduler(policy: policy)
+    }
+
+    // MARK: Events
+
+    /// The loop starts: `onDisk` is the token in the output file, if it holds one. A valid token
+    /// of this account is adopted (no STS call until its refresh point); anything else is
+    /// replaced by the first exchange, which is due at once.
+    package mutating func start<R: RandomNumberGenerator>(
+        onDisk token: String?, now: C.Instant, using generator: inout R
+    ) -> [Action] {
+        var actions: [Action] = []
+        if let token, let claims = try? JWTExpiry.claims(of: token) {
+            if let problem = adoptionProblem(claims, now: now.date) {
+                actions.append(.warn(problem))
+            } else {
+                current = AccessToken(token: token, expiresOn: claims.expiresOn)
+            }
+        }
+        guard let current, current.expiresOn > now.date else {
+            phase = .waiting
+            nextAttempt = now
+            return actions + [.publish(snapshot()), .exchange]
+        }
+        let claims = try? JWTExpiry.claims(of: current.token)
+        let next = scheduleAfterSuccess(
+            issuedAt: claims?.issuedAt ?? now.date, expiresOn: current.expiresOn, now: now, using: &generator)
+        phase = .waiting
+        guard next > now else { return actions + [.publish(snapshot()), .exchange] }
+        let record = AttemptRecord(
+            outcome: .adopted, duration: nil, expiresOn: current.expiresOn, nextAttempt: next.date,
+            correlationVector: nil, msCV: nil, consecutiveFailures: 0)
+        return actions + [.record(record), .publish(snapshot()), .sleep(until: next)]
+    }
+
+    /// An exchange begins (its permit acquired).
+    package mutating func exchangeStarted(now: C.Instant) -> [Action] {
+        phase = .exchanging(since: now)
+        return [.publish(snapshot())]
+    }
+
+    /// The token source answered with a token. It is checked; a token that must not replace the
+    /// file is a failure. A token equal to the file's is not written again.
+    package mutating func exchangeSucceeded<R: RandomNumberGenerator>(
+        _ response: MixedRealityTokenResponse, now: C.Instant, using generator: inout R
+    ) -> [Action] {
+        guard case .exchanging(let since) = phase else { return [] }
+        let claims: JWTExpiry.Claims
+        do {
+            claims = try check(response.accessToken, now: now.date)
+        } catch {
+            return failed(
+                AttemptFailure(
+                    error: error, at: now.date, correlationVector: response.correlationVector, msCV: response.msCV),
+                since: since, now: now, using: &generator)
+        }
+        let token = AccessToken(token: response.accessToken.token, expiresOn: claims.expiresOn)
+        phase = .writing(token, claims: claims, since: since, cv: response.correlationVector, msCV: response.msCV)
+        if current?.token == token.token { return committed(changed: false, now: now, using: &generator) }
+        return [.write(token)]
+    }
+
+    /// The token of ``exchangeSucceeded(_:now:using:)`` is on disk.
+    package mutating func tokenWritten<R: RandomNumberGenerator>(now: C.Instant, using generator: inout R) -> [Action] {
+        committed(changed: true, now: now, using: &generator)
+    }
+
+    /// The exchange, or the write of its token, failed.
+    package mutating func exchangeFailed<R: RandomNumberGenerator>(
+        _ error: any AzureError, now: C.Instant, using generator: inout R
+    ) -> [Action] {
+        let since: C.Instant
+        switch phase {
+        case .exchanging(let started), .writing(_, _, let started, _, _): since = started
+        default: return []
+        }
+        return failed(AttemptFailure(error: error, at: now.date), since: since, now: now, using: &generator)
+    }
+
+    /// The sleep ended (its deadline, a wake, or the clock moved): exchange if due, else sleep on.
+    package mutating func timerFired(now: C.Instant) -> [Action] {
+        guard case .waiting = phase, let nextAttempt else { return [] }
+        return nextAttempt <= now ? [.exchange] : [.sleep(until: nextAttempt)]
+    }
+
+    /// Stop: nothing more is started; the file stays as it is.
+    package mutating func stop() -> [Action] {
+        phase = .stopped
+        return [.finish]
+    }
+
+    // MARK: State
+
+    /// What `/status`, `/readyz` and the metrics show.
+    package func snapshot() -> AccountSnapshot {
+        let inFlight: Bool
+        switch phase {
+        case .starting, .exchanging, .writing: inFlight = true
+        case .waiting, .stopped: inFlight = false
+        }
+        return AccountSnapshot(
+            name: account.name.value, accountId: account.accountId.value, output: account.output.path,
+            inFlight: inFlight, expiresOn: current?.expiresOn, lastRefresh: lastRefresh, nextAttempt: nextAttempt?.date,
+            consecutiveFailures: scheduler.consecutiveFailures, lastFailure: lastFailure)
+    }
+
+    /// The token on disk, valid or not.
+    package var tokenOnDisk: AccessToken? { current }
+
+    // MARK: Rules
+
+    private mutating func committed<R: RandomNumberGenerator>(
+        changed: Bool, now: C.Instant, using generator: inout R
+    )
+        -> [Action]
+    {
+        guard case .writing(let token, let claims, let since, let cv, let msCV) = phase else { return [] }
+        current = token
+        lastRefresh = now.date
+        let next = scheduleAfterSuccess(
+            issuedAt: claims.issuedAt ?? now.date, expiresOn: token.expiresOn, now: now, using: &generator)
+        phase = .waiting
+        let record = AttemptRecord(
+            outcome: .refreshed(changed: changed), duration: since.duration(to: now), expiresOn: token.expiresOn,
+            nextAttempt: next.date, correlationVector: cv, msCV: msCV, consecutiveFailures: 0)
+        var actions: [Action] = [.record(record), .publish(snapshot())]
+        if changed { actions.append(.notify(expiresOn: token.expiresOn)) }
+        return actions + [.sleep(until: next)]
+    }
+
+    private mutating func failed<R: RandomNumberGenerator>(
+        _ failure: AttemptFailure, since: C.Instant, now: C.Instant, using generator: inout R
+    ) -> [Action] {
+        lastFailure = failure
+        let next = WallInstant(
+            scheduler.nextAfterFailure(
+                now: now.date, retryAfter: failure.error.retryAfter, currentExpiry: current?.expiresOn,
+                using: &generator))
+        nextAttempt = next
+        phase = .waiting
+        let record = AttemptRecord(
+            outcome: .failed(failure), duration: since.duration(to: now), expiresOn: current?.expiresOn,
+            nextAttempt: next.date, correlationVector: failure.correlationVector, msCV: failure.msCV,
+            consecutiveFailures: scheduler.consecutiveFailures)
+        return [.record(record), .publish(snapshot()), .sleep(until: next)]
+    }
+
+    private mutating func scheduleAfterSuccess<R: RandomNumberGenerator>(
+        issuedAt: Date, expiresOn: Date, now: C.Instant, using generator: inout R
+    ) -> C.Instant {
+        let next = WallInstant(
+            scheduler.nextAfterSuccess(issuedAt: issuedAt, expiresOn: expiresOn, now: now.date, using: &generator))
+        nextAttempt = next
+        return next
+    }
+
+    /// Why a token found on disk at start is not adopted, or `nil` to adopt it.
+    private func adoptionProblem(_ claims: JWTExpiry.Claims, now: Date) -> String? {
+        if let aid = claims.accountId, aid.lowercased() != account.accountId.value {
+            return "the output file holds a token of another account; it will be replaced"
+        }
+        if claims.expiresOn.timeIntervalSince(now) > Self.maximumLifetime {
+            return "the output file holds a token expiring more than 7 days from now; it will be replaced"
+        }
+        return nil
+    }
+
+    /// Refuses a token that must not replace the file: not a JWT, expired, for another account,
+    /// expiring more than 7 days away, or living shorter than the valid one on disk.
+    private func check(_ token: AccessToken, now: Date) throws(SidecarError) -> JWTExpiry.Claims {
+        let claims: JWTExpiry.Claims
+        do {
+            claims = try JWTExpiry.claims(of: token.token)
+        } catch {
+            throw SidecarError(
+                .badToken, "the STS returned a token that is not a JWT (\(error.reason)); the file is left as it is")
+        }
+        let expiry = TokenFileFormat.rfc3339(claims.expiresOn)
+        guard claims.expiresOn > now else {
+            throw SidecarError(
+                .badToken, "the STS returned a token that expired at \(expiry); the file is left as it is")
+        }
+        if let aid = claims.accountId, aid.lowercased() != account.accountId.value {
+            throw SidecarError(
+                .badToken, "the STS returned a token for another account (\(aid)); the file is left as it is")
+        }
+        guard claims.expiresOn.timeIntervalSince(now) <= Self.maximumLifetime else {
+            throw SidecarError(
+                .badToken,
+                "the STS returned a token expiring at \(expiry), more than 7 days away (Mixed Reality tokens live 24 hours): a bad answer or a wrong clock; the file is left as it is"
+            )
+        }
+        if let current, claims.expiresOn < current.expiresOn, current.expiresOn > now {
+            throw SidecarError(
+                .badToken,
+                "the STS returned a token expiring at \(expiry), before the one on disk (\(TokenFileFormat.rfc3339(current.expiresOn))); the file is left as it is"
+            )
+        }
+        return claims
+    }
+}

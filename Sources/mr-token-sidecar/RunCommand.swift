@@ -1,0 +1,80 @@
+import ArgumentParser
+import AzureCore
+import DaemonSupport
+import Logging
+import ServiceLifecycle
+import SidecarConfig
+import TokenSidecar
+import UnixSignals
+
+#if canImport(FoundationEssentials)
+import FoundationEssentials
+#else
+import Foundation
+#endif
+
+/// `mr-token-sidecar run`: the sidecar, until SIGTERM or SIGINT; with `--once`, every token once.
+struct RunCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "run",
+        abstract: "Keep every token fresh until SIGTERM or SIGINT (default); with --once, write them once and exit.",
+        discussion: """
+            SIGHUP or a change of the config file reloads it (an invalid new config is logged and \
+            the old one kept). SIGTERM and SIGINT finish the write in flight and exit 0; token files \
+            are never deleted.
+
+            --once (an init container): writes every token, adopting files that are still valid, \
+            and exits 0, or 1 naming the accounts that failed.
+            """)
+
+    @OptionGroup var options: ConfigOptions
+
+    @Flag(help: "Write every token once and exit (init container mode).")
+    var once = false
+
+    func run() async throws {
+        let environment = ProcessInfo.processInfo.environment
+        let configuration = try options.load(environment: environment)
+        let (logger, box) = configuration.log.makeLogger()
+        let app: SidecarApp
+        do {
+            app = try SidecarApp.build(
+                configuration: configuration, configPath: options.watchedPath, environment: environment,
+                version: ProductInfo.version, logger: logger, levelBox: box)
+        } catch {
+            StandardStreams.error("\(options.source): \(error)\n")
+            throw ExitCode(2)
+        }
+        if once {
+            try await runOnce(app, logger: logger)
+            return
+        }
+        logger.info("\(ProductInfo.name) \(ProductInfo.version) starting", metadata: ["config": "\(options.source)"])
+        var group = ServiceGroupConfiguration(services: [.init(service: app)], logger: logger)
+        group.gracefulShutdownSignals = [.sigterm, .sigint]
+        group.maximumGracefulShutdownDuration = .seconds(25)
+        do {
+            try await ServiceGroup(configuration: group).run()
+        } catch {
+            logger.critical("stopped on an error", metadata: [SidecarLogKeys.error: "\(error)"])
+            throw ExitCode(1)
+        }
+    }
+
+    private func runOnce(_ app: SidecarApp, logger: Logger) async throws {
+        let failures = await app.runOnce()
+        guard failures.isEmpty else {
+            for failure in failures {
+                logger.error(
+                    "account failed",
+                    metadata: [
+                        SidecarLogKeys.account: "\(failure.account)",
+                        SidecarLogKeys.error: "\(failure.error.metricLabel): \(failure.error.message)",
+                    ])
+            }
+            StandardStreams.error("failed accounts: \(failures.map(\.account).joined(separator: ", "))\n")
+            throw ExitCode(1)
+        }
+        logger.info("every token is on disk", metadata: [SidecarLogKeys.count: "\(app.configuration.accounts.count)"])
+    }
+}

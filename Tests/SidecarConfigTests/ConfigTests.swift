@@ -1,0 +1,125 @@
+import Foundation
+import Testing
+
+@testable import SidecarConfig
+
+@Suite("Config: YAML decoding and validation")
+struct ConfigTests {
+    static let good = """
+        accounts:
+          - name: anchors
+            accountId: 6A8B0C3E-1111-4222-8333-944455556666
+            accountDomain: eastus2.mixedreality.azure.com
+            credential:
+              type: accountKey
+              keyFile: /etc/mr/anchors/key
+            output:
+              path: /var/run/mixedreality/anchors.token
+          - name: rendering
+            accountId: 7a8b0c3e-1111-4222-8333-944455556666
+            accountDomain: westeurope.mixedreality.azure.com
+            endpoint: https://sts.example
+            credential:
+              type: workloadIdentity
+            output:
+              path: /var/run/mixedreality/rendering.json
+              format: json
+              mode: "0400"
+              group: 1000
+            notify:
+              signal: { pidFile: /shared/app.pid, name: SIGUSR1 }
+              httpPost: http://127.0.0.1:8080/token-rotated
+        refresh:
+          at: 0.6
+          jitter: 0.05
+          minBackoff: 500ms
+          maxBackoff: 1m30s
+          maxConcurrent: 4
+        server:
+          address: 127.0.0.1:9000
+          readyMinValidity: 10m
+        log:
+          level: debug
+          format: text
+
+        """
+    static let workloadEnvironment = [
+        "AZURE_TENANT_ID": "t", "AZURE_CLIENT_ID": "c",
+        "AZURE_FEDERATED_TOKEN_FILE": "/var/run/secrets/azure/tokens/azure-identity-token",
+    ]
+
+    @Test("a full config decodes with its values and defaults")
+    func decodes() throws {
+        let configuration = try ConfigLoader.parse(
+            Self.good, file: "config.yaml", environment: Self.workloadEnvironment)
+        #expect(configuration.accounts.count == 2)
+        let anchors = configuration.accounts[0]
+        #expect(anchors.accountId.value == "6a8b0c3e-1111-4222-8333-944455556666")
+        #expect(anchors.output.format == .token)
+        #expect(anchors.output.mode == FileMode(bits: 0o440))
+        let rendering = configuration.accounts[1]
+        #expect(rendering.output.mode.bits == 0o400)
+        #expect(rendering.output.group == 1000)
+        #expect(rendering.notify?.signal?.name == .SIGUSR1)
+        #expect(configuration.refresh.minBackoff.duration == .milliseconds(500))
+        #expect(configuration.refresh.maxBackoff.duration == .seconds(90))
+        #expect(configuration.server.hostAndPort?.port == 9000)
+        #expect(configuration.server.readyMinValidity.duration == .seconds(600))
+        #expect(configuration.log.format == .text)
+        let minimal = try ConfigLoader.parse(
+            "accounts:\n  - name: a\n    accountId: 6a8b0c3e-1111-4222-8333-944455556666\n    accountDomain: d\n    credential: {type: managedIdentity}\n    output: {path: /x/a.token}\n",
+            file: "c", environment: [:])
+        #expect(minimal.refresh == RefreshConfiguration())
+        #expect(minimal.server.address == "0.0.0.0:8787")
+        #expect(minimal.log == LogConfiguration())
+    }
+
+    @Test("every problem is reported at once, each with its key path and line")
+    func everyProblemAtOnce() {
+        let text = """
+            accounts:
+              - name: Bad_Name
+                accountId: nope
+                accountDomain: d
+                credential:
+                  type: accountKey
+                output:
+                  path: relative/path
+                  mode: 0440
+                  colour: blue
+            refresh:
+              minBackoff: 5
+            """
+        do {
+            _ = try ConfigLoader.parse(text, file: "c.yaml", environment: [:])
+            Issue.record("accepted")
+        } catch {
+            let lines = error.issues.map { "\($0.line ?? 0) \($0.path)" }
+            #expect(lines.contains("2 accounts[0].name"))
+            #expect(lines.contains("3 accounts[0].accountId"))
+            #expect(lines.contains("9 accounts[0].output.mode"))
+            #expect(lines.contains("10 accounts[0].output.colour"))
+            #expect(lines.contains("12 refresh.minBackoff"))
+            #expect(lines.contains("8 accounts[0].output.path"), "validation runs too")
+            #expect(lines.contains("6 accounts[0].credential.keyFile"))
+            #expect(error.issues.count == 7, "\(error)")
+            #expect("\(error)".hasPrefix("c.yaml: 7 problems:"))
+        }
+    }
+
+    @Test("the issue's example message for a mode without the leading zero")
+    func modeMessage() {
+        let text = Self.good.replacingOccurrences(of: "mode: \"0400\"", with: "mode: \"440\"")
+        #expect(throws: ConfigError.self) {
+            try ConfigLoader.parse(text, file: "c", environment: Self.workloadEnvironment)
+        }
+        do {
+            _ = try ConfigLoader.parse(text, file: "c", environment: Self.workloadEnvironment)
+        } catch {
+            #expect(
+                error.issues.map(\.description) == [
+                    "line 19: accounts[1].output.mode: \"440\" must be an octal string like \"0440\""
+                ])
+        }
+    }
+}

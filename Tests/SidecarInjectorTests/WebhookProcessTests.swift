@@ -1,0 +1,60 @@
+import AzureCore
+import Foundation
+import MixedRealityAuthentication
+import NIOHTTP1
+import TestSupport
+import Testing
+
+@Suite("mr-token-sidecar webhook as a child process")
+struct WebhookProcessTests {
+    @Test("webhook serves /mutate over TLS from the real binary and exits 0 on SIGTERM")
+    func webhookBinary() async throws {
+        try await withTemporaryDirectory { directory in
+            let files = try WebhookCertificateFiles(directory: directory, name: "binary")
+            let certificate = directory.appending(path: "tls.crt").path
+            let key = directory.appending(path: "tls.key").path
+            try files.install(certificate: certificate, key: key)
+            let child = try ChildProcess.start(
+                executable: "mr-token-sidecar",
+                arguments: [
+                    "webhook", "--address", "127.0.0.1:0", "--probe-address", "127.0.0.1:0", "--tls-cert-file",
+                    certificate,
+                    "--tls-key-file", key, "--sidecar-image", "registry.example/mr-token-sidecar:0.1.0",
+                ],
+                environment: [:])
+            #expect(await child.waitForStandardError("webhook listening"))
+            let line = try #require(
+                child.standardError.split(separator: "\n").first { $0.contains("webhook listening") })
+            let range = try #require(line.range(of: #""address":"127.0.0.1:"#))
+            let port = try #require(Int(line[range.upperBound...].prefix(while: \.isNumber)))
+            let pod = try AdmissionFixtures.pod("plain")
+            let response = try await rawRequest(
+                .POST, "https://127.0.0.1:\(port)/mutate", caFile: files.caFile,
+                body: String(decoding: AdmissionFixtures.review(pod), as: UTF8.self))
+            let patched = try JSONPatch.apply(try AdmissionAnswer(response.body).operations, to: pod)
+            #expect(patched == (try AdmissionFixtures.expected("plain.expected.json")))
+            #expect(await child.waitForStandardError(#""result":"injected""#))
+            child.signal(SIGTERM)
+            #expect(await child.exitStatus() == 0)
+        }
+    }
+
+    @Test("webhook refuses bad options with exit 2 and names them")
+    func webhookOptions() async throws {
+        let cases: [([String], String)] = [
+            ([], "--sidecar-image"),
+            (
+                ["--sidecar-image", "x", "--sidecar-resources", "{\"limits\":{\"memory\":\"lots\"}}"],
+                "--sidecar-resources"
+            ),
+            (["--sidecar-image", "x", "--certificate-check-interval", "5"], "--certificate-check-interval"),
+            (["--sidecar-image", "x", "--sidecar-image-pull-policy", "Sometimes"], "--sidecar-image-pull-policy"),
+        ]
+        for (arguments, named) in cases {
+            let child = try ChildProcess.start(
+                executable: "mr-token-sidecar", arguments: ["webhook"] + arguments, environment: [:])
+            #expect(await child.exitStatus() == 2, "\(arguments)")
+            #expect(child.standardError.contains(named), "\(child.standardError)")
+        }
+    }
+}

@@ -1,0 +1,60 @@
+import Foundation
+import SidecarConfig
+import Testing
+import TokenSidecar
+
+@Suite("Reload plan (pure)")
+struct ReloadPlanTests {
+    func config(_ accounts: [(name: String, keyFile: String)], extra: String = "") throws -> SidecarConfiguration {
+        var yaml = "accounts:\n"
+        for (index, account) in accounts.enumerated() {
+            yaml += """
+                  - name: \(account.name)
+                    accountId: 6a8b0c3e-1111-4222-8333-94445555\(String(format: "%04d", index))
+                    accountDomain: eastus2.mixedreality.azure.com
+                    credential: {type: accountKey, keyFile: \(account.keyFile)}
+                    output: {path: /var/run/mixedreality/\(account.name).token}
+
+                """
+        }
+        return try ConfigLoader.parse(yaml + extra, file: "c.yaml", environment: [:])
+    }
+
+    @Test("only the accounts that changed restart; removed ones go, new ones start, the rest keep running")
+    func accountDiff() throws {
+        let old = try config([("a", "/k/a"), ("b", "/k/b"), ("c", "/k/c")])
+        let new = try config([("a", "/k/a"), ("c", "/k/c2"), ("d", "/k/d")])
+        let plan = ReloadPlan.diff(from: old, to: new, running: ["a", "b", "c"])
+        #expect(plan.stop == ["b", "c"])
+        #expect(plan.removed == ["b"])
+        #expect(plan.start == ["c", "d"])
+        #expect(plan.added == 1)
+        #expect(plan.changed == 1)
+        #expect(plan.unchanged == 1)
+        #expect(plan.restartOnly.isEmpty)
+    }
+
+    @Test("a change of refresh or tls restarts every account; server and maxConcurrent wait for a restart")
+    func globalChanges() throws {
+        let accounts = [("a", "/k/a"), ("b", "/k/b")]
+        let old = try config(accounts)
+        let refresh = try config(accounts, extra: "refresh: {at: 0.6}\n")
+        #expect(ReloadPlan.diff(from: old, to: refresh, running: ["a", "b"]).start == ["a", "b"])
+        let server = try config(accounts, extra: "server: {address: \"127.0.0.1:9000\"}\n")
+        let plan = ReloadPlan.diff(from: old, to: server, running: ["a", "b"])
+        #expect(plan.stop.isEmpty && plan.start.isEmpty)
+        #expect(plan.restartOnly == ["server"])
+        let concurrency = try config(accounts, extra: "refresh: {maxConcurrent: 2}\n")
+        #expect(
+            ReloadPlan.diff(from: old, to: concurrency, running: ["a", "b"]).restartOnly == ["refresh.maxConcurrent"])
+    }
+
+    @Test("an account that could not be set up is started again on the next reload")
+    func notRunning() throws {
+        let old = try config([("a", "/k/a"), ("b", "/k/b")])
+        let plan = ReloadPlan.diff(from: old, to: old, running: ["a"])
+        #expect(plan.start == ["b"])
+        #expect(plan.stop.isEmpty)
+        #expect(plan.unchanged == 1)
+    }
+}
