@@ -1,3 +1,4 @@
+import AzureCore
 import MixedRealityAuthentication
 import SidecarConfig
 import TokenSidecar
@@ -87,6 +88,4 @@ results.append(
         try sink.write(bytes, to: directory + "/anchors.token", mode: 0o440, owner: nil, group: nil)
     })
 
-let encoder = JSONEncoder()
-encoder.outputFormatting = [.prettyPrinted, .sortedKeys]
-print(String(decoding: try encoder.encode(results), as: UTF8.self))
+print(String(decoding: JSON.encode(results), as: UTF8.self))

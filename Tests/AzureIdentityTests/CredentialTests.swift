@@ -309,7 +309,7 @@ struct ClientCertificateCredentialTests {
             try #require(assertions.count == 2)
             let header = jwtPart(assertions[0], 0)
             #expect(header["alg"] as? String == "PS256")
-            #expect(header["x5t#S256"] as? String == base64URL(Array(SHA256.hash(data: try certificate.der))))
+            #expect(header["x5t#S256"] as? String == Base64URL.encode(Array(SHA256.hash(data: try certificate.der))))
             #expect(header["x5t"] == nil && header["x5c"] == nil)
             let claims = assertions.map { jwtPart($0, 1) }
             #expect(

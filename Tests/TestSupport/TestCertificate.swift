@@ -1,3 +1,4 @@
+import AzureCore
 package import Crypto
 package import Foundation
 import SwiftASN1
@@ -43,7 +44,8 @@ package struct TestCertificate: Sendable {
     package var pem: String { get throws { try certificate.serializeAsPEM().pemString } }
     package var der: [UInt8] { get throws { try certificate.serializeAsPEM().derBytes } }
 
-    /// A client assertion signed with this certificate's key.
+    /// A client assertion signed with this certificate's key (or `signer`'s), through the
+    /// project's one JWS signer; `alg` picks PS256 or RS256 for RSA keys.
     package func assertion(
         audience: String, clientId: String, alg: String = "PS256", thumbprint: String = "x5t#S256",
         lifetime: TimeInterval = 600, jti: String = UUID().uuidString,
@@ -52,26 +54,19 @@ package struct TestCertificate: Sendable {
         let der = try self.der
         let print =
             thumbprint == "x5t"
-            ? base64URL(Array(Insecure.SHA1.hash(data: der))) : base64URL(Array(SHA256.hash(data: der)))
-        let now = Date().timeIntervalSince1970
-        let header: [String: Any] = ["alg": alg, "typ": "JWT", thumbprint: print]
-        let claims: [String: Any] = [
-            "aud": audience, "iss": clientId, "sub": clientId, "jti": jti,
-            "nbf": Int64(now), "iat": Int64(now), "exp": Int64(now + lifetime),
+            ? Base64URL.encode(Array(Insecure.SHA1.hash(data: der))) : Base64URL.encode(Array(SHA256.hash(data: der)))
+        let now = Double(Int64(Date().timeIntervalSince1970))
+        let header: [String: JSONValue] = ["typ": "JWT", thumbprint: .string(print)]
+        let claims: [String: JSONValue] = [
+            "aud": .string(audience), "iss": .string(clientId), "sub": .string(clientId), "jti": .string(jti),
+            "nbf": .number(now), "iat": .number(now), "exp": .number(now + lifetime.rounded(.down)),
         ]
-        let input =
-            base64URL(try JSONSerialization.data(withJSONObject: header))
-            + "." + base64URL(try JSONSerialization.data(withJSONObject: claims))
-        let signature: [UInt8]
-        switch (signer ?? self).key {
-        case .rsa(let key):
-            signature = Array(
-                try key.signature(for: Array(input.utf8), padding: alg == "RS256" ? .insecurePKCS1v1_5 : .PSS)
-                    .rawRepresentation)
-        case .p256(let key):
-            signature = Array(try key.signature(for: Array(input.utf8)).rawRepresentation)
-        }
-        return input + "." + base64URL(signature)
+        let key: JWSSigningKey =
+            switch (signer ?? self).key {
+            case .rsa(let key): .rsa(key, algorithm: alg == "RS256" ? .rs256 : .ps256)
+            case .p256(let key): .p256(key)
+            }
+        return try JWS.sign(header: header, claims: claims, with: key)
     }
 
     /// The certificate and its private key in one PEM file, as a Kubernetes Secret would hold them.
@@ -85,12 +80,6 @@ package struct TestCertificate: Sendable {
             return try pem + "\n" + keyPEM + "\n"
         }
     }
-}
-
-/// Unpadded base64url.
-package func base64URL<C: Collection>(_ bytes: C) -> String where C.Element == UInt8 {
-    Data(bytes).base64EncodedString().replacingOccurrences(of: "+", with: "-").replacingOccurrences(of: "/", with: "_")
-        .replacingOccurrences(of: "=", with: "")
 }
 
 /// The decoded JSON of a JWT part (0: header, 1: claims).

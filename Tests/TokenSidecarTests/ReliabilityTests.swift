@@ -1,3 +1,4 @@
+import AzureCore
 import Crypto
 import Foundation
 import MixedRealityAuthentication
@@ -12,9 +13,9 @@ import Testing
 /// whole token from a torn one. Sizes vary, so a truncated or mixed read cannot pass.
 func checkedToken(_ index: Int, account: String) -> [UInt8] {
     let now = Int(Date().timeIntervalSince1970)
-    let header = base64URL(Array(#"{"alg":"RS256","typ":"JWT"}"#.utf8))
+    let header = Base64URL.encode(Array(#"{"alg":"RS256","typ":"JWT"}"#.utf8))
     let padding = String(repeating: "p", count: (index * 7919) % 2000)
-    let payload = base64URL(
+    let payload = Base64URL.encode(
         Array(#"{"aid":"\#(account)","iat":\#(now),"exp":\#(now + 86400),"n":\#(index),"pad":"\#(padding)"}"#.utf8))
     let body = header + "." + payload
     let digest = SHA256.hash(data: Array(body.utf8)).map { String(format: "%02x", $0) }.joined()
