@@ -4,7 +4,17 @@
 # scripts/build-image.sh assembles the same runtime layout with buildah where no registry is
 # reachable; docs/kubernetes.md says how the two compare.
 
-FROM swift:6.2-bookworm AS build
+# The base images. The runtime base, whose files ship in the image, is pinned by digest (the
+# multi-arch index, so amd64 and arm64 alike); move it with the tag's new digest when distroless
+# publishes security fixes (`crane digest gcr.io/distroless/cc-debian12:nonroot`, or Renovate).
+# The builder is a tag: only the binary and zlib leave it, and no digest of swift:6.2-bookworm
+# could be verified where this was written; pin it in your build from your mirror:
+#   docker build --build-arg BUILDER=swift:6.2-bookworm@sha256:... .
+ARG BUILDER=swift:6.2-bookworm
+ARG RUNTIME=gcr.io/distroless/cc-debian12:nonroot@sha256:9dac0a79194e45a7da0158a9c6da57b217585af0786db3845d1f0ec1a0dd182f
+
+# checkov:skip=CKV_DOCKER_7: the base images are the build arguments above, whose defaults carry version tags (and the runtime's a digest).
+FROM ${BUILDER} AS build
 # libyaml-dev: the config parser (a system library of the package), linked from its libyaml.a
 # through a pkg-config file whose folder holds only the archive (as scripts/lib.sh does). The
 # binary also needs zlib, copied next to it (distroless cc has glibc, libgcc and libstdc++).
@@ -30,7 +40,7 @@ RUN swift build -c release --product mr-token-sidecar --static-swift-stdlib -Xsw
     && strip /out/usr/local/bin/mr-token-sidecar \
     && install -D -m 0644 "$(readlink -f /lib/x86_64-linux-gnu/libz.so.1)" /out/usr/lib/x86_64-linux-gnu/libz.so.1
 
-FROM gcr.io/distroless/cc-debian12:nonroot
+FROM ${RUNTIME}
 # The release version (the VERSION file; scripts/build-image.sh passes it the same way).
 ARG VERSION
 LABEL org.opencontainers.image.title="mr-token-sidecar" \

@@ -47,6 +47,10 @@ SETTLE_SECONDS = 20
 ACCOUNT_COUNTS = [1, 100, 1000]
 MAX_CONCURRENT = 8
 WORK = tempfile.mkdtemp(prefix="mr-bench-")
+# The emulator listens on 127.0.0.1, outside Azure's hosts: the sidecars this script starts (they
+# inherit the environment) may send the account key there, as a deployment would allow a private
+# STS endpoint (docs/config.md, "Where secrets may go").
+os.environ["MR_TOKEN_SIDECAR_ALLOWED_HOSTS"] = "127.0.0.1"
 OUT = os.path.join(ROOT, "build", "benchmarks")
 os.makedirs(OUT, exist_ok=True)
 

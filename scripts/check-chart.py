@@ -100,6 +100,14 @@ def main():
         ({"tls": {"certManager": {"issuerRef": {"name": "ca", "kind": "Cluster"}}}}, "kind"),
         ({"networkPolicy": {"apiServerCIDRs": ["api.example"]}}, "apiServerCIDRs"),
         ({"webhook": {"certificateCheckInterval": 5}}, "certificateCheckInterval"),
+        ({"policy": {"allowedCredentials": ["accountKey", "hostPath"]}}, "allowedCredentials"),
+        ({"policy": {"allowedCredentials": []}}, "allowedCredentials"),
+        ({"policy": {"maxResources": {"cpu": "a lot"}}}, "cpu"),
+        ({"policy": {"imageOverride": {"allowedRegistries": ["a,b"]}}}, "allowedRegistries"),
+        ({"sidecar": {"allowedHosts": ["https://sts.example"]}}, "allowedHosts"),
+        ({"webhook": {"maxConnections": 0}}, "maxConnections"),
+        ({"webhook": {"requestTimeout": "soon"}}, "requestTimeout"),
+        ({"webhook": {"podDisruptionBudget": {"maxUnavailable": "one"}}}, "maxUnavailable"),
     ]
     for values, key in wrong:
         try:
@@ -155,9 +163,32 @@ def main():
         check(sidecar_image.startswith(image["repository"]), f"{name}: sidecar image {sidecar_image}")
         resources = json.loads(next(a.split("=", 1)[1] for a in args if a.startswith("--sidecar-resources=")))
         check(resources == merged["sidecar"]["resources"], f"{name}: sidecar resources")
-        check(len(by_kind(found, "PodDisruptionBudget")) == (1 if merged["webhook"]["podDisruptionBudget"]["enabled"] else 0),
-              f"{name}: PodDisruptionBudget")
-        check(len(by_kind(found, "NetworkPolicy")) == (1 if merged["networkPolicy"]["enabled"] else 0), f"{name}: NetworkPolicy")
+        # The cluster admin's policy reaches the webhook as flags.
+        policy = merged["policy"]
+        flag = lambda prefix: next((a.split("=", 1)[1] for a in args if a.startswith(prefix + "=")), None)
+        check(flag("--allowed-credentials") == ",".join(policy["allowedCredentials"]), f"{name}: --allowed-credentials")
+        check(("--allow-image-override" in args) == policy["imageOverride"]["enabled"], f"{name}: --allow-image-override")
+        check(flag("--max-sidecar-cpu") == (policy["maxResources"]["cpu"] or None), f"{name}: --max-sidecar-cpu")
+        check(flag("--max-sidecar-memory") == (policy["maxResources"]["memory"] or None), f"{name}: --max-sidecar-memory")
+        check(flag("--sidecar-allowed-hosts") == (",".join(merged["sidecar"]["allowedHosts"]) or None),
+              f"{name}: --sidecar-allowed-hosts")
+        check(flag("--max-connections") == str(merged["webhook"]["maxConnections"]), f"{name}: --max-connections")
+        budget = merged["webhook"]["podDisruptionBudget"]
+        budgets = by_kind(found, "PodDisruptionBudget")
+        check(len(budgets) == (1 if budget["enabled"] else 0), f"{name}: PodDisruptionBudget")
+        for pdb in budgets:
+            # A budget must never block node drains: maxUnavailable unless minAvailable is chosen.
+            expected = {"minAvailable": budget["minAvailable"]} if budget.get("minAvailable") is not None else \
+                {"maxUnavailable": budget["maxUnavailable"]}
+            check({k: v for k, v in pdb["spec"].items() if k != "selector"} == expected, f"{name}: PDB {pdb['spec']}")
+        policies = by_kind(found, "NetworkPolicy")
+        check(len(policies) == (1 if merged["networkPolicy"]["enabled"] else 0), f"{name}: NetworkPolicy")
+        for network in policies:
+            check(network["spec"]["egress"] == [] and "Egress" in network["spec"]["policyTypes"], f"{name}: no egress")
+            ports = [p["port"] for rule in network["spec"]["ingress"] for p in rule["ports"]]
+            check(merged["webhook"]["port"] in ports, f"{name}: the webhook port is reachable")
+            check((merged["webhook"]["probePort"] in ports) == bool(merged["networkPolicy"]["metricsNamespaceSelector"]),
+                  f"{name}: /metrics only from the namespaces chosen")
         check(by_kind(found, "Role") == [] and by_kind(found, "ClusterRole") == [], f"{name}: no API permissions")
         [account] = by_kind(found, "ServiceAccount")
         check(account.get("automountServiceAccountToken") is False, f"{name}: service account token off")

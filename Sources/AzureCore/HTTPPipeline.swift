@@ -70,6 +70,9 @@ package struct PipelineRequest: Sendable {
     package var transport: Transport
     /// A short name for logs, such as `mixedreality.sts.get_token`.
     package var operation: String
+    /// Builds the body of each retry anew, for bodies that must not be sent twice (a client
+    /// assertion carries a one-time `jti`); `nil`: every try sends `body`.
+    package var bodyForRetry: (@Sendable () throws -> [UInt8])?
 
     package init(
         method: HTTPMethod,
@@ -205,9 +208,18 @@ package struct HTTPPipeline: Sendable {
                     LogKeys.attempt: "\(retry)",
                 ]
             )
+            var attempt = request
+            if retry > 0, let bodyForRetry = request.bodyForRetry {
+                do {
+                    attempt.body = try bodyForRetry()
+                } catch {
+                    throw AzureCoreError(
+                        .invalidArgument, "cannot build the body of the retry: \(error)", isRetriable: false)
+                }
+            }
             let outcome: Result<PipelineResponse, AzureCoreError>
             do {
-                outcome = .success(try await sendOnce(request, tries: retry + 1))
+                outcome = .success(try await sendOnce(attempt, tries: retry + 1))
             } catch {
                 outcome = .failure(error)
             }
@@ -288,6 +300,11 @@ package struct HTTPPipeline: Sendable {
             throw AzureCoreError(
                 .invalidArgument, "\(sanitizer.sanitize(url: request.url)) is not an absolute http(s) URL")
         }
+        guard request.url.user == nil, request.url.password == nil else {
+            throw AzureCoreError(
+                .invalidArgument,
+                "\(sanitizer.sanitize(url: request.url)) carries user info (user@host): refusing to send it")
+        }
         guard scheme == "http", request.transport == .httpsRequired else { return }
         if options.allowInsecureLoopbackHTTP && Self.isLoopback(host) {
             logger.warning(
@@ -302,10 +319,8 @@ package struct HTTPPipeline: Sendable {
         )
     }
 
-    package static func isLoopback(_ host: String) -> Bool {
-        let trimmed = host.lowercased().filter { $0 != "[" && $0 != "]" }
-        return trimmed == "localhost" || trimmed == "::1" || trimmed.hasPrefix("127.")
-    }
+    /// Whether `host` is a loopback IP literal (never a name: see ``IPAddressRule/isLoopback(_:)``).
+    package static func isLoopback(_ host: String) -> Bool { IPAddressRule.isLoopback(host) }
 
     private func headers(for request: PipelineRequest) -> HTTPHeaders {
         var headers = request.headers

@@ -3,6 +3,13 @@ import FoundationEssentials
 #else
 import Foundation
 #endif
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Musl)
+import Musl
+#elseif canImport(Darwin)
+import Darwin
+#endif
 
 /// The rule for a Mixed Reality account id, shared by the client, the config and the injector: a
 /// UUID, kept lowercase (it goes lowercase into the STS path and the account-key bearer value).
@@ -46,5 +53,85 @@ package enum HostNameRule {
                         ("a"..."z").contains($0) || ("A"..."Z").contains($0) || ("0"..."9").contains($0) || $0 == "-"
                     }
             }
+    }
+}
+
+/// IP address literals (`192.0.2.1`, `2001:db8::1`, `[::1]`), parsed by the C library.
+package enum IPAddressRule {
+    /// The address's bytes (4 or 16), or `nil` when `text` is not an IP literal.
+    package static func bytes(_ text: String) -> [UInt8]? {
+        var host = text
+        if host.hasPrefix("[") && host.hasSuffix("]") { host = String(host.dropFirst().dropLast()) }
+        var v4 = in_addr()
+        if inet_pton(AF_INET, host, &v4) == 1 {
+            return withUnsafeBytes(of: &v4) { Array($0) }
+        }
+        var v6 = in6_addr()
+        if inet_pton(AF_INET6, host, &v6) == 1 {
+            return withUnsafeBytes(of: &v6) { Array($0) }
+        }
+        return nil
+    }
+
+    /// Whether `text` is an IP literal.
+    package static func isValid(_ text: String) -> Bool { bytes(text) != nil }
+
+    /// Whether `text` is a loopback address literal: `127.0.0.0/8` or `::1` (or `127.0.0.0/8`
+    /// mapped into IPv6, as a dual-stack socket reports it). Names, even `localhost` or
+    /// `127.example.com`, are not: what they resolve to is not ours to trust.
+    package static func isLoopback(_ text: String) -> Bool {
+        guard let bytes = bytes(text) else { return false }
+        if bytes.count == 4 { return bytes[0] == 127 }
+        if bytes == [UInt8](repeating: 0, count: 15) + [1] { return true }
+        return bytes.prefix(12) == [0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0xFF, 0xFF] && bytes[12] == 127
+    }
+}
+
+/// Text that came from outside (a config value, an annotation, a server's answer) made safe to
+/// show in a message or a log line: control and format characters escaped (`\n`, `\u{1B}`), and
+/// cut to a bounded length with an ellipsis.
+package enum LogText {
+    /// The escaped text, at most `limit` characters of it.
+    package static func bounded(_ text: some StringProtocol, limit: Int = 120) -> String {
+        var result = ""
+        var count = 0
+        for scalar in text.unicodeScalars {
+            if count >= limit {
+                result += "…"
+                break
+            }
+            count += 1
+            result += escaped(scalar)
+        }
+        return result
+    }
+
+    /// A bounded list: the first `limit` items, each bounded and escaped, and how many more.
+    package static func list(_ items: [String], limit: Int = 5) -> String {
+        let shown = items.prefix(limit).map { bounded($0, limit: 63) }.joined(separator: ", ")
+        return items.count > limit ? shown + " and \(items.count - limit) more" : shown
+    }
+
+    /// The text with every control or format character escaped, whatever its length.
+    package static func escaped(_ text: some StringProtocol) -> String {
+        var result = ""
+        for scalar in text.unicodeScalars { result += escaped(scalar) }
+        return result
+    }
+
+    private static func escaped(_ scalar: Unicode.Scalar) -> String {
+        switch scalar {
+        case "\n": return "\\n"
+        case "\r": return "\\r"
+        case "\t": return "\\t"
+        case "\\": return "\\\\"
+        default:
+            switch scalar.properties.generalCategory {
+            case .control, .format, .lineSeparator, .paragraphSeparator, .surrogate, .unassigned, .privateUse:
+                return "\\u{" + String(scalar.value, radix: 16, uppercase: true) + "}"
+            default:
+                return String(scalar)
+            }
+        }
     }
 }

@@ -76,8 +76,12 @@ public struct ClientCertificateCredential: TokenCredential, CustomStringConverti
     public func getToken(for context: TokenRequestContext, logger: Logger) async throws -> AccessToken {
         try await cache.token(for: context.cacheKey) { [self] in
             let assertion = try makeAssertion(now: client.now())
+            // A retry carries a new assertion: Entra refuses a jti it has seen (a replay).
             return try await client.requestToken(
-                context: context, credentialFields: WorkloadIdentityCredential.fields(assertion), logger: logger)
+                context: context, credentialFields: WorkloadIdentityCredential.fields(assertion),
+                freshCredentialFields: { [self] in
+                    WorkloadIdentityCredential.fields(try makeAssertion(now: client.now()))
+                }, logger: logger)
         }
     }
 

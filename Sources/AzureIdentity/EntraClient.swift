@@ -44,24 +44,31 @@ struct EntraClient: Sendable {
     }
 
     /// Requests a token with the given credential fields (`client_secret` or `client_assertion`...).
+    /// - Parameter freshCredentialFields: Builds the fields again for each retry (a signed
+    ///   assertion is good for one request); `nil`: retries send `credentialFields` again.
     func requestToken(
-        context: TokenRequestContext, credentialFields: [(String, String)], logger: Logger
+        context: TokenRequestContext, credentialFields: [(String, String)],
+        freshCredentialFields: (@Sendable () throws -> [(String, String)])? = nil, logger: Logger
     ) async throws -> AccessToken {
-        var fields = [
+        let clientId = clientId
+        let base = [
             ("client_id", clientId), ("grant_type", "client_credentials"),
             ("scope", context.scopes.joined(separator: " ")),
         ]
-        fields += credentialFields
-        if let claims = context.claims, !claims.isEmpty { fields.append(("claims", claims)) }
+        let claims = context.claims.flatMap { $0.isEmpty ? nil : [("claims", $0)] } ?? []
+        let fields = base + credentialFields + claims
         var headers = HTTPHeaders()
         headers.add(name: "Content-Type", value: "application/x-www-form-urlencoded")
         headers.add(name: "Accept", value: "application/json")
         let correlationId = UUID().uuidString.lowercased()
         headers.add(name: "client-request-id", value: correlationId)
         headers.add(name: "return-client-request-id", value: "true")
-        let request = PipelineRequest(
+        var request = PipelineRequest(
             method: .POST, url: tokenURL, headers: headers, body: Array(FormEncoding.encode(fields).utf8),
             operation: "entra.token")
+        if let freshCredentialFields {
+            request.bodyForRetry = { Array(FormEncoding.encode(base + (try freshCredentialFields()) + claims).utf8) }
+        }
         var logger = logger
         logger[metadataKey: LogKeys.credential] = "\(credentialName)"
         logger[metadataKey: LogKeys.clientId] = "\(clientId)"

@@ -47,7 +47,13 @@ public struct TokenCredentialOptions: Sendable {
         guard var url = URL(string: text), let scheme = url.scheme?.lowercased(), let host = url.host, !host.isEmpty
         else {
             throw AzureIdentityError(
-                .invalidArgument, credential: credential, "\(source) \"\(text.prefix(200))\" is not a URL")
+                .invalidArgument, credential: credential, "\(source) \"\(LogText.bounded(text))\" is not a URL")
+        }
+        guard url.user == nil, url.password == nil else {
+            throw AzureIdentityError(
+                .invalidArgument, credential: credential,
+                "\(source) must not carry user info (user@host): give an https:// URL such as \(Self.publicCloudAuthorityHost)"
+            )
         }
         guard
             scheme == "https"
@@ -55,7 +61,8 @@ public struct TokenCredentialOptions: Sendable {
         else {
             throw AzureIdentityError(
                 .invalidArgument, credential: credential,
-                "\(source) \"\(text.prefix(200))\" must be an https:// URL, such as \(Self.publicCloudAuthorityHost)")
+                "\(source) \"\(LogText.bounded(text))\" must be an https:// URL, such as \(Self.publicCloudAuthorityHost)"
+            )
         }
         while url.path.hasSuffix("/") && url.path.count > 1 { url.deleteLastPathComponent() }
         return url

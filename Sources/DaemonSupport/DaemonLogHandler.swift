@@ -1,10 +1,11 @@
+import AzureCore
 package import Logging
 import Synchronization
 
 #if canImport(FoundationEssentials)
-import FoundationEssentials
+package import FoundationEssentials
 #else
-import Foundation
+package import Foundation
 #endif
 
 /// The level of every logger of the process, changed in place on config reload.
@@ -61,27 +62,36 @@ package struct DaemonLogHandler: LogHandler {
     }
 
     package func log(event: LogEvent) {
-        let level = event.level
-        let message = event.message
         var all = metadata
         if let provided = metadataProvider?.get() { all.merge(provided) { $1 } }
         if let explicit = event.metadata { all.merge(explicit) { $1 } }
         if let error = event.error { all["error"] = "\(error)" }
-        let time = Date().formatted(.iso8601)
-        let text: String
+        let text = Self.line(
+            format: format, time: Date(), level: event.level, label: label, message: "\(event.message)", metadata: all)
+        Self.lock.withLock { _ in StandardStreams.error(text) }
+    }
+
+    /// One log line, newline included: a JSON object, or text whose control characters are
+    /// escaped (a value from outside, a server's answer or a pod's annotation, can neither forge
+    /// a line nor send terminal escapes).
+    package static func line(
+        format: Format, time: Date, level: Logger.Level, label: String, message: String, metadata: Logger.Metadata
+    ) -> String {
+        let timestamp = time.formatted(.iso8601)
         switch format {
         case .json:
             var fields: [(String, String)] = [
-                ("time", time), ("level", level.rawValue), ("logger", label), ("msg", "\(message)"),
+                ("time", timestamp), ("level", level.rawValue), ("logger", label), ("msg", message),
             ]
-            fields += all.sorted { $0.key < $1.key }.map { ($0.key, Self.flatten($0.value)) }
-            text = "{" + fields.map { "\(Self.quote($0.0)):\(Self.quote($0.1))" }.joined(separator: ",") + "}\n"
+            fields += metadata.sorted { $0.key < $1.key }.map { ($0.key, Self.flatten($0.value)) }
+            return "{" + fields.map { "\(Self.quote($0.0)):\(Self.quote($0.1))" }.joined(separator: ",") + "}\n"
         case .text:
-            let details = all.sorted { $0.key < $1.key }.map { "\($0.key)=\(Self.flatten($0.value))" }.joined(
-                separator: " ")
-            text = "\(time) \(level.rawValue.uppercased()) \(message)\(details.isEmpty ? "" : " " + details)\n"
+            let details = metadata.sorted { $0.key < $1.key }
+                .map { "\(LogText.escaped($0.key))=\(LogText.escaped(Self.flatten($0.value)))" }
+                .joined(separator: " ")
+            return "\(timestamp) \(level.rawValue.uppercased()) \(LogText.escaped(message))"
+                + "\(details.isEmpty ? "" : " " + details)\n"
         }
-        Self.lock.withLock { _ in StandardStreams.error(text) }
     }
 
     static func flatten(_ value: Logger.Metadata.Value) -> String {

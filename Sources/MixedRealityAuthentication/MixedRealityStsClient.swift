@@ -134,21 +134,36 @@ public struct MixedRealityStsClient: Sendable {
                 "accountDomain is empty: give the account's domain, such as eastus2.mixedreality.azure.com"
             )
         }
+        // A DNS host name: anything else could make `sts.<accountDomain>` another host
+        // (`eastus2.mixedreality.azure.com@evil.example` is user info before `evil.example`).
+        guard HostNameRule.isValid(domain, minimumLabels: 2) else {
+            throw MixedRealityAuthenticationError(
+                .invalidArgument,
+                "accountDomain \"\(LogText.bounded(domain))\" is not a DNS host name: give the account's domain,"
+                    + " such as eastus2.mixedreality.azure.com"
+            )
+        }
         let endpointText = options.customEndpointURL ?? "https://sts.\(domain)"
         let argumentName = options.customEndpointURL == nil ? "accountDomain" : "customEndpointURL"
         guard let endpoint = URL(string: endpointText), let scheme = endpoint.scheme?.lowercased(),
-            let host = endpoint.host, !host.isEmpty, endpoint.query == nil
+            let host = endpoint.host, !host.isEmpty, endpoint.query == nil, endpoint.fragment == nil
         else {
             throw MixedRealityAuthenticationError(
                 .invalidArgument,
-                "\(argumentName) does not make a valid endpoint URL (\"\(endpointText.prefix(200))\"):"
+                "\(argumentName) does not make a valid endpoint URL (\"\(LogText.bounded(endpointText))\"):"
                     + " give a host name, or an https:// URL without query"
+            )
+        }
+        guard endpoint.user == nil, endpoint.password == nil else {
+            throw MixedRealityAuthenticationError(
+                .invalidArgument,
+                "\(argumentName) must not carry user info (user@host): give an https:// URL such as https://sts.example.com"
             )
         }
         guard scheme == "https" || (scheme == "http" && options.pipeline.allowInsecureLoopbackHTTP) else {
             throw MixedRealityAuthenticationError(
                 .invalidArgument,
-                "\(argumentName) \"\(endpointText.prefix(200))\" must be an https:// URL: the STS request carries a credential"
+                "\(argumentName) \"\(LogText.bounded(endpointText))\" must be an https:// URL: the STS request carries a credential"
             )
         }
         guard !options.authenticationScope.isEmpty else {

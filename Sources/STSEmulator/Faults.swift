@@ -24,7 +24,8 @@ public enum EmulatorEndpoint: String, Sendable, Codable, Hashable, CaseIterable 
 /// `any`), `count` (default 1), `status`, `retryAfter` (header value), `delayMs`, `body` (raw
 /// body replacing the answer), `token` (`expired`, `notJWT`, `farFuture`), `dropConnection`,
 /// `aadstsCode` (Entra error code, with `status` default 400). `token` also takes `shortLived`
-/// (a valid token living 60 seconds).
+/// (a valid token living 60 seconds), `issuedLongAgo` (issued a day ago, valid for another hour)
+/// and `noAccountId` (a valid token without the `aid` claim).
 public struct Fault: Sendable, Codable, Hashable {
     /// Which token a successful answer carries instead of a good one.
     public enum TokenKind: String, Sendable, Codable, Hashable {
@@ -36,6 +37,10 @@ public struct Fault: Sendable, Codable, Hashable {
         case farFuture
         /// A valid JWT that lives only 60 seconds (shorter than the configured lifetime).
         case shortLived
+        /// A valid JWT issued a day ago that expires in an hour: past its refresh point already.
+        case issuedLongAgo
+        /// A valid JWT without the `aid` (account id) claim.
+        case noAccountId
     }
 
     /// The endpoint (`nil` means any).
@@ -197,7 +202,8 @@ final class EmulatorState: Sendable {
         var inFlight = 0
         var maxInFlight = 0
         var seenAssertionIds: Set<String> = []
-        var waiters: [(count: Int, continuation: CheckedContinuation<Void, Never>)] = []
+        var waiters: [UInt64: (count: Int, continuation: CheckedContinuation<Bool, Never>)] = [:]
+        var nextWaiter: UInt64 = 0
     }
     private let storage = Mutex(Storage())
     static let maxLoggedRequests = 100_000
@@ -244,7 +250,7 @@ final class EmulatorState: Sendable {
     }
 
     func record(_ request: RecordedRequest) {
-        let ready = storage.withLock { storage -> [CheckedContinuation<Void, Never>] in
+        let ready = storage.withLock { storage -> [CheckedContinuation<Bool, Never>] in
             var entry = request
             storage.total += 1
             entry.sequence = storage.total
@@ -253,17 +259,11 @@ final class EmulatorState: Sendable {
             }
             storage.requests.append(entry)
             let total = entry.sequence
-            var ready: [CheckedContinuation<Void, Never>] = []
-            storage.waiters.removeAll { waiter in
-                if waiter.count <= total {
-                    ready.append(waiter.continuation)
-                    return true
-                }
-                return false
-            }
-            return ready
+            let ready = storage.waiters.filter { $0.value.count <= total }
+            for id in ready.keys { storage.waiters[id] = nil }
+            return ready.values.map(\.continuation)
         }
-        for continuation in ready { continuation.resume() }
+        for continuation in ready { continuation.resume(returning: true) }
     }
 
     var requests: [RecordedRequest] { storage.withLock { $0.requests } }
@@ -276,14 +276,24 @@ final class EmulatorState: Sendable {
     var totalRequests: Int { storage.withLock { $0.total } }
 
     /// Waits until at least `count` requests have been recorded since start.
-    func waitForRequests(count: Int) async {
-        await withCheckedContinuation { continuation in
+    func waitForRequests(count: Int, timeout: Duration) async -> Bool {
+        let id = storage.withLock { storage -> UInt64 in
+            storage.nextWaiter += 1
+            return storage.nextWaiter
+        }
+        let timer = Task {
+            try? await Task.sleep(for: timeout)
+            let continuation = storage.withLock { $0.waiters.removeValue(forKey: id)?.continuation }
+            continuation?.resume(returning: false)
+        }
+        defer { timer.cancel() }
+        return await withCheckedContinuation { continuation in
             let done = storage.withLock { storage -> Bool in
                 if storage.total >= count { return true }
-                storage.waiters.append((count, continuation))
+                storage.waiters[id] = (count, continuation)
                 return false
             }
-            if done { continuation.resume() }
+            if done { continuation.resume(returning: true) }
         }
     }
 

@@ -215,15 +215,19 @@ extension STSEmulator {
         switch kind {
         case .notJWT:
             token = "Sanitized"
-        case .expired, .farFuture, .shortLived:
+        case .expired, .farFuture, .shortLived, .issuedLongAgo, .noAccountId:
             let lifetime =
                 switch kind {
                 case .expired: -3600
                 case .shortLived: 60
+                case .issuedLongAgo, .noAccountId: 3600
                 default: Int(253_402_214_400 - Date().timeIntervalSince1970)
                 }
             let accountId = incoming.path.split(separator: "/").dropFirst().first.map(String.init) ?? ""
-            token = (try? mintMixedRealityToken(accountId: accountId, lifetime: lifetime)) ?? "Sanitized"
+            token =
+                (try? mintMixedRealityToken(
+                    accountId: accountId, lifetime: lifetime, issuedAgo: kind == .issuedLongAgo ? 86400 : nil,
+                    includeAccountId: kind != .noAccountId)) ?? "Sanitized"
         }
         answer.reason = "fault: token \(kind.rawValue)"
         switch endpoint {

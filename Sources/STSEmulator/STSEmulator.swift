@@ -181,7 +181,11 @@ public final class STSEmulator: Service, Sendable {
     public func clearRequests() { state.clearRequests() }
 
     /// Waits until `count` requests have been received since start.
-    public func waitForRequests(count: Int) async { await state.waitForRequests(count: count) }
+    /// Waits until the emulator has answered `count` requests in all; `false` if `timeout` passed first.
+    @discardableResult
+    public func waitForRequests(count: Int, timeout: Duration = .seconds(60)) async -> Bool {
+        await state.waitForRequests(count: count, timeout: timeout)
+    }
 
     // MARK: Tokens for tests
 
@@ -210,23 +214,31 @@ public final class STSEmulator: Service, Sendable {
     ///   - accountId: The account.
     ///   - accountDomain: Its domain (for the region claims).
     ///   - lifetime: Seconds until `exp` (negative for an expired token).
-    public func mintMixedRealityToken(accountId: String, accountDomain: String? = nil, lifetime: Int) throws -> String {
+    ///   - issuedAgo: Seconds since `iat` (default: now, or before `exp` for an expired token).
+    ///   - includeAccountId: Whether the `aid` claim is there (default `true`).
+    public func mintMixedRealityToken(
+        accountId: String, accountDomain: String? = nil, lifetime: Int, issuedAgo: Int? = nil,
+        includeAccountId: Bool = true
+    ) throws -> String {
         let now = Int64(Date().timeIntervalSince1970)
         let region = Self.region(of: accountDomain)
-        let iat = lifetime < 0 ? now + Int64(lifetime) - 60 : now
+        let iat = issuedAgo.map { now - Int64($0) } ?? (lifetime < 0 ? now + Int64(lifetime) - 60 : now)
+        var claims: [String: JSONValue] = [
+            "jti": .string(UUID().uuidString.lowercased()), "cai": "EmulatorClient",
+            "tid": "00000000-0000-0000-0000-000000000000",
+            "aid": .string(accountId.lowercased()), "aao": -1,
+            "apr": .string(region),
+            "rid": .string(
+                "/subscriptions/00000000-0000-0000-0000-000000000000/resourceGroups/emulator/providers/Microsoft.MixedReality/SpatialAnchorsAccounts/\(accountId.lowercased())"
+            ),
+            "att": "Default", "nbf": .number(Double(iat)), "exp": .number(Double(now + Int64(lifetime))),
+            "iat": .number(Double(iat)),
+            "iss": .string("https://sts.\(region).mixedreality.azure.com/"),
+            "aud": .string("https://manage.sa.\(region).mixedreality.azure.com/"),
+        ]
+        if !includeAccountId { claims["aid"] = nil }
         return try stsKey.sign(
-            claims: [
-                "jti": .string(UUID().uuidString.lowercased()), "cai": "EmulatorClient",
-                "tid": "00000000-0000-0000-0000-000000000000", "aid": .string(accountId.lowercased()), "aao": -1,
-                "apr": .string(region),
-                "rid": .string(
-                    "/subscriptions/00000000-0000-0000-0000-000000000000/resourceGroups/emulator/providers/Microsoft.MixedReality/SpatialAnchorsAccounts/\(accountId.lowercased())"
-                ),
-                "att": "Default", "nbf": .number(Double(iat)), "exp": .number(Double(now + Int64(lifetime))),
-                "iat": .number(Double(iat)),
-                "iss": .string("https://sts.\(region).mixedreality.azure.com/"),
-                "aud": .string("https://manage.sa.\(region).mixedreality.azure.com/"),
-            ],
+            claims: claims,
             extraHeader: ["x5t": .string(stsKey.x5t)]
         )
     }

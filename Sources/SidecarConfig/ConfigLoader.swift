@@ -14,12 +14,20 @@ public enum ConfigLoader: Sendable {
     /// the server whatever the pod's ConfigMap says).
     public static let serverAddressVariable = "MR_TOKEN_SIDECAR_SERVER_ADDRESS"
 
+    /// When set, the credential types (comma-separated) the accounts may use: the injector sets it
+    /// from the chart's `policy.allowedCredentials`, which a ConfigMap edit cannot change.
+    public static let allowedCredentialsVariable = "MR_TOKEN_SIDECAR_ALLOWED_CREDENTIALS"
+
     /// Loads a config file.
     /// - Parameters:
     ///   - path: The file.
-    ///   - environment: Where `AZURE_*` defaults come from.
+    ///   - environment: Where `AZURE_*` defaults and `MR_TOKEN_SIDECAR_*` settings come from.
+    ///   - allowedHosts: Hosts allowed on the command line (`--allowed-hosts`), on top of the Azure
+    ///     ones and `MR_TOKEN_SIDECAR_ALLOWED_HOSTS`.
     /// - Throws: ``ConfigError`` listing every problem.
-    public static func load(path: String, environment: [String: String]) throws(ConfigError) -> SidecarConfiguration {
+    public static func load(
+        path: String, environment: [String: String], allowedHosts: [String] = []
+    ) throws(ConfigError) -> SidecarConfiguration {
         let data: Data
         do {
             data = try Data(contentsOf: URL(filePath: path))
@@ -34,16 +42,29 @@ public enum ConfigLoader: Sendable {
         guard data.count <= maxBytes else {
             throw ConfigError(file: path, issues: [ConfigIssue(path: "", line: nil, message: "larger than 4 MiB")])
         }
-        return try parse(String(decoding: data, as: UTF8.self), file: path, environment: environment)
+        return try parse(
+            String(decoding: data, as: UTF8.self), file: path, environment: environment, allowedHosts: allowedHosts)
     }
 
     /// Parses config text.
+    /// - Parameters:
+    ///   - text: The YAML.
+    ///   - file: Where it came from, for messages.
+    ///   - environment: Where `AZURE_*` defaults and `MR_TOKEN_SIDECAR_*` settings come from.
+    ///   - allowedHosts: Hosts allowed on the command line (`--allowed-hosts`).
     /// - Throws: ``ConfigError`` listing every problem.
     public static func parse(
-        _ text: String, file: String, environment: [String: String]
+        _ text: String, file: String, environment: [String: String], allowedHosts: [String] = []
     ) throws(ConfigError)
         -> SidecarConfiguration
     {
+        let egress: EgressPolicy
+        do {
+            let fromEnvironment = try EgressPolicy.from(flag: nil, environment: environment)
+            egress = EgressPolicy(allowedHosts: Array(fromEnvironment.allowedHosts) + allowedHosts)
+        } catch {
+            throw ConfigError(file: file, issues: [ConfigIssue(path: "", line: nil, message: error.message)])
+        }
         let root: YAMLNode
         do {
             guard let node = try YAMLParser.parse(text) else {
@@ -76,7 +97,7 @@ public enum ConfigLoader: Sendable {
                         ConfigIssue(
                             path: "", line: nil,
                             message:
-                                "the environment variable \(serverAddressVariable)=\"\(address.prefix(80))\" must be host:port, such as 0.0.0.0:8787"
+                                "the environment variable \(serverAddressVariable)=\"\(LogText.bounded(address, limit: 80))\" must be host:port, such as 0.0.0.0:8787"
                         )
                     ])
             }
@@ -84,7 +105,7 @@ public enum ConfigLoader: Sendable {
         }
         // Validate even when decoding found problems (placeholders stand in for the bad values),
         // leaving out what concerns a value already reported, so every problem shows at once.
-        var validator = ConfigValidator(lines: decoding.lines, environment: environment)
+        var validator = ConfigValidator(lines: decoding.lines, environment: environment, egress: egress)
         let reported = decoding.issues.map(\.path)
         let more = validator.validate(configuration).filter { issue in
             !reported.contains { issue.path == $0 || issue.path.hasPrefix($0 + ".") || issue.path.hasPrefix($0 + "[") }

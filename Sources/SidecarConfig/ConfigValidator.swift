@@ -12,7 +12,10 @@ struct ConfigValidator {
     let environment: [String: String]
     private var issues: [ConfigIssue] = []
 
-    init(lines: [String: Int], environment: [String: String]) {
+    let egress: EgressPolicy
+
+    init(lines: [String: Int], environment: [String: String], egress: EgressPolicy) {
+        self.egress = egress
         self.lines = lines
         self.environment = environment
     }
@@ -40,22 +43,16 @@ struct ConfigValidator {
             } else {
                 names[account.name] = index
             }
-            if account.accountDomain.trimmed.isEmpty {
-                add(
-                    "\(path).accountDomain", "is empty: give the account domain, such as eastus2.mixedreality.azure.com"
-                )
-            }
-            if let endpoint = account.endpoint {
-                checkURL(endpoint, path: "\(path).endpoint", httpsOnly: true)
-            }
+            checkDestinations(account, path: path)
             validate(account.credential, path: "\(path).credential")
             let output = account.output
             if !output.path.hasPrefix("/") {
                 add(
                     "\(path).output.path",
-                    "\"\(output.path)\" must be an absolute path, such as /var/run/mixedreality/\(account.name).token")
+                    "\"\(LogText.bounded(output.path))\" must be an absolute path, such as /var/run/mixedreality/\(account.name).token"
+                )
             } else if output.path.hasSuffix("/") {
-                add("\(path).output.path", "\"\(output.path)\" is a folder: name the file")
+                add("\(path).output.path", "\"\(LogText.bounded(output.path))\" is a folder: name the file")
             } else {
                 let normalized = URL(filePath: output.path).standardizedFileURL.path
                 if let first = outputs[normalized] {
@@ -86,7 +83,9 @@ struct ConfigValidator {
                     add("\(path).notify", "give signal or httpPost, or remove notify")
                 }
                 if let signal = notify.signal, !signal.pidFile.hasPrefix("/") {
-                    add("\(path).notify.signal.pidFile", "\"\(signal.pidFile)\" must be an absolute path")
+                    add(
+                        "\(path).notify.signal.pidFile",
+                        "\"\(LogText.bounded(signal.pidFile))\" must be an absolute path")
                 }
                 if let url = notify.httpPost { checkURL(url, path: "\(path).notify.httpPost", httpsOnly: false) }
             }
@@ -119,23 +118,76 @@ struct ConfigValidator {
             } else {
                 add(
                     "server.address",
-                    "\"\(server.address)\" must be host:port, such as 0.0.0.0:8787 (empty disables the server)")
+                    "\"\(LogText.bounded(server.address))\" must be host:port, such as 0.0.0.0:8787 (empty disables the server)"
+                )
             }
         }
         if server.readyMinValidity.duration < .zero { add("server.readyMinValidity", "must not be negative") }
         return issues
     }
 
-    private mutating func checkURL(_ text: String, path: String, httpsOnly: Bool) {
+    /// The URL, or `nil` with the problem added: absolute, http(s) (https only when it carries a
+    /// credential), no user info.
+    @discardableResult
+    private mutating func checkURL(_ text: String, path: String, httpsOnly: Bool) -> URL? {
         guard let url = URL(string: text), let scheme = url.scheme?.lowercased(), let host = url.host, !host.isEmpty
         else {
-            add(path, "\"\(text.prefix(200))\" is not an absolute URL")
-            return
+            add(path, "\"\(LogText.bounded(text))\" is not an absolute URL")
+            return nil
         }
         if httpsOnly && scheme != "https" {
-            add(path, "\"\(text.prefix(200))\" must be an https:// URL: the request carries a credential")
-        } else if !["http", "https"].contains(scheme) {
-            add(path, "\"\(text.prefix(200))\" must be an http:// or https:// URL")
+            add(path, "\"\(LogText.bounded(text))\" must be an https:// URL: the request carries a credential")
+            return nil
+        }
+        if !["http", "https"].contains(scheme) {
+            add(path, "\"\(LogText.bounded(text))\" must be an http:// or https:// URL")
+            return nil
+        }
+        if url.user != nil || url.password != nil {
+            add(path, "\"\(LogText.bounded(text))\" carries user info (user@host): give the URL without it")
+            return nil
+        }
+        return url
+    }
+
+    /// The account domain, and where the account's secrets go: the STS host and, for Entra ID
+    /// credentials, the authority host, each an Azure cloud's or allowed outside the file.
+    private mutating func checkDestinations(_ account: AccountConfiguration, path: String) {
+        let domain = account.accountDomain.trimmed
+        var stsHost: String?
+        var stsPath = "\(path).accountDomain"
+        if domain.isEmpty {
+            add(stsPath, "is empty: give the account domain, such as eastus2.mixedreality.azure.com")
+        } else if !HostNameRule.isValid(domain, minimumLabels: 2) {
+            add(stsPath, "\"\(LogText.bounded(domain))\" is not a DNS host name such as eastus2.mixedreality.azure.com")
+        } else {
+            stsHost = "sts." + domain
+        }
+        if let endpoint = account.endpoint {
+            stsPath = "\(path).endpoint"
+            stsHost = checkURL(endpoint, path: stsPath, httpsOnly: true)?.host
+        }
+        if let stsHost, !egress.allowsSTS(stsHost) {
+            add(
+                stsPath,
+                "the STS host \(LogText.bounded(stsHost)) is not a Mixed Reality STS of an Azure cloud (*.mixedreality.azure.com):"
+                    + " secrets go there only if it is allowed with --allowed-hosts or \(EgressPolicy.variable), which the config file cannot set"
+            )
+        }
+        let credential = account.credential
+        guard [.workloadIdentity, .clientSecret, .clientCertificate, .default].contains(credential.type) else { return }
+        let fromEnvironment = environment["AZURE_AUTHORITY_HOST"].flatMap { $0.isEmpty ? nil : $0 }
+        guard let text = credential.authorityHost ?? fromEnvironment else { return }  // the public cloud
+        let authorityPath = credential.authorityHost != nil ? "\(path).credential.authorityHost" : path
+        let source = credential.authorityHost != nil ? "the authority host" : "AZURE_AUTHORITY_HOST"
+        guard let host = checkURL(text, path: authorityPath, httpsOnly: true)?.host else { return }
+        if !egress.allowsAuthority(host) {
+            add(
+                authorityPath,
+                "\(source) \(LogText.bounded(host)) is not an Entra ID authority of an Azure cloud"
+                    + " (\(EgressPolicy.authorityHosts.joined(separator: ", "))): secrets go there only if it is allowed"
+                    + " with --allowed-hosts or \(EgressPolicy.variable), which the config file cannot set"
+            )
         }
     }
 
@@ -155,6 +207,15 @@ struct ConfigValidator {
                     "\(path).\(key)",
                     "is not used by type \(kind.rawValue); it is for \(kinds.map(\.rawValue).sorted().joined(separator: ", "))"
                 )
+            }
+        }
+        if let allowed = env(ConfigLoader.allowedCredentialsVariable) {
+            let kinds = allowed.split(separator: ",").map { $0.trimmed }
+            if !kinds.contains(kind.rawValue) {
+                add(
+                    "\(path).type",
+                    "\(kind.rawValue) is not allowed in this pod: the cluster admin allows \(kinds.joined(separator: ", "))"
+                        + " (\(ConfigLoader.allowedCredentialsVariable))")
             }
         }
         switch kind {
@@ -191,17 +252,18 @@ struct ConfigValidator {
             add(path, "give at most one of clientId, objectId, resourceId")
         }
         if let tenant = credential.tenantId, !TenantIdRule.isValid(tenant) {
-            add("\(path).tenantId", "\"\(tenant.prefix(80))\" is not a tenant id: use letters, digits, '-' and '.'")
-        }
-        if let authority = credential.authorityHost {
-            checkURL(authority, path: "\(path).authorityHost", httpsOnly: true)
+            add(
+                "\(path).tenantId",
+                "\"\(LogText.bounded(tenant))\" is not a tenant id: use letters, digits, '-' and '.'")
         }
         if let scope = credential.scope, scope.isEmpty { add("\(path).scope", "is empty") }
         for (key, file) in [
             ("keyFile", credential.keyFile), ("tokenFile", credential.tokenFile), ("secretFile", credential.secretFile),
             ("certificateFile", credential.certificateFile),
         ] {
-            if let file, !file.hasPrefix("/") { add("\(path).\(key)", "\"\(file)\" must be an absolute path") }
+            if let file, !file.hasPrefix("/") {
+                add("\(path).\(key)", "\"\(LogText.bounded(file))\" must be an absolute path")
+            }
         }
     }
 }

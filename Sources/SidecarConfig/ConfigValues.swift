@@ -92,7 +92,7 @@ public struct AccountName: Decodable, Sendable, Hashable, Comparable, ConfigPlac
             value.first != "-", value.last != "-"
         else {
             throw ConfigValueError(
-                "\"\(value.prefix(80))\" is not a valid name: use 1 to 63 lowercase letters, digits and '-', such as anchors-prod"
+                "\"\(LogText.bounded(value, limit: 80))\" is not a valid name: use 1 to 63 lowercase letters, digits and '-', such as anchors-prod"
             )
         }
         self.value = value
@@ -119,7 +119,7 @@ public struct AccountIdentifier: Decodable, Sendable, Hashable, ConfigPlaceholde
     public init(from decoder: any Decoder) throws {
         let text = try ConfigScalar(from: decoder).text
         guard let normalized = AccountIdRule.normalized(text) else {
-            throw ConfigValueError("\"\(text.prefix(80))\" is not a UUID: \(AccountIdRule.hint)")
+            throw ConfigValueError("\"\(LogText.bounded(text, limit: 80))\" is not a UUID: \(AccountIdRule.hint)")
         }
         value = normalized
     }
@@ -135,7 +135,8 @@ extension ConfigWord {
         let text = try ConfigScalar(from: decoder).text
         guard let value = Self(rawValue: text) else {
             throw ConfigValueError(
-                "\"\(text.prefix(80))\" is not one of \(Self.allCases.map(\.rawValue).joined(separator: ", "))")
+                "\"\(LogText.bounded(text, limit: 80))\" is not one of \(Self.allCases.map(\.rawValue).joined(separator: ", "))"
+            )
         }
         self = value
     }

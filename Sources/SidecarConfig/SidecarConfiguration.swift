@@ -262,19 +262,28 @@ public struct ServerConfiguration: Decodable, Sendable, Hashable {
     public var address: String
     /// `/readyz` passes while every token is valid this much longer (default 5m).
     public var readyMinValidity: ConfigDuration
+    /// Whether `/status` (account ids, paths, error texts) answers clients outside the pod too
+    /// (default `false`: loopback only, such as `kubectl port-forward`).
+    public var exposeStatus: Bool
 
-    enum CodingKeys: String, CodingKey { case address, readyMinValidity }
+    enum CodingKeys: String, CodingKey { case address, readyMinValidity, exposeStatus }
 
-    public init(address: String = "0.0.0.0:8787", readyMinValidity: ConfigDuration = .init(.seconds(300))) {
+    public init(
+        address: String = "0.0.0.0:8787", readyMinValidity: ConfigDuration = .init(.seconds(300)),
+        exposeStatus: Bool = false
+    ) {
         self.address = address
         self.readyMinValidity = readyMinValidity
+        self.exposeStatus = exposeStatus
     }
 
     public init(from decoder: any Decoder) throws {
+        let defaults = ServerConfiguration()
         let container = try decoder.container(keyedBy: CodingKeys.self)
-        address = try container.decodeIfPresent(String.self, forKey: .address) ?? "0.0.0.0:8787"
+        address = try container.decodeIfPresent(String.self, forKey: .address) ?? defaults.address
         readyMinValidity =
-            try container.decodeIfPresent(ConfigDuration.self, forKey: .readyMinValidity) ?? .init(.seconds(300))
+            try container.decodeIfPresent(ConfigDuration.self, forKey: .readyMinValidity) ?? defaults.readyMinValidity
+        exposeStatus = try container.decodeIfPresent(Bool.self, forKey: .exposeStatus) ?? defaults.exposeStatus
     }
 
     /// The host and port, or `nil` when disabled.

@@ -8,8 +8,15 @@ import Foundation
 
 /// Answers one AdmissionReview `v1` body: the pure part of the webhook.
 package struct AdmissionHandler: Sendable {
-    /// The largest body read (Kubernetes objects are at most about 1.5 MiB).
-    package static let maxBodyBytes = 3 << 20
+    /// The largest body read. An AdmissionReview of a pod at the API server's 1.5 MiB object
+    /// limit (etcd's) is about 1.5 MiB (`SidecarInjectorTests` measures it); 2 MiB leaves room
+    /// for JSON that encodes larger than the stored object, and keeps one large review in the
+    /// chart's 64 MiB limit under a flood (3 MiB did not: 79 MiB in `WebhookReliabilityTests`).
+    package static let maxBodyBytes = 2 << 20
+
+    /// The JSON bounds of a body: Kubernetes objects nest less than 20 deep, and a pod at the
+    /// object limit holds far fewer values than this unless it is built to exhaust memory.
+    static let parser = JSONParser(maxDepth: 64, maxValues: 100_000)
 
     package struct Answer: Sendable {
         /// 200, or 400 for a body that is not an AdmissionReview.
@@ -29,27 +36,41 @@ package struct AdmissionHandler: Sendable {
 
     /// Answers a request body.
     package func answer(_ body: [UInt8]) -> Answer {
-        guard let review = JSON.decode(JSONValue.self, from: body), review.object != nil else {
-            return Self.invalid("the body is not JSON: send an admission.k8s.io/v1 AdmissionReview")
+        body.withUnsafeBufferPointer { answer($0) }
+    }
+
+    /// Answers a request body read in place.
+    package func answer(_ body: UnsafeBufferPointer<UInt8>) -> Answer {
+        let review: JSONValue
+        do {
+            review = try Self.parser.parse(body)
+        } catch {
+            return Self.invalid("the body is not JSON (\(error.reason)): send an admission.k8s.io/v1 AdmissionReview")
+        }
+        guard review.object != nil else {
+            return Self.invalid("the body is not a JSON object: send an admission.k8s.io/v1 AdmissionReview")
         }
         guard review["apiVersion"]?.string == "admission.k8s.io/v1", review["kind"]?.string == "AdmissionReview" else {
             return Self.invalid(
                 "the body is not an admission.k8s.io/v1 AdmissionReview (set admissionReviewVersions: [v1])")
         }
-        guard let request = review["request"], let uid = request["uid"]?.string, !uid.isEmpty else {
-            return Self.invalid("the AdmissionReview has no request.uid")
+        guard let request = review["request"], let uid = request["uid"]?.string, !uid.isEmpty, uid.utf8.count <= 128
+        else {
+            return Self.invalid("the AdmissionReview has no request.uid (a UID of at most 128 characters)")
         }
         let kind = request["kind"]?["kind"]?.string
         let operation = request["operation"]?.string
         guard kind == "Pod", operation == "CREATE" else {
-            return Self.allowed(uid: uid, result: "skipped", reason: "\(kind ?? "unknown kind") \(operation ?? "")")
+            return Self.allowed(
+                uid: uid, result: "skipped",
+                reason: LogText.bounded("\(kind ?? "unknown kind") \(operation ?? "")", limit: 80))
         }
         guard let pod = request["object"], pod.object != nil else {
             return Self.invalid("the AdmissionReview has no request.object")
         }
         var answer = decide(uid: uid, pod: pod)
         let name = pod["metadata"]?["name"]?.string ?? pod["metadata"]?["generateName"]?.string.map { $0 + "*" } ?? "?"
-        answer.subject = "\(request["namespace"]?.string ?? "?")/\(name)"
+        answer.subject = LogText.bounded("\(request["namespace"]?.string ?? "?")/\(name)", limit: 127)
         return answer
     }
 
@@ -77,6 +98,12 @@ package struct AdmissionHandler: Sendable {
 
     private static func allowed(uid: String, result: String, reason: String) -> Answer {
         Answer(status: 200, body: review(["uid": .string(uid), "allowed": true]), result: result, reason: reason)
+    }
+
+    /// A 503 answer: too many reviews at once; the API server's `failurePolicy` decides.
+    package static func busy() -> Answer {
+        let body: JSONValue = ["error": "the webhook is busy: too many reviews at once"]
+        return Answer(status: 503, body: body.encoded(), result: "busy", reason: "too many reviews at once")
     }
 
     /// A 400 answer.

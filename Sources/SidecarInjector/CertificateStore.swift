@@ -129,11 +129,21 @@ final class CertificateStore: Sendable {
         }
     }
 
+    /// The TLS 1.2 suites served.
+    static let tls12CipherSuites: [NIOTLSCipher] = [
+        .TLS_ECDHE_ECDSA_WITH_AES_128_GCM_SHA256, .TLS_ECDHE_RSA_WITH_AES_128_GCM_SHA256,
+        .TLS_ECDHE_ECDSA_WITH_AES_256_GCM_SHA384, .TLS_ECDHE_RSA_WITH_AES_256_GCM_SHA384,
+        .TLS_ECDHE_ECDSA_WITH_CHACHA20_POLY1305_SHA256, .TLS_ECDHE_RSA_WITH_CHACHA20_POLY1305_SHA256,
+    ]
+
     /// The server configuration: the first certificate, then whatever is current at each handshake.
     func tlsConfiguration(_ initial: Loaded) -> TLSConfiguration {
         var configuration = TLSConfiguration.makeServerConfiguration(
             certificateChain: initial.chain.map { .certificate($0) }, privateKey: .privateKey(initial.key))
         configuration.minimumTLSVersion = .tlsv12
+        // TLS 1.3 (whose suites are all AEAD), or TLS 1.2 with ECDHE and an AEAD cipher only:
+        // forward secrecy, no CBC, no RSA key exchange.
+        configuration.cipherSuiteValues = Self.tls12CipherSuites
         configuration.shutdownTimeout = .milliseconds(500)
         configuration.sslContextCallback = { [self] _, promise in
             var override = NIOSSLContextConfigurationOverride()

@@ -70,12 +70,15 @@ package struct InjectionRequest: Sendable, Hashable {
     /// `{"requests": {"cpu": "5m", "memory": "32Mi"}, "limits": {...}}`, each part optional.
     package static func parseResources(_ text: String) -> Result<JSONValue, InjectionDenial> {
         let example = #"such as {"requests":{"cpu":"5m","memory":"32Mi"},"limits":{"memory":"64Mi"}}"#
-        guard let value = JSON.decode(JSONValue.self, from: Array(text.utf8)), let top = value.object else {
+        guard text.utf8.count <= 4096, let value = try? JSONParser(maxDepth: 4, maxValues: 64).parse(Array(text.utf8)),
+            let top = value.object
+        else {
             return .failure(InjectionDenial(reason: "not a JSON object \(example)"))
         }
         for (section, body) in top.sorted(by: { $0.key < $1.key }) {
             guard ["requests", "limits"].contains(section) else {
-                return .failure(InjectionDenial(reason: "\"\(section.prefix(40))\" is not requests or limits"))
+                return .failure(
+                    InjectionDenial(reason: "\"\(LogText.bounded(section, limit: 40))\" is not requests or limits"))
             }
             guard let entries = body.object else {
                 return .failure(InjectionDenial(reason: "\(section) must be an object \(example)"))
@@ -84,7 +87,9 @@ package struct InjectionRequest: Sendable, Hashable {
                 guard ["cpu", "memory", "ephemeral-storage"].contains(resource) else {
                     return .failure(
                         InjectionDenial(
-                            reason: "\(section).\(resource.prefix(40)) is not cpu, memory or ephemeral-storage"))
+                            reason:
+                                "\(section).\(LogText.bounded(resource, limit: 40)) is not cpu, memory or ephemeral-storage"
+                        ))
                 }
                 guard let text = quantity.string, isQuantity(text) else {
                     return .failure(
@@ -97,15 +102,7 @@ package struct InjectionRequest: Sendable, Hashable {
     }
 
     /// A Kubernetes quantity as people write them: digits, an optional fraction, a suffix.
-    package static func isQuantity(_ text: String) -> Bool {
-        let suffixes = ["", "m", "k", "M", "G", "T", "Ki", "Mi", "Gi", "Ti"]
-        let split = text.firstIndex { !($0.isASCII && ($0.isNumber || $0 == ".")) } ?? text.endIndex
-        let number = text[..<split]
-        guard !number.isEmpty, number.first != ".", number.last != ".", number.filter({ $0 == "." }).count <= 1 else {
-            return false
-        }
-        return suffixes.contains(String(text[split...]))
-    }
+    package static func isQuantity(_ text: String) -> Bool { Quantity.isValid(text) }
 
     static func isDNSSubdomain(_ text: String) -> Bool {
         guard (1...253).contains(text.count) else { return false }
@@ -141,10 +138,11 @@ private struct AnnotationReader {
         let known = Set(Key.allCases.map(\.annotation)).union([
             InjectionRequest.statusAnnotation, InjectionRequest.injectLabel,
         ])
-        for name in annotations.keys.sorted() where name.hasPrefix(prefix) && !known.contains(name) {
+        let unknown = annotations.keys.sorted().filter { $0.hasPrefix(prefix) && !known.contains($0) }
+        if !unknown.isEmpty {
             problems.append(
-                "\(name) is not an annotation of mr-token-sidecar; the known ones are "
-                    + Key.allCases.map(\.annotation).joined(separator: ", "))
+                "\(LogText.list(unknown)) \(unknown.count == 1 ? "is not an annotation" : "are not annotations") of"
+                    + " mr-token-sidecar; the known ones are " + Key.allCases.map(\.annotation).joined(separator: ", "))
         }
     }
 
@@ -162,7 +160,7 @@ private struct AnnotationReader {
         }
         guard InjectionRequest.isDNSSubdomain(name) else {
             problems.append(
-                "\(Key.configMap.annotation): \"\(name.prefix(80))\" is not a ConfigMap name (lowercase letters, digits, '-' and '.', at most 253)"
+                "\(Key.configMap.annotation): \"\(LogText.bounded(name, limit: 80))\" is not a ConfigMap name (lowercase letters, digits, '-' and '.', at most 253)"
             )
             return nil
         }
@@ -183,7 +181,7 @@ private struct AnnotationReader {
             accountId = AccountIdRule.normalized(id)
             if accountId == nil {
                 problems.append(
-                    "\(Key.accountId.annotation): \"\(id.prefix(80))\" is not a UUID: copy the account id from the Azure portal"
+                    "\(Key.accountId.annotation): \"\(LogText.bounded(id, limit: 80))\" is not a UUID: copy the account id from the Azure portal"
                 )
             }
         } else if domain != nil {
@@ -195,7 +193,7 @@ private struct AnnotationReader {
                 host = domain.lowercased()
             } else {
                 problems.append(
-                    "\(Key.accountDomain.annotation): \"\(domain.prefix(80))\" is not a domain such as eastus2.mixedreality.azure.com"
+                    "\(Key.accountDomain.annotation): \"\(LogText.bounded(domain, limit: 80))\" is not a domain such as eastus2.mixedreality.azure.com"
                 )
             }
         } else if id != nil {
@@ -214,11 +212,11 @@ private struct AnnotationReader {
         if let parsed = InjectionRequest.Credential(rawValue: text) { return parsed }
         if ["accountKey", "clientSecret", "clientCertificate"].contains(text) {
             problems.append(
-                "\(Key.credential.annotation): \(text) needs a secret file: describe the account in a ConfigMap and name it with \(Key.configMap.annotation)"
+                "\(Key.credential.annotation): \(LogText.bounded(text, limit: 80)) needs a secret file: describe the account in a ConfigMap and name it with \(Key.configMap.annotation)"
             )
         } else {
             problems.append(
-                "\(Key.credential.annotation): \"\(text.prefix(80))\" is not one of "
+                "\(Key.credential.annotation): \"\(LogText.bounded(text, limit: 80))\" is not one of "
                     + InjectionRequest.Credential.allCases.map(\.rawValue).joined(separator: ", "))
         }
         return nil
@@ -228,7 +226,7 @@ private struct AnnotationReader {
         guard let text = value(.outputFormat) else { return .token }
         if let parsed = OutputConfiguration.Format(rawValue: text) { return parsed }
         problems.append(
-            "\(Key.outputFormat.annotation): \"\(text.prefix(80))\" is not one of "
+            "\(Key.outputFormat.annotation): \"\(LogText.bounded(text, limit: 80))\" is not one of "
                 + OutputConfiguration.Format.allCases.map(\.rawValue).joined(separator: ", "))
         return nil
     }
@@ -244,8 +242,8 @@ private struct AnnotationReader {
             )
         } else if !unknown.isEmpty {
             problems.append(
-                "\(Key.containers.annotation) names \(unknown.joined(separator: ", ")), which the pod does not have; its containers are "
-                    + appContainers.joined(separator: ", "))
+                "\(Key.containers.annotation) names \(LogText.list(unknown)), which the pod does not have; its containers are "
+                    + LogText.list(appContainers))
         } else {
             return names
         }
@@ -255,7 +253,8 @@ private struct AnnotationReader {
     mutating func image() -> String? {
         guard let text = value(.image) else { return nil }
         if text.isEmpty || text.count > 512 || text.contains(where: { $0.isWhitespace }) {
-            problems.append("\(Key.image.annotation): \"\(text.prefix(80))\" is not an image reference")
+            problems.append(
+                "\(Key.image.annotation): \"\(LogText.bounded(text, limit: 80))\" is not an image reference")
             return nil
         }
         return text

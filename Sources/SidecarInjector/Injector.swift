@@ -21,6 +21,8 @@ package struct Injector: Sendable {
     package static let tokenFolder = "/var/run/mixedreality"
     package static let configFolder = "/etc/mr-token-sidecar"
     package static let configVariable = "MR_TOKEN_SIDECAR_CONFIG"
+    /// The label a pod must carry for Azure Workload Identity to mutate it.
+    package static let workloadIdentityLabel = "azure.workload.identity/use"
     /// What Azure Workload Identity's webhook adds to the containers it mutates.
     package static let workloadIdentityVariables = [
         "AZURE_CLIENT_ID", "AZURE_TENANT_ID", "AZURE_FEDERATED_TOKEN_FILE", "AZURE_AUTHORITY_HOST",
@@ -38,8 +40,9 @@ package struct Injector: Sendable {
         let initContainers = spec["initContainers"]?.array ?? []
         let injected = ours(in: initContainers, list: "initContainers") + ours(in: containers, list: "containers")
         if !injected.isEmpty {
+            let identity = workloadIdentity(in: spec)
             let operations = injected.flatMap { path, container in
-                completeWorkloadIdentity(container, at: path, source: workloadIdentity(in: spec))
+                completeWorkloadIdentity(container, at: path, source: (identity.environment, identity.mounts))
             }
             return operations.isEmpty
                 ? .unchanged(reason: "already injected")
@@ -65,6 +68,8 @@ package struct Injector: Sendable {
         var restartPolicy: String
         /// The pod has an `fsGroup`: the token file can be group-readable only.
         var groupReadable: Bool
+        /// The sidecar's probe port: the chart's, or the next one no container of the pod declares.
+        var probePort: Int
         var hasMetadata: Bool
         var hasAnnotations: Bool
     }
@@ -77,6 +82,27 @@ package struct Injector: Sendable {
         case .success(let value): request = value
         case .failure(let denial): return .failure(denial)
         }
+        if spec["hostNetwork"] == .bool(true) {
+            return .failure(
+                InjectionDenial(
+                    reason:
+                        "the pod uses hostNetwork: an injected sidecar would serve its probes and metrics on the node's network and its port would clash between pods; run the pod without hostNetwork"
+                ))
+        }
+        if let violation = settings.policy.violation(request) {
+            return .failure(InjectionDenial(reason: violation))
+        }
+        if case .account(_, _, .workloadIdentity, _) = request.source,
+            pod["metadata"]?["labels"]?[Self.workloadIdentityLabel]?.string != "true"
+        {
+            return .failure(
+                InjectionDenial(
+                    reason:
+                        "the pod asks for workload identity (the default \(InjectionRequest.Key.credential.annotation)) but lacks the label \(Self.workloadIdentityLabel): \"true\", so Azure Workload Identity will not give it a token: add the label (and annotate its service account), or choose another credential"
+                ))
+        }
+        let identity = workloadIdentity(in: spec)
+        if let problem = identity.problem { return .failure(InjectionDenial(reason: problem)) }
         let wanted = request.containers ?? names
         var targets: [(index: Int, hasMounts: Bool)] = []
         for (index, container) in containers.enumerated() {
@@ -86,7 +112,7 @@ package struct Injector: Sendable {
                 return .failure(
                     InjectionDenial(
                         reason:
-                            "container \(name) already mounts something at \(Self.tokenFolder), where the tokens go: move it, or leave \(name) out of \(InjectionRequest.Key.containers.annotation)"
+                            "container \(LogText.bounded(name, limit: 63)) already mounts something at \(Self.tokenFolder), where the tokens go: move it, or leave it out of \(InjectionRequest.Key.containers.annotation)"
                     ))
             }
             targets.append((index, container["volumeMounts"] != nil))
@@ -100,10 +126,11 @@ package struct Injector: Sendable {
         }
         return .success(
             Plan(
-                request: request, targets: targets, identity: workloadIdentity(in: spec),
+                request: request, targets: targets, identity: (identity.environment, identity.mounts),
                 hasVolumes: spec["volumes"] != nil, hasInitContainers: spec["initContainers"] != nil,
                 restartPolicy: spec["restartPolicy"]?.string ?? "Always",
-                groupReadable: spec["securityContext"]?["fsGroup"] != nil, hasMetadata: pod["metadata"] != nil,
+                groupReadable: spec["securityContext"]?["fsGroup"] != nil,
+                probePort: freePort(in: spec), hasMetadata: pod["metadata"] != nil,
                 hasAnnotations: pod["metadata"]?["annotations"] != nil))
     }
 
@@ -112,8 +139,18 @@ package struct Injector: Sendable {
     func render(_ plan: Plan) -> InjectionDecision {
         let request = plan.request
         var environment: [JSONValue] = [
-            ["name": .string(ConfigLoader.serverAddressVariable), "value": .string("0.0.0.0:\(settings.probePort)")]
+            ["name": .string(ConfigLoader.serverAddressVariable), "value": .string("0.0.0.0:\(plan.probePort)")],
+            [
+                "name": .string(ConfigLoader.allowedCredentialsVariable),
+                "value": .string(settings.policy.allowedCredentials.map(\.rawValue).joined(separator: ",")),
+            ],
         ]
+        if !settings.policy.sidecarAllowedHosts.isEmpty {
+            environment.append([
+                "name": .string(EgressPolicy.variable),
+                "value": .string(settings.policy.sidecarAllowedHosts.joined(separator: ",")),
+            ])
+        }
         var arguments: [JSONValue] = ["run"]
         var newVolumes: [JSONValue] = [
             [
@@ -147,7 +184,7 @@ package struct Injector: Sendable {
             "volumeMounts": .array(sidecarMounts),
         ]
         let probe = { (path: String) -> JSONValue in
-            ["httpGet": ["path": .string(path), "port": .number(Double(settings.probePort))]]
+            ["httpGet": ["path": .string(path), "port": .number(Double(plan.probePort))]]
         }
         var longRunning = base
         longRunning["name"] = .string(Self.sidecarName)
@@ -234,9 +271,14 @@ package struct Injector: Sendable {
         }
     }
 
-    /// The environment and mounts Azure Workload Identity gave another container of the pod, so
-    /// that the sidecar gets them whichever webhook ran first.
-    private func workloadIdentity(in spec: [String: JSONValue]) -> (environment: [JSONValue], mounts: [JSONValue]) {
+    /// What Azure Workload Identity gave another container of the pod, so that the sidecar gets it
+    /// whichever webhook ran first: its variables, and only the mount that holds the token file
+    /// (the one with the longest path under which the file lies), read-only and without
+    /// `subPath` or propagation, whatever the app's mount says. `problem` when the token's mount
+    /// cannot be copied that way.
+    private func workloadIdentity(
+        in spec: [String: JSONValue]
+    ) -> (environment: [JSONValue], mounts: [JSONValue], problem: String?) {
         let all = (spec["initContainers"]?.array ?? []) + (spec["containers"]?.array ?? [])
         for container in all {
             let name = container["name"]?.string
@@ -244,17 +286,38 @@ package struct Injector: Sendable {
             let environment = container["env"]?.array ?? []
             guard
                 let tokenFile = environment.first(where: { $0["name"]?.string == "AZURE_FEDERATED_TOKEN_FILE" })?[
-                    "value"]?.string
+                    "value"]?
+                    .string
             else { continue }
             let variables = environment.filter { Self.workloadIdentityVariables.contains($0["name"]?.string ?? "") }
-            let mounts = (container["volumeMounts"]?.array ?? []).filter { mount in
+            let holding = (container["volumeMounts"]?.array ?? []).filter { mount in
                 guard let path = mount["mountPath"]?.string else { return false }
                 let folder = path.hasSuffix("/") ? path : path + "/"
                 return tokenFile.hasPrefix(folder)
+            }.max { ($0["mountPath"]?.string?.count ?? 0) < ($1["mountPath"]?.string?.count ?? 0) }
+            guard let holding, let volume = holding["name"], let path = holding["mountPath"] else {
+                return (variables, [], nil)
             }
-            return (variables, mounts)
+            if holding["subPath"] != nil || holding["subPathExpr"] != nil {
+                return (
+                    variables, [],
+                    "the workload identity token \(LogText.bounded(tokenFile)) of container \(LogText.bounded(name ?? "?")) is mounted with subPath: mount its projected volume as a folder so that the sidecar can share it read-only"
+                )
+            }
+            return (variables, [["name": volume, "mountPath": path, "readOnly": true]], nil)
         }
-        return ([], [])
+        return ([], [], nil)
+    }
+
+    /// The chart's probe port, or the next one that no container of the pod declares (a
+    /// `containerPort`), so that the sidecar's server never clashes with the app's.
+    private func freePort(in spec: [String: JSONValue]) -> Int {
+        let all = (spec["initContainers"]?.array ?? []) + (spec["containers"]?.array ?? [])
+        let taken = Set(
+            all.flatMap { $0["ports"]?.array ?? [] }.compactMap { $0["containerPort"]?.number.map { Int($0) } })
+        var port = settings.probePort
+        while taken.contains(port) && port < 65535 { port += 1 }
+        return port
     }
 
     /// Adds to an injected container what workload identity gave the app after our injection.

@@ -15,6 +15,8 @@ package struct InjectorSettings: Sendable, Hashable {
     package var resources: JSONValue
     /// The `sizeLimit` of the in-memory token volume.
     package var tokenVolumeSizeLimit: String
+    /// What the cluster admin allows a pod.
+    package var policy: InjectionPolicy
 
     package static let defaultResources: JSONValue = [
         "requests": ["cpu": "5m", "memory": "32Mi"],
@@ -23,7 +25,8 @@ package struct InjectorSettings: Sendable, Hashable {
 
     package init(
         image: String, imagePullPolicy: String = "IfNotPresent", nativeSidecar: Bool = true, probePort: Int = 8787,
-        resources: JSONValue = defaultResources, tokenVolumeSizeLimit: String = "1Mi"
+        resources: JSONValue = defaultResources, tokenVolumeSizeLimit: String = "1Mi",
+        policy: InjectionPolicy = InjectionPolicy()
     ) {
         self.image = image
         self.imagePullPolicy = imagePullPolicy
@@ -31,5 +34,6 @@ package struct InjectorSettings: Sendable, Hashable {
         self.probePort = probePort
         self.resources = resources
         self.tokenVolumeSizeLimit = tokenVolumeSizeLimit
+        self.policy = policy
     }
 }

@@ -1,5 +1,5 @@
 import AzureCore
-import DaemonSupport
+package import DaemonSupport
 public import Logging
 import Metrics
 import Prometheus
@@ -19,11 +19,13 @@ public struct WebhookOptions: Sendable {
     /// How often the certificate files are checked for changes.
     public var certificateCheckInterval: Duration
     package var settings: InjectorSettings
+    /// What a client of either server is allowed (connections, deadlines, requests in flight).
+    package var limits: ServerLimits
 
     package init(
         address: String = "0.0.0.0:8443", probeAddress: String = "0.0.0.0:8080", certificateFile: String,
-        keyFile: String,
-        certificateCheckInterval: Duration = .seconds(5), settings: InjectorSettings
+        keyFile: String, certificateCheckInterval: Duration = .seconds(5), settings: InjectorSettings,
+        limits: ServerLimits = ServerLimits()
     ) {
         self.address = address
         self.probeAddress = probeAddress
@@ -31,6 +33,7 @@ public struct WebhookOptions: Sendable {
         self.keyFile = keyFile
         self.certificateCheckInterval = certificateCheckInterval
         self.settings = settings
+        self.limits = limits
     }
 }
 
@@ -69,10 +72,12 @@ public struct WebhookApp: Service {
             host: mutate.host, port: mutate.port,
             store: CertificateStore(certificateFile: options.certificateFile, keyFile: options.keyFile),
             handler: AdmissionHandler(injector: Injector(settings: options.settings)), metrics: metrics,
-            interval: options.certificateCheckInterval, readiness: readiness, logger: logger,
+            interval: options.certificateCheckInterval, limits: options.limits,
+            lanes: AdmissionLanes(wait: options.limits.queueTimeout), readiness: readiness, logger: logger,
             onListening: { onListening(.mutate($0)) })
         let probes = WebhookProbeServer(
-            host: probe.host, port: probe.port, readiness: readiness, registry: registry, logger: logger,
+            host: probe.host, port: probe.port, readiness: readiness, registry: registry, limits: options.limits,
+            logger: logger,
             onListening: { onListening(.probes($0)) })
         return WebhookApp(probes: probes, server: server, logger: logger)
     }

@@ -11,8 +11,9 @@ import Foundation
 /// `mr_webhook_certificate_reloads_total{result}` and `mr_webhook_certificate_expiry_timestamp_seconds`.
 package final class WebhookMetrics: Sendable {
     /// The results: `injected`, `unchanged` (already injected), `skipped` (not a pod creation),
-    /// `denied` (bad annotations), `invalid` (a body that is not an AdmissionReview: 400).
-    static let results = ["injected", "unchanged", "skipped", "denied", "invalid"]
+    /// `denied` (bad annotations), `invalid` (a body that is not an AdmissionReview: 400), `busy`
+    /// (too many reviews at once: 503).
+    static let results = ["injected", "unchanged", "skipped", "denied", "invalid", "busy"]
 
     private let requests: [String: Counter]
     private let duration: CoreMetrics.Timer

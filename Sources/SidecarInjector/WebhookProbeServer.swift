@@ -10,11 +10,12 @@ struct WebhookProbeServer: Service {
     let port: Int
     let readiness: ProbeFlag
     let registry: PrometheusCollectorRegistry
+    let limits: ServerLimits
     let logger: Logger
     let onListening: @Sendable (Int) -> Void
 
     func run() async throws {
-        let router = Router()
+        let router = Router(context: PeerRequestContext.self)
         router.get("/healthz") { _, _ in HTTPServing.json(.ok, ["status": "ok"]) }
         router.get("/readyz") { _, _ in
             readiness.isSet
@@ -23,7 +24,8 @@ struct WebhookProbeServer: Service {
         }
         router.get("/metrics") { _, _ in HTTPServing.metrics(registry) }
         try await HTTPServing.serve(
-            router, host: host, port: port, serverName: "mr-token-sidecar-webhook", what: "probe server",
+            router, limits: limits, host: host, port: port, serverName: "mr-token-sidecar-webhook",
+            what: "probe server",
             logger: logger,
             onListening: onListening)
     }

@@ -23,6 +23,8 @@ struct WebhookServer: Service {
     let handler: AdmissionHandler
     let metrics: WebhookMetrics
     let interval: Duration
+    let limits: ServerLimits
+    let lanes: AdmissionLanes
     let readiness: ProbeFlag
     let logger: Logger
     let onListening: @Sendable (Int) -> Void
@@ -79,21 +81,17 @@ struct WebhookServer: Service {
     }
 
     private func serve(_ tls: TLSConfiguration) async throws {
-        let router = Router()
+        let router = Router(context: PeerRequestContext.self)
         router.post("/mutate") { request, _ -> Response in
             let started = ContinuousClock.now
-            let answer: AdmissionHandler.Answer
-            do {
-                let body = try await request.body.collect(upTo: AdmissionHandler.maxBodyBytes)
-                answer = handler.answer(Array(buffer: body))
-            } catch {
-                answer = AdmissionHandler.invalid("the body is larger than 3 MiB or was cut short")
-            }
+            let answer = await lanes.answer(request, handler: handler)
             metrics.request(answer.result, duration: ContinuousClock.now - started)
             logger.log(
-                level: answer.result == "invalid" || answer.result == "denied" ? .warning : .info, "admission review",
+                level: ["invalid", "denied", "busy"].contains(answer.result) ? .warning : .info, "admission review",
                 metadata: [
-                    "result": "\(answer.result)", WebhookLogKeys.reason: "\(answer.reason)", "pod": "\(answer.subject)",
+                    "result": "\(answer.result)",
+                    WebhookLogKeys.reason: "\(LogText.bounded(answer.reason, limit: 400))",
+                    "pod": "\(LogText.bounded(answer.subject))",
                 ])
             return Response(
                 status: HTTPResponse.Status(code: answer.status), headers: [.contentType: "application/json"],
@@ -104,11 +102,63 @@ struct WebhookServer: Service {
         }
         defer { readiness.set(false) }
         try await HTTPServing.serve(
-            router, server: try .tls(.http1(), tlsConfiguration: tls), host: host, port: port,
-            serverName: "mr-token-sidecar-webhook", what: "webhook", logger: logger
+            router, tls: tls, limits: limits, host: host, port: port, serverName: "mr-token-sidecar-webhook",
+            what: "webhook", logger: logger
         ) { [readiness, onListening] bound in
             readiness.set(true)
             onListening(bound)
+        }
+    }
+}
+
+/// Who may read and parse a body now. AdmissionReviews of ordinary pods (up to 128 KiB, by
+/// `Content-Length`; a few KB in practice) wait their turn in the small lane. A larger one is
+/// read and parsed only when no other large one is: otherwise it is answered 503 at once, its
+/// body drained unread, so that a flood of large bodies holds at most one in memory and delays no
+/// small one (a real pod that large is rare, and the API server's `failurePolicy` decides).
+struct AdmissionLanes: Sendable {
+    /// The largest body of the small lane.
+    static let smallBodyBytes = 128 << 10
+    let small = ConcurrencyLimiter(limit: 8)
+    let large = ConcurrencyLimiter(limit: 1)
+    /// The longest a small review waits for its turn.
+    let wait: Duration
+
+    func answer(_ request: Request, handler: AdmissionHandler) async -> AdmissionHandler.Answer {
+        let declared = request.headers[.contentLength].flatMap { Int($0) }
+        if let declared, declared > AdmissionHandler.maxBodyBytes {
+            return AdmissionHandler.invalid("the body is larger than \(AdmissionHandler.maxBodyBytes >> 20) MiB")
+        }
+        do {
+            if let declared, declared <= Self.smallBodyBytes {
+                let answer = try await small.withPermit(waitingAtMost: wait) {
+                    await Self.read(request, upTo: Self.smallBodyBytes, handler: handler)
+                }
+                return answer ?? AdmissionHandler.busy()
+            }
+            let answer = await large.withPermitIfFree {
+                await Self.read(request, upTo: AdmissionHandler.maxBodyBytes, handler: handler)
+            }
+            return answer ?? AdmissionHandler.busy()
+        } catch {
+            return AdmissionHandler.busy()
+        }
+    }
+
+    private static func read(
+        _ request: Request, upTo limit: Int, handler: AdmissionHandler
+    ) async
+        -> AdmissionHandler.Answer
+    {
+        do {
+            let body = try await request.body.collect(upTo: limit)
+            return body.withUnsafeReadableBytes { raw in
+                handler.answer(
+                    UnsafeBufferPointer(start: raw.baseAddress?.assumingMemoryBound(to: UInt8.self), count: raw.count))
+            }
+        } catch {
+            return AdmissionHandler.invalid(
+                "the body is larger than \(limit >> 10) KiB (its Content-Length said less) or was cut short")
         }
     }
 }

@@ -190,10 +190,14 @@ struct DemoSidecar: Service {
         try Data(accounts.configYAML(emulator: url, root: root, port: port).utf8).write(
             to: URL(filePath: configPath), options: .atomic)
         let environment = ProcessInfo.processInfo.environment
-        let configuration = try ConfigLoader.load(path: configPath, environment: environment)
+        // The emulator is not an Azure host: the demo allows its address the way a deployment
+        // would, outside the config file (as `--allowed-hosts 127.0.0.1`).
+        let allowedHosts = [URL(string: url)?.host ?? "127.0.0.1"]
+        let configuration = try ConfigLoader.load(
+            path: configPath, environment: environment, allowedHosts: allowedHosts)
         let (logger, box) = DaemonLogHandler.logger(label: "mr-token-sidecar", level: .info, format: .text)
         let app = try SidecarApp.build(
-            configuration: configuration, configPath: configPath, environment: environment,
+            configuration: configuration, configPath: configPath, environment: environment, allowedHosts: allowedHosts,
             version: ReleaseVersion.current, logger: logger, levelBox: box,
             onListening: { [root, tokenLifetime] port in
                 StandardStreams.output(

@@ -15,6 +15,26 @@ struct ConfigOptions: ParsableArguments {
             valueName: "variable"))
     var configEnv: String?
 
+    @Option(
+        help: ArgumentHelp(
+            "Hosts (names or IP addresses, comma-separated) the sidecar may send secrets to besides the Azure clouds' STS"
+                + " and Entra ID hosts; also MR_TOKEN_SIDECAR_ALLOWED_HOSTS. The config file cannot allow a host.",
+            valueName: "host[,host...]"))
+    var allowedHosts: String?
+
+    /// The hosts of `--allowed-hosts`.
+    var allowedHostList: [String] { (try? EgressPolicy.parse(allowedHosts ?? "")) ?? [] }
+
+    func validate() throws {
+        if let allowedHosts {
+            do {
+                _ = try EgressPolicy.parse(allowedHosts)
+            } catch {
+                throw ValidationError("--allowed-hosts: \(error.message)")
+            }
+        }
+    }
+
     /// Where the config comes from, for messages: the file, or `$VARIABLE`.
     var source: String { configEnv.map { "$" + $0 } ?? config }
 
@@ -30,9 +50,10 @@ struct ConfigOptions: ParsableArguments {
                         "the environment variable \(configEnv) named by --config-env is not set or empty\n")
                     throw ExitCode(2)
                 }
-                return try ConfigLoader.parse(text, file: source, environment: environment)
+                return try ConfigLoader.parse(
+                    text, file: source, environment: environment, allowedHosts: allowedHostList)
             }
-            return try ConfigLoader.load(path: config, environment: environment)
+            return try ConfigLoader.load(path: config, environment: environment, allowedHosts: allowedHostList)
         } catch let error as ExitCode {
             throw error
         } catch {

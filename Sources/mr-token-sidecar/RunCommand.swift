@@ -40,7 +40,7 @@ struct RunCommand: AsyncParsableCommand {
         do {
             app = try SidecarApp.build(
                 configuration: configuration, configPath: options.watchedPath, environment: environment,
-                version: ProductInfo.version, logger: logger, levelBox: box)
+                allowedHosts: options.allowedHostList, version: ProductInfo.version, logger: logger, levelBox: box)
         } catch {
             StandardStreams.error("\(options.source): \(error)\n")
             throw ExitCode(2)

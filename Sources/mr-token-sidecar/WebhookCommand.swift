@@ -57,6 +57,43 @@ struct WebhookCommand: AsyncParsableCommand {
     @Option(help: "The sizeLimit of the in-memory token volume.")
     var tokenVolumeSizeLimit = "1Mi"
 
+    @Option(
+        help: ArgumentHelp(
+            "The credential types pods may use, comma-separated (managedIdentity and default act as the node's identity on many clusters).",
+            valueName: "type[,type...]"))
+    var allowedCredentials = InjectionPolicy.defaultAllowedCredentials.map(\.rawValue).joined(separator: ",")
+
+    @Flag(help: "Honour mixedreality.azure.com/image (default: the annotation is refused).")
+    var allowImageOverride = false
+
+    @Option(
+        help: ArgumentHelp(
+            "With --allow-image-override: the image prefixes allowed, comma-separated (default: any).",
+            valueName: "prefix[,prefix...]"))
+    var allowedImageRegistries = ""
+
+    @Option(help: "The most CPU mixedreality.azure.com/resources may ask for, such as 200m (default: no bound).")
+    var maxSidecarCpu: String?
+
+    @Option(help: "The most memory mixedreality.azure.com/resources may ask for, such as 128Mi (default: no bound).")
+    var maxSidecarMemory: String?
+
+    @Option(
+        help: ArgumentHelp(
+            "Hosts the injected sidecars may send secrets to besides the Azure clouds' (their MR_TOKEN_SIDECAR_ALLOWED_HOSTS).",
+            valueName: "host[,host...]"))
+    var sidecarAllowedHosts = ""
+
+    @Option(help: "Connections open at once, per server; idle and half-open ones make room for new ones.")
+    var maxConnections = ServerLimits().maxConnections
+
+    @Option(
+        help: "How long a connection may take to complete its first request, and a request to arrive (such as 10s).")
+    var requestTimeout = "10s"
+
+    @Option(help: "How long a kept-alive connection may stay idle (such as 60s).")
+    var idleTimeout = "60s"
+
     @Option(help: "trace, debug, info, notice, warning, error or critical.")
     var logLevel: LogConfiguration.Level = .info
 
@@ -81,6 +118,51 @@ struct WebhookCommand: AsyncParsableCommand {
         if sidecarImage.isEmpty || sidecarImage.contains(where: \.isWhitespace) {
             throw ValidationError("--sidecar-image must be an image reference")
         }
+        _ = try policy()
+        for (flag, value) in [("--request-timeout", requestTimeout), ("--idle-timeout", idleTimeout)] {
+            guard let duration = try? ConfigDuration.parse(value), duration > .zero else {
+                throw ValidationError("\(flag) \(value) is not a duration such as 10s")
+            }
+        }
+        if !(1...65536).contains(maxConnections) {
+            throw ValidationError("--max-connections must be between 1 and 65536")
+        }
+    }
+
+    /// The admin's policy from the flags.
+    func policy() throws -> InjectionPolicy {
+        var kinds: [CredentialConfiguration.Kind] = []
+        for name in allowedCredentials.split(separator: ",").map({ $0.trimmed }) where !name.isEmpty {
+            guard let kind = CredentialConfiguration.Kind(rawValue: name) else {
+                throw ValidationError(
+                    "--allowed-credentials: \(name) is not one of "
+                        + CredentialConfiguration.Kind.allCases.map(\.rawValue).joined(separator: ", "))
+            }
+            kinds.append(kind)
+        }
+        var bounds: [Double?] = []
+        for (flag, value) in [("--max-sidecar-cpu", maxSidecarCpu), ("--max-sidecar-memory", maxSidecarMemory)] {
+            guard let value else {
+                bounds.append(nil)
+                continue
+            }
+            guard let number = Quantity.value(value) else {
+                throw ValidationError("\(flag) \(value) is not a quantity such as 200m or 128Mi")
+            }
+            bounds.append(number)
+        }
+        let hosts: [String]
+        do {
+            hosts = try EgressPolicy.parse(sidecarAllowedHosts)
+        } catch {
+            throw ValidationError("--sidecar-allowed-hosts: \(error.message)")
+        }
+        return InjectionPolicy(
+            allowedCredentials: kinds, allowImageOverride: allowImageOverride,
+            allowedImageRegistries: allowedImageRegistries.split(separator: ",").map { $0.trimmed }.filter {
+                !$0.isEmpty
+            },
+            maxCPU: bounds[0], maxMemory: bounds[1], sidecarAllowedHosts: hosts)
     }
 
     func run() async throws {
@@ -91,11 +173,15 @@ struct WebhookCommand: AsyncParsableCommand {
             probePort: sidecarPort,
             resources: (try? InjectionRequest.parseResources(sidecarResources).get())
                 ?? InjectorSettings.defaultResources,
-            tokenVolumeSizeLimit: tokenVolumeSizeLimit)
+            tokenVolumeSizeLimit: tokenVolumeSizeLimit, policy: try policy())
+        var limits = ServerLimits(maxConnections: maxConnections)
+        limits.firstRequestTimeout = (try? ConfigDuration.parse(requestTimeout)) ?? limits.firstRequestTimeout
+        limits.requestTimeout = limits.firstRequestTimeout
+        limits.idleTimeout = (try? ConfigDuration.parse(idleTimeout)) ?? limits.idleTimeout
         let options = WebhookOptions(
             address: address, probeAddress: probeAddress, certificateFile: tlsCertFile, keyFile: tlsKeyFile,
             certificateCheckInterval: (try? ConfigDuration.parse(certificateCheckInterval)) ?? .seconds(5),
-            settings: settings)
+            settings: settings, limits: limits)
         let app: WebhookApp
         do {
             app = try WebhookApp.build(options: options, logger: logger)

@@ -1,1 +1,4 @@
+import DaemonSupport
+
+MemoryTuning.apply()
 await SidecarCommand.runMain()

@@ -295,14 +295,19 @@ struct ClientCertificateCredentialTests {
         }
     }
 
+    /// The default certificate credential for the emulator's application, from `file`.
+    static func credential(_ fixture: EmulatorFixture, _ file: String) throws -> ClientCertificateCredential {
+        try ClientCertificateCredential(
+            tenantId: fixture.identities.tenantId, clientId: fixture.identities.clientId, certificatePath: file,
+            options: fixture.credentialOptions())
+    }
+
     @Test("PS256 with x5t#S256 by default, verified by the emulator; a fresh jti and ≤10 min each time")
     func ps256() async throws {
         let certificate = try TestCertificate.rsa()
         try await Self.withCertificateEmulator(registered: [certificate]) { fixture, file in
             try replace(file, with: try certificate.combinedPEM)
-            let credential = try ClientCertificateCredential(
-                tenantId: fixture.identities.tenantId, clientId: fixture.identities.clientId, certificatePath: file,
-                options: fixture.credentialOptions())
+            let credential = try Self.credential(fixture, file)
             _ = try await fixture.mixedRealityToken(with: credential)
             _ = try await credential.getToken(scopes: ["https://sts.mixedreality.azure.com//.default"])
             let assertions = fixture.entraRequests.compactMap { $0.form["client_assertion"] }
@@ -322,6 +327,20 @@ struct ClientCertificateCredentialTests {
                 let lifetime = (claim["exp"] as? Int ?? 0) - (claim["nbf"] as? Int ?? 0)
                 #expect(lifetime > 0 && lifetime <= 600)
             }
+        }
+    }
+
+    @Test("a retried token request carries a new assertion: Entra refuses a jti it has seen")
+    func retryResigns() async throws {
+        let certificate = try TestCertificate.rsa()
+        try await Self.withCertificateEmulator(registered: [certificate]) { fixture, file in
+            try replace(file, with: try certificate.combinedPEM)
+            let credential = try Self.credential(fixture, file)
+            fixture.emulator.inject(Fault(endpoint: .entra, count: 2, status: 503))
+            _ = try await credential.getToken(scopes: ["https://sts.mixedreality.azure.com//.default"])
+            let assertions = fixture.entraRequests.compactMap { $0.form["client_assertion"] }
+            #expect(assertions.count == 3, "two 503s, then the token")
+            #expect(Set(assertions.map { jwtPart($0, 1)["jti"] as? String ?? "" }).count == 3)
         }
     }
 
@@ -360,9 +379,7 @@ struct ClientCertificateCredentialTests {
         let other = try TestCertificate.rsa()
         try await Self.withCertificateEmulator(registered: [registered]) { fixture, file in
             try replace(file, with: try other.combinedPEM)
-            let credential = try ClientCertificateCredential(
-                tenantId: fixture.identities.tenantId, clientId: fixture.identities.clientId, certificatePath: file,
-                options: fixture.credentialOptions())
+            let credential = try Self.credential(fixture, file)
             let error = await #expect(throws: AzureIdentityError.self) {
                 try await credential.getToken(scopes: ["https://sts.mixedreality.azure.com//.default"])
             }

@@ -319,9 +319,17 @@ struct MixedRealityStsClientSecurityTests {
             ("not-a-uuid", "eastus2.mixedreality.azure.com", nil, "accountId"),
             ("", "eastus2.mixedreality.azure.com", nil, "accountId is empty"),
             ("68321d5a-7978-4ceb-b880-0f49751daae9", " ", nil, "accountDomain is empty"),
-            ("68321d5a-7978-4ceb-b880-0f49751daae9", "x", "https://sts.example/?a=b", "customEndpointURL"),
-            ("68321d5a-7978-4ceb-b880-0f49751daae9", "x", "not a url", "customEndpointURL"),
-            ("68321d5a-7978-4ceb-b880-0f49751daae9", "x", "ftp://sts.example", "customEndpointURL"),
+            ("68321d5a-7978-4ceb-b880-0f49751daae9", "x.example", "https://sts.example/?a=b", "customEndpointURL"),
+            ("68321d5a-7978-4ceb-b880-0f49751daae9", "x.example", "not a url", "customEndpointURL"),
+            ("68321d5a-7978-4ceb-b880-0f49751daae9", "x.example", "ftp://sts.example", "customEndpointURL"),
+            ("68321d5a-7978-4ceb-b880-0f49751daae9", "x.example", "https://user:pass@sts.example", "user info"),
+            // A domain that would make `https://sts.<domain>` another host, or is not one at all.
+            (
+                "68321d5a-7978-4ceb-b880-0f49751daae9", "eastus2.mixedreality.azure.com@evil.example", nil,
+                "accountDomain"
+            ),
+            ("68321d5a-7978-4ceb-b880-0f49751daae9", "eastus2.mixedreality.azure.com/x", nil, "accountDomain"),
+            ("68321d5a-7978-4ceb-b880-0f49751daae9", "localhost", nil, "accountDomain"),
         ] as [(String, String, String?, String)])
     func validation(accountId: String, domain: String, endpoint: String?, expected: String) throws {
         let error = #expect(throws: MixedRealityAuthenticationError.self) {
@@ -347,7 +355,7 @@ struct MixedRealityStsClientSecurityTests {
     func badCAFile() throws {
         let error = #expect(throws: MixedRealityAuthenticationError.self) {
             try MixedRealityStsClient(
-                accountId: "68321d5a-7978-4ceb-b880-0f49751daae9", accountDomain: "x",
+                accountId: "68321d5a-7978-4ceb-b880-0f49751daae9", accountDomain: "x.example",
                 credential: try AzureKeyCredential("k"),
                 options: MixedRealityStsClientOptions(
                     pipeline: HTTPPipelineOptions(additionalTrustedCAFile: "/nonexistent/ca.pem")))

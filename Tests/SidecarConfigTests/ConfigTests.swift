@@ -51,7 +51,7 @@ struct ConfigTests {
     @Test("a full config decodes with its values and defaults")
     func decodes() throws {
         let configuration = try ConfigLoader.parse(
-            Self.good, file: "config.yaml", environment: Self.workloadEnvironment)
+            Self.good, file: "config.yaml", environment: Self.workloadEnvironment, allowedHosts: ["sts.example"])
         #expect(configuration.accounts.count == 2)
         let anchors = configuration.accounts[0]
         #expect(anchors.accountId.value == "6a8b0c3e-1111-4222-8333-944455556666")
@@ -67,11 +67,12 @@ struct ConfigTests {
         #expect(configuration.server.readyMinValidity.duration == .seconds(600))
         #expect(configuration.log.format == .text)
         let minimal = try ConfigLoader.parse(
-            "accounts:\n  - name: a\n    accountId: 6a8b0c3e-1111-4222-8333-944455556666\n    accountDomain: d\n    credential: {type: managedIdentity}\n    output: {path: /x/a.token}\n",
+            "accounts:\n  - name: a\n    accountId: 6a8b0c3e-1111-4222-8333-944455556666\n    accountDomain: eastus2.mixedreality.azure.com\n    credential: {type: managedIdentity}\n    output: {path: /x/a.token}\n",
             file: "c", environment: [:])
         #expect(minimal.refresh == RefreshConfiguration())
         #expect(minimal.server.address == "0.0.0.0:8787")
         #expect(minimal.log == LogConfiguration())
+        #expect(minimal.server.exposeStatus == false, "/status answers on loopback only by default")
     }
 
     @Test("every problem is reported at once, each with its key path and line")
@@ -102,8 +103,9 @@ struct ConfigTests {
             #expect(lines.contains("12 refresh.minBackoff"))
             #expect(lines.contains("8 accounts[0].output.path"), "validation runs too")
             #expect(lines.contains("6 accounts[0].credential.keyFile"))
-            #expect(error.issues.count == 7, "\(error)")
-            #expect("\(error)".hasPrefix("c.yaml: 7 problems:"))
+            #expect(lines.contains("4 accounts[0].accountDomain"), "a domain must be a DNS host name")
+            #expect(error.issues.count == 8, "\(error)")
+            #expect("\(error)".hasPrefix("c.yaml: 8 problems:"))
         }
     }
 
@@ -111,15 +113,112 @@ struct ConfigTests {
     func modeMessage() {
         let text = Self.good.replacingOccurrences(of: "mode: \"0400\"", with: "mode: \"440\"")
         #expect(throws: ConfigError.self) {
-            try ConfigLoader.parse(text, file: "c", environment: Self.workloadEnvironment)
+            try ConfigLoader.parse(
+                text, file: "c", environment: Self.workloadEnvironment, allowedHosts: ["sts.example"])
         }
         do {
-            _ = try ConfigLoader.parse(text, file: "c", environment: Self.workloadEnvironment)
+            _ = try ConfigLoader.parse(
+                text, file: "c", environment: Self.workloadEnvironment, allowedHosts: ["sts.example"])
         } catch {
             #expect(
                 error.issues.map(\.description) == [
                     "line 19: accounts[1].output.mode: \"440\" must be an octal string like \"0440\""
                 ])
         }
+    }
+
+    /// One account with the given lines under it, as a config file.
+    static func account(_ lines: String, credential: String = "{type: accountKey, keyFile: /k}") -> String {
+        """
+        accounts:
+          - name: anchors
+            accountId: 6a8b0c3e-1111-4222-8333-944455556666
+            credential: \(credential)
+            output: {path: /var/run/mixedreality/anchors.token}
+        \(lines)
+        """
+    }
+
+    func problems(_ text: String, environment: [String: String] = [:], allowedHosts: [String] = []) -> [String] {
+        do {
+            _ = try ConfigLoader.parse(text, file: "c", environment: environment, allowedHosts: allowedHosts)
+            return []
+        } catch {
+            return error.issues.map(\.description)
+        }
+    }
+
+    @Test(
+        "secrets go only to Azure's STS and Entra hosts unless the command line or the environment allows another",
+        arguments: [
+            ("    accountDomain: eastus2.mixedreality.azure.com@evil.example", "accounts[0].accountDomain"),
+            ("    accountDomain: evil.example", "accounts[0].accountDomain: the STS host sts.evil.example"),
+            (
+                "    accountDomain: eastus2.mixedreality.azure.com\n    endpoint: https://sts.evil.example",
+                "accounts[0].endpoint: the STS host sts.evil.example"
+            ),
+            (
+                "    accountDomain: eastus2.mixedreality.azure.com\n    endpoint: https://me:pw@sts.eastus2.mixedreality.azure.com",
+                "carries user info"
+            ),
+            ("    accountDomain: mixedreality.azure.com.evil.example", "is not a Mixed Reality STS"),
+        ])
+    func stsHosts(lines: String, expected: String) {
+        let found = problems(Self.account(lines))
+        #expect(found.contains { $0.contains(expected) }, "\(found)")
+        #expect(found.allSatisfy { !$0.contains("not a Mixed Reality STS") || $0.contains("--allowed-hosts") })
+    }
+
+    @Test("an allowed host is accepted from --allowed-hosts or MR_TOKEN_SIDECAR_ALLOWED_HOSTS, never from the file")
+    func allowedHosts() {
+        let text = Self.account(
+            "    accountDomain: eastus2.mixedreality.azure.com\n    endpoint: https://127.0.0.1:8443")
+        #expect(!problems(text).isEmpty)
+        #expect(problems(text, allowedHosts: ["127.0.0.1"]).isEmpty)
+        #expect(problems(text, environment: ["MR_TOKEN_SIDECAR_ALLOWED_HOSTS": "sts.other, 127.0.0.1"]).isEmpty)
+        #expect(
+            problems(text, environment: ["MR_TOKEN_SIDECAR_ALLOWED_HOSTS": "https://127.0.0.1"]).contains {
+                $0.contains("MR_TOKEN_SIDECAR_ALLOWED_HOSTS")
+            })
+        #expect(
+            !problems(Self.account("    accountDomain: eastus2.mixedreality.azure.com") + "\nallowedHosts: [x]").isEmpty
+        )
+    }
+
+    @Test("the Entra ID authority, from the file or AZURE_AUTHORITY_HOST, must be an Azure cloud's or allowed")
+    func authorityHosts() {
+        let entra =
+            "{type: clientSecret, tenantId: t, clientId: c, secretFile: /s, authorityHost: https://login.evil.example}"
+        let text = Self.account("    accountDomain: eastus2.mixedreality.azure.com", credential: entra)
+        #expect(
+            problems(text).contains {
+                $0.contains("accounts[0].credential.authorityHost: the authority host login.evil.example")
+            })
+        #expect(problems(text, allowedHosts: ["login.evil.example"]).isEmpty)
+        for cloud in EgressPolicy.authorityHosts {
+            #expect(problems(text.replacingOccurrences(of: "login.evil.example", with: cloud)).isEmpty)
+        }
+        let fromEnvironment = Self.account(
+            "    accountDomain: eastus2.mixedreality.azure.com",
+            credential: "{type: clientSecret, tenantId: t, clientId: c, secretFile: /s}")
+        #expect(
+            problems(fromEnvironment, environment: ["AZURE_AUTHORITY_HOST": "https://login.evil.example/"]).contains {
+                $0.contains("AZURE_AUTHORITY_HOST login.evil.example")
+            })
+    }
+
+    @Test("MR_TOKEN_SIDECAR_ALLOWED_CREDENTIALS (set by the injector) limits the credential types")
+    func allowedCredentials() {
+        let managed = Self.account(
+            "    accountDomain: eastus2.mixedreality.azure.com", credential: "{type: managedIdentity}")
+        let environment = ["MR_TOKEN_SIDECAR_ALLOWED_CREDENTIALS": "accountKey,workloadIdentity"]
+        #expect(
+            problems(managed, environment: environment).contains {
+                $0.contains("accounts[0].credential.type: managedIdentity is not allowed")
+            })
+        #expect(problems(managed).isEmpty)
+        #expect(
+            problems(Self.account("    accountDomain: eastus2.mixedreality.azure.com"), environment: environment)
+                .isEmpty)
     }
 }

@@ -37,7 +37,11 @@ enum AdmissionFixtures {
         return review.encoded()
     }
 
-    static let settings = InjectorSettings(image: "registry.example/mr-token-sidecar:0.1.0")
+    /// The fixtures exercise every credential and the image override: a policy that allows them
+    /// (the default policy's refusals have tests of their own).
+    static let settings = InjectorSettings(
+        image: "registry.example/mr-token-sidecar:0.1.0",
+        policy: InjectionPolicy(allowedCredentials: CredentialConfiguration.Kind.allCases, allowImageOverride: true))
 }
 
 /// RFC 6902 as Kubernetes applies it, for the operations the injector may send (`add` only: any

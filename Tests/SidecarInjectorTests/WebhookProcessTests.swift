@@ -2,6 +2,8 @@ import AzureCore
 import Foundation
 import MixedRealityAuthentication
 import NIOHTTP1
+import SidecarConfig
+import SidecarInjector
 import TestSupport
 import Testing
 
@@ -20,6 +22,9 @@ struct WebhookProcessTests {
                     "webhook", "--address", "127.0.0.1:0", "--probe-address", "127.0.0.1:0", "--tls-cert-file",
                     certificate,
                     "--tls-key-file", key, "--sidecar-image", "registry.example/mr-token-sidecar:0.1.0",
+                    "--allowed-credentials",
+                    CredentialConfiguration.Kind.allCases.map(\.rawValue).joined(separator: ","),
+                    "--allow-image-override",
                 ],
                 environment: [:])
             #expect(await child.waitForStandardError("webhook listening"))

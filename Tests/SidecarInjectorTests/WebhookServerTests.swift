@@ -187,7 +187,7 @@ struct WebhookServerTests {
                     Array(
                         #"{"apiVersion":"admission.k8s.io/v1","kind":"AdmissionReview","request":{"uid":"1","kind":{"kind":"Pod"},"operation":"CREATE","object":"pod"}}"#
                             .utf8),
-                    // 4 MiB: more than the 3 MiB read.
+                    // 4 MiB: more than the 2 MiB read.
                     Array(#"{"apiVersion":"admission.k8s.io/v1","kind":"AdmissionReview","pad":""#.utf8)
                         + Array(repeating: UInt8(ascii: "a"), count: 4 << 20) + Array(#""}"#.utf8),
                 ]
@@ -207,6 +207,48 @@ struct WebhookServerTests {
                     try AdmissionAnswer(
                         try await mutate(port, caFile: files.caFile, body: AdmissionFixtures.review(pod)).body
                     ).allowed)
+            }
+        }
+    }
+
+    @Test("TLS 1.3, or TLS 1.2 with ECDHE and an AEAD cipher; CBC suites and TLS 1.1 are refused")
+    func tlsSuites() async throws {
+        let logs = LogCapture()
+        try await withTemporaryDirectory { directory in
+            let files = try WebhookCertificateFiles(directory: directory, name: "suites")
+            try files.install(
+                certificate: directory.appending(path: "tls.crt").path, key: directory.appending(path: "tls.key").path)
+            try await withWebhook(directory: directory, logs: logs) { ports, _, _ in
+                let port = await WebhookPorts.first(ports.mutate.stream)
+                let probe = #"""
+                    import json, socket, ssl, sys
+                    port, ca = int(sys.argv[1]), sys.argv[2]
+                    def attempt(minimum, maximum, ciphers=None):
+                        context = ssl.create_default_context(cafile=ca)
+                        context.minimum_version, context.maximum_version = minimum, maximum
+                        if ciphers: context.set_ciphers(ciphers)
+                        try:
+                            with context.wrap_socket(socket.create_connection(("127.0.0.1", port)), server_hostname="127.0.0.1") as s:
+                                return s.version() + " " + s.cipher()[0]
+                        except (ssl.SSLError, OSError) as error:
+                            return "refused"
+                    V = ssl.TLSVersion
+                    print(json.dumps({
+                        "tls13": attempt(V.TLSv1_3, V.TLSv1_3),
+                        "tls12gcm": attempt(V.TLSv1_2, V.TLSv1_2, "ECDHE-ECDSA-AES128-GCM-SHA256"),
+                        "tls12cbc": attempt(V.TLSv1_2, V.TLSv1_2, "ECDHE-ECDSA-AES128-SHA:ECDHE-ECDSA-AES256-SHA384"),
+                        "tls11": attempt(V.TLSv1_1, V.TLSv1_1, "ALL:@SECLEVEL=0"),
+                    }))
+                    """#
+                let child = try ChildProcess.startSystem("/usr/bin/python3", ["-c", probe, "\(port)", files.caFile])
+                #expect(await child.exitStatus() == 0, "\(child.standardError)")
+                let line = try #require(child.standardOutput.split(separator: "\n").last)
+                let results = try #require(
+                    try JSONSerialization.jsonObject(with: Data(line.utf8)) as? [String: String])
+                #expect(results["tls13"]?.hasPrefix("TLSv1.3") == true, "\(results)")
+                #expect(results["tls12gcm"] == "TLSv1.2 ECDHE-ECDSA-AES128-GCM-SHA256", "\(results)")
+                #expect(results["tls12cbc"] == "refused", "\(results)")
+                #expect(results["tls11"] == "refused", "\(results)")
             }
         }
     }

@@ -7,7 +7,8 @@ package final class ChildProcess: Sendable {
     private let output = Mutex<(stdout: String, stderr: String)>(("", ""))
     private let firstLine = Mutex<(line: String?, waiters: [CheckedContinuation<String?, Never>], closed: Bool)>(
         (nil, [], false))
-    private let exit = Mutex<(status: Int32?, waiters: [CheckedContinuation<Int32, Never>])>((nil, []))
+    private let exit = Mutex<(status: Int32?, waiters: [UInt64: CheckedContinuation<Int32?, Never>], nextId: UInt64)>(
+        (nil, [:], 0))
     private let logWaiters = Mutex<
         [(id: Int, text: String, count: Int, continuation: CheckedContinuation<Bool, Never>)]
     >([])
@@ -27,6 +28,18 @@ package final class ChildProcess: Sendable {
     }
 
     /// Starts a program outside the build folder, such as `/bin/sleep`.
+    /// An "application" that waits for SIGUSR1 (unblocked: a test runner's threads block signals
+    /// and children inherit the mask), prints `got SIGUSR1` and exits 0; it prints `ready`
+    /// first, and gives up after `seconds`.
+    package static func signalTarget(seconds: Int = 60) throws -> ChildProcess {
+        try startSystem(
+            "/usr/bin/env",
+            [
+                "python3", "-c",
+                "import signal, sys\nsignal.signal(signal.SIGUSR1, lambda *_: (print('got SIGUSR1', flush=True), sys.exit(0)))\nsignal.pthread_sigmask(signal.SIG_SETMASK, [])\nsignal.alarm(\(seconds))\nprint('ready', flush=True)\nsignal.pause()",
+            ])
+    }
+
     package static func startSystem(_ path: String, _ arguments: [String]) throws -> ChildProcess {
         let process = Process()
         process.executableURL = URL(fileURLWithPath: path)
@@ -91,8 +104,8 @@ package final class ChildProcess: Sendable {
             resolveLogWaiters(exited: true)
             let waiters = exit.withLock { state in
                 state.status = process.terminationStatus
-                defer { state.waiters = [] }
-                return state.waiters
+                defer { state.waiters = [:] }
+                return state.waiters.values
             }
             for waiter in waiters { waiter.resume(returning: process.terminationStatus) }
         }
@@ -181,15 +194,45 @@ package final class ChildProcess: Sendable {
         }
     }
 
+    /// Whether the process exits within `duration` (it goes on running otherwise): for sampling
+    /// something of a running child at an interval until it exits.
+    package func hasExited(within duration: Duration) async -> Bool {
+        await withTaskGroup(of: Bool.self) { group in
+            group.addTask { await self.waitForExit() != nil }
+            group.addTask {
+                try? await Task.sleep(for: duration)
+                return false
+            }
+            let first = await group.next() ?? false
+            group.cancelAll()
+            return first || exit.withLock { $0.status != nil }
+        }
+    }
+
     /// Waits for the process to exit and returns its status.
     package func exitStatus() async -> Int32 {
-        await withCheckedContinuation { continuation in
-            let status = exit.withLock { state -> Int32? in
-                if let status = state.status { return status }
-                state.waiters.append(continuation)
-                return nil
+        await waitForExit() ?? -1
+    }
+
+    /// The exit status, or `nil` when the waiting task is cancelled first.
+    private func waitForExit() async -> Int32? {
+        let id = exit.withLock { state -> UInt64 in
+            state.nextId += 1
+            return state.nextId
+        }
+        return await withTaskCancellationHandler {
+            await withCheckedContinuation { (continuation: CheckedContinuation<Int32?, Never>) in
+                let ready = exit.withLock { state -> Int32?? in
+                    if let status = state.status { return .some(status) }
+                    if Task.isCancelled { return .some(nil) }
+                    state.waiters[id] = continuation
+                    return .none
+                }
+                if let ready { continuation.resume(returning: ready) }
             }
-            if let status { continuation.resume(returning: status) }
+        } onCancel: {
+            let waiter = exit.withLock { $0.waiters.removeValue(forKey: id) }
+            waiter?.resume(returning: nil)
         }
     }
 
@@ -208,4 +251,12 @@ package final class ChildProcess: Sendable {
     deinit {
         if process.isRunning { process.terminate() }
     }
+}
+
+/// A field of `/proc/<pid>/status` (such as `VmRSS`), in KiB; 0 when the process is gone.
+package func statusKiB(_ pid: Int32, _ field: String) -> Int {
+    guard let text = try? String(contentsOfFile: "/proc/\(pid)/status", encoding: .utf8),
+        let line = text.split(separator: "\n").first(where: { $0.hasPrefix(field + ":") })
+    else { return 0 }
+    return Int(line.split(separator: " ").dropFirst().first ?? "0") ?? 0
 }

@@ -37,14 +37,16 @@ package final class ScriptedTokenSource: TokenSource, Sendable {
 
     /// A JWT as the STS issues it (unsigned: nothing here verifies signatures), for `accountId`,
     /// issued at `issuedAt` and living `lifetime`.
-    package static func token(accountId: String, issuedAt: Date, lifetime: TimeInterval, nonce: Int = 0) -> String {
+    /// A JWT shaped like the STS's; `accountId: nil` leaves the `aid` claim out.
+    package static func token(accountId: String?, issuedAt: Date, lifetime: TimeInterval, nonce: Int = 0) -> String {
         let iat = Int64(issuedAt.timeIntervalSince1970)
         let header: JSONValue = ["alg": "RS256", "typ": "JWT"]
-        let claims: JSONValue = [
-            "aid": .string(accountId), "iat": .number(Double(iat)), "exp": .number(Double(iat + Int64(lifetime))),
+        var claims: [String: JSONValue] = [
+            "iat": .number(Double(iat)), "exp": .number(Double(iat + Int64(lifetime))),
             "jti": .string("scripted-\(nonce)"),
         ]
-        return Base64URL.encode(header.encoded()) + "." + Base64URL.encode(claims.encoded()) + "."
+        if let accountId { claims["aid"] = .string(accountId) }
+        return Base64URL.encode(header.encoded()) + "." + Base64URL.encode(JSONValue.object(claims).encoded()) + "."
             + Base64URL.encode(Array("signature".utf8))
     }
 

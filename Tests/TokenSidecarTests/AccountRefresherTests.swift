@@ -1,4 +1,5 @@
 import AzureCore
+import DaemonSupport
 import Foundation
 import Logging
 import Metrics

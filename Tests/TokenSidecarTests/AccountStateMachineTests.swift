@@ -35,12 +35,24 @@ struct AccountStateMachineTests {
     }
 
     func token(
-        issuedAt instant: WallInstant, lifetime: TimeInterval = 86400, accountId: String? = nil, nonce: Int = 0
-    )
-        -> String
-    {
+        issuedAt instant: WallInstant, lifetime: TimeInterval = 86400, accountId: String? = nil,
+        withoutAid: Bool = false,
+        nonce: Int = 0
+    ) -> String {
         ScriptedTokenSource.token(
-            accountId: accountId ?? self.accountId, issuedAt: instant.date, lifetime: lifetime, nonce: nonce)
+            accountId: withoutAid ? nil : accountId ?? self.accountId, issuedAt: instant.date, lifetime: lifetime,
+            nonce: nonce)
+    }
+
+    /// A valid token with something appended that makes it unsafe to write or to source.
+    func misshapen(_ kind: String, issuedAt instant: WallInstant) -> String {
+        let good = token(issuedAt: instant)
+        return switch kind {
+        case "fourth part": good + ".AAAA"
+        case "shell syntax": good + "$(id)"
+        case "newline": good + "\nexport X=1"
+        default: good + String(repeating: "A", count: 17 * 1024)  // beyond 16 KiB
+        }
     }
 
     /// The kinds of the actions, for compact expectations.
@@ -79,8 +91,10 @@ struct AccountStateMachineTests {
     }
 
     @Test(
-        "a file that is missing, expired, of another account or expiring beyond 7 days is replaced at once",
-        arguments: ["missing", "expired", "other account", "too far"])
+        "a file that is missing, expired, of another account, without an account id, misshapen or expiring beyond 7 days is replaced at once",
+        arguments: [
+            "missing", "expired", "other account", "no aid", "fourth part", "shell syntax", "too large", "too far",
+        ])
     func replacesBadFile(kind: String) throws {
         var generator = SeededGenerator(state: 7)
         var machine = try machine()
@@ -89,11 +103,13 @@ struct AccountStateMachineTests {
             case "missing": nil
             case "expired": token(issuedAt: start.advanced(by: .seconds(-90000)))
             case "other account": token(issuedAt: start, accountId: "0b7d9e2a-3c4f-4a5b-8c6d-7e8f90a1b2c3")
+            case "no aid": token(issuedAt: start, withoutAid: true)
+            case "fourth part", "shell syntax", "too large": misshapen(kind, issuedAt: start)
             default: token(issuedAt: start, lifetime: 30 * 86400)
             }
         let actions = machine.start(onDisk: onDisk, now: start, using: &generator)
         let expected =
-            ["other account", "too far"].contains(kind) ? ["warn", "publish", "exchange"] : ["publish", "exchange"]
+            ["missing", "expired"].contains(kind) ? ["publish", "exchange"] : ["warn", "publish", "exchange"]
         #expect(kinds(actions) == expected)
         #expect(machine.snapshot().state(at: start.date) == (kind == "expired" ? .expired : .failing))
     }
@@ -128,7 +144,11 @@ struct AccountStateMachineTests {
 
     @Test(
         "a token that must not replace the file is a bad_token failure and the file stays",
-        arguments: ["expired", "other account", "shorter-lived", "not a JWT", "too far"])
+        arguments: [
+            "expired", "other account", "no aid", "shorter-lived", "not a JWT", "fourth part", "shell syntax",
+            "newline",
+            "too large", "too far",
+        ])
     func refusesBadTokens(kind: String) throws {
         var generator = SeededGenerator(state: 7)
         var machine = try machine()
@@ -141,7 +161,9 @@ struct AccountStateMachineTests {
             case "expired": token(issuedAt: start.advanced(by: .seconds(-90000)))
             case "other account": token(issuedAt: now, accountId: "0b7d9e2a-3c4f-4a5b-8c6d-7e8f90a1b2c3")
             case "shorter-lived": token(issuedAt: now, lifetime: 600)
+            case "no aid": token(issuedAt: now, withoutAid: true)
             case "too far": token(issuedAt: now, lifetime: 8 * 86400)
+            case "fourth part", "shell syntax", "newline", "too large": misshapen(kind, issuedAt: now)
             default: "not-a-jwt"
             }
         let actions = machine.exchangeSucceeded(ScriptedTokenSource.response(answer), now: now, using: &generator)

@@ -135,7 +135,7 @@ struct SidecarInProcessTests {
                 (0..<12).map { TestAccount(name: "account-\($0)", accountId: id, key: key) },
                 refresh: "  maxConcurrent: 3")
             harness.fixture.emulator.inject(Fault(endpoint: .sts, count: 12, delayMs: 150))
-            let configuration = try ConfigLoader.load(path: harness.configPath, environment: [:])
+            let configuration = try ConfigLoader.load(path: harness.configPath, environment: SidecarHarness.environment)
             let app = try SidecarApp.build(
                 configuration: configuration, configPath: nil, environment: [:], version: "test",
                 logger: Logger(label: "test", factory: { _ in SwiftLogNoOpLogHandler() }), levelBox: LogLevelBox(.info))

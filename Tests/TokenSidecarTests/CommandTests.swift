@@ -37,7 +37,8 @@ struct CommandTests {
             let json = try String(contentsOfFile: "\(dir)/rendering.json", encoding: .utf8)
             #expect(json.contains("\"expiresOnTimestamp\""))
             let validate = try ChildProcess.start(
-                executable: "mr-token-sidecar", arguments: ["validate", "--config", "\(dir)/config.yaml"],
+                executable: "mr-token-sidecar",
+                arguments: ["validate", "--config", "\(dir)/config.yaml", "--allowed-hosts", "127.0.0.1"],
                 environment: [:])
             #expect(await validate.exitStatus() == 0)
             let secrets = try ["anchors.key", "client-secret"].map {
@@ -64,11 +65,13 @@ struct CommandTests {
             let linked = root.appendingPathComponent("config.yaml").path
             try FileManager.default.createSymbolicLink(atPath: linked, withDestinationPath: "..data/config.yaml")
             let child = try ChildProcess.start(
-                executable: "mr-token-sidecar", arguments: ["run", "--config", linked], environment: [:])
+                executable: "mr-token-sidecar", arguments: ["run", "--config", linked],
+                environment: SidecarHarness.environment)
             #expect(await child.waitForStandardError("\"msg\":\"token refreshed\""))
 
             var renamed = harness.defaultAccount
             renamed.name = "swapped"
+            renamed.keyName = "anchors"  // the same key file: no new way out for the secret
             try harness.writeConfig([renamed])
             let v2 = root.appendingPathComponent("..v2")
             try FileManager.default.createDirectory(at: v2, withIntermediateDirectories: true)
@@ -91,7 +94,9 @@ struct CommandTests {
             let yaml = try String(contentsOfFile: harness.configPath, encoding: .utf8)
             let child = try ChildProcess.start(
                 executable: "mr-token-sidecar", arguments: ["run", "--config-env", "MR_TOKEN_SIDECAR_CONFIG"],
-                environment: ["MR_TOKEN_SIDECAR_CONFIG": yaml, "MR_TOKEN_SIDECAR_SERVER_ADDRESS": "127.0.0.1:0"])
+                environment: SidecarHarness.environment.merging([
+                    "MR_TOKEN_SIDECAR_CONFIG": yaml, "MR_TOKEN_SIDECAR_SERVER_ADDRESS": "127.0.0.1:0",
+                ]) { $1 })
             let port = try #require(await harness.probePort(child))
             #expect(child.standardError.contains(#""config":"$MR_TOKEN_SIDECAR_CONFIG""#))
             try await waitForReady(port)
@@ -106,7 +111,9 @@ struct CommandTests {
             #expect(missing.standardError.contains("NOT_SET"))
             let badAddress = try ChildProcess.start(
                 executable: "mr-token-sidecar", arguments: ["validate", "--config-env", "C"],
-                environment: ["C": yaml, "MR_TOKEN_SIDECAR_SERVER_ADDRESS": "everywhere"])
+                environment: SidecarHarness.environment.merging([
+                    "C": yaml, "MR_TOKEN_SIDECAR_SERVER_ADDRESS": "everywhere",
+                ]) { $1 })
             #expect(await badAddress.exitStatus() == 2)
             #expect(badAddress.standardError.contains("MR_TOKEN_SIDECAR_SERVER_ADDRESS"))
         }

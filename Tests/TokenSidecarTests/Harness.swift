@@ -12,11 +12,17 @@ struct TestAccount {
     var mode = "0440"
     var extra = ""
     var credential: String?
+    /// The key file's name without `.key`; default: the account's name.
+    var keyName: String?
 }
 
 /// A temporary folder with key files, a config and outputs, and the sidecar run as a child
 /// process against the in-process emulator.
 struct SidecarHarness {
+    /// The environment of the sidecar processes: the emulator's loopback address is allowed to
+    /// receive secrets (the config file cannot allow it).
+    static let environment = ["MR_TOKEN_SIDECAR_ALLOWED_HOSTS": "127.0.0.1"]
+
     let fixture: EmulatorFixture
     let directory: URL
     var configPath: String { directory.appendingPathComponent("config.yaml").path }
@@ -39,7 +45,8 @@ struct SidecarHarness {
 
     /// Writes the config (and key files) for these accounts.
     func writeConfig(
-        _ accounts: [TestAccount], refresh: String = "", extra: String = "", logLevel: String = "trace"
+        _ accounts: [TestAccount], refresh: String = "", backoff: (min: String, max: String) = ("100ms", "2s"),
+        extra: String = "", logLevel: String = "trace"
     ) throws {
         try FileManager.default.createDirectory(
             at: directory.appendingPathComponent("out"), withIntermediateDirectories: true)
@@ -47,7 +54,7 @@ struct SidecarHarness {
         for account in accounts {
             var credential = account.credential ?? ""
             if let key = account.key {
-                let keyFile = directory.appendingPathComponent("\(account.name).key").path
+                let keyFile = directory.appendingPathComponent("\(account.keyName ?? account.name).key").path
                 try key.write(toFile: keyFile, atomically: true, encoding: .utf8)
                 credential = "type: accountKey\n      keyFile: \(keyFile)"
             }
@@ -68,8 +75,8 @@ struct SidecarHarness {
         }
         yaml += """
             refresh:
-              minBackoff: 100ms
-              maxBackoff: 2s
+              minBackoff: \(backoff.min)
+              maxBackoff: \(backoff.max)
             \(refresh)
             tls:
               caFile: \(fixture.caFile)
@@ -92,7 +99,8 @@ struct SidecarHarness {
 
     func start(_ arguments: [String] = ["run"]) throws -> ChildProcess {
         try ChildProcess.start(
-            executable: "mr-token-sidecar", arguments: arguments + ["--config", configPath], environment: [:])
+            executable: "mr-token-sidecar", arguments: arguments + ["--config", configPath],
+            environment: Self.environment)
     }
 
     func read(_ path: String) -> String? { try? String(contentsOfFile: path, encoding: .utf8) }

@@ -145,9 +145,12 @@ struct ReliabilityTests {
     func tornReadsFromTheSidecar() async throws {
         let rotations = Reliability.count(ci: 1_000, full: 10_000)
         // 1-second tokens refreshed at 0.1% of their lifetime: the refresh point is always past,
-        // so the sidecar exchanges and replaces the file as fast as it can (a new jti each time).
+        // and with a backoff of 1 ms the early-token guard waits 1 ms, so the sidecar exchanges
+        // and replaces the file about as fast as it can (a new jti each time).
         try await withSidecar(stsLifetime: 1) { harness in
-            try harness.writeConfig([harness.defaultAccount], refresh: "  at: 0.001\n  jitter: 0", logLevel: "warning")
+            try harness.writeConfig(
+                [harness.defaultAccount], refresh: "  at: 0.001\n  jitter: 0", backoff: ("1ms", "1ms"),
+                logLevel: "warning")
             let path = harness.output("anchors")
             let stop = harness.directory.appending(path: "stop").path
             let child = try harness.start()
@@ -162,7 +165,7 @@ struct ReliabilityTests {
             for reader in readers { #expect(await reader.firstStdoutLine() == "ready") }
             let before = harness.fixture.emulator.totalRequests
             let started = ContinuousClock.now
-            await harness.fixture.emulator.waitForRequests(count: before + rotations)
+            #expect(await harness.fixture.emulator.waitForRequests(count: before + rotations, timeout: .seconds(120)))
             let elapsed = ContinuousClock.now - started
             #expect(FileManager.default.createFile(atPath: stop, contents: nil))
             let (reads, bad) = try await readerTotals(readers)
@@ -408,14 +411,6 @@ func waitForMetric(_ port: Int, _ series: String, atLeast: Int, timeout: Duratio
     }
     Issue.record("\(series) stayed at \(value), below \(atLeast)")
     return value
-}
-
-/// A `/proc/PID/status` field in KiB (`VmRSS`, `VmHWM`), 0 when the process is gone.
-func statusKiB(_ pid: Int32, _ field: String) -> Int {
-    guard let text = try? String(contentsOfFile: "/proc/\(pid)/status", encoding: .utf8),
-        let line = text.split(separator: "\n").first(where: { $0.hasPrefix(field + ":") })
-    else { return 0 }
-    return Int(line.split(separator: " ").dropFirst().first ?? "0") ?? 0
 }
 
 /// Waits for the reader processes to print their summary; returns the reads and the bad ones.

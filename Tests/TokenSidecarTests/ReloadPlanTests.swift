@@ -5,7 +5,11 @@ import TokenSidecar
 
 @Suite("Reload plan (pure)")
 struct ReloadPlanTests {
-    func config(_ accounts: [(name: String, keyFile: String)], extra: String = "") throws -> SidecarConfiguration {
+    func config(
+        _ accounts: [(name: String, keyFile: String)], extra: String = "", format: String = "token"
+    ) throws
+        -> SidecarConfiguration
+    {
         var yaml = "accounts:\n"
         for (index, account) in accounts.enumerated() {
             yaml += """
@@ -13,7 +17,7 @@ struct ReloadPlanTests {
                     accountId: 6a8b0c3e-1111-4222-8333-94445555\(String(format: "%04d", index))
                     accountDomain: eastus2.mixedreality.azure.com
                     credential: {type: accountKey, keyFile: \(account.keyFile)}
-                    output: {path: /var/run/mixedreality/\(account.name).token}
+                    output: {path: /var/run/mixedreality/\(account.name).token, format: \(account.name == "c" ? format : "token")}
 
                 """
         }
@@ -23,7 +27,7 @@ struct ReloadPlanTests {
     @Test("only the accounts that changed restart; removed ones go, new ones start, the rest keep running")
     func accountDiff() throws {
         let old = try config([("a", "/k/a"), ("b", "/k/b"), ("c", "/k/c")])
-        let new = try config([("a", "/k/a"), ("c", "/k/c2"), ("d", "/k/d")])
+        let new = try config([("a", "/k/a"), ("c", "/k/c"), ("d", "/k/d")], format: "json")
         let plan = ReloadPlan.diff(from: old, to: new, running: ["a", "b", "c"])
         #expect(plan.stop == ["b", "c"])
         #expect(plan.removed == ["b"])
@@ -32,6 +36,41 @@ struct ReloadPlanTests {
         #expect(plan.changed == 1)
         #expect(plan.unchanged == 1)
         #expect(plan.restartOnly.isEmpty)
+        #expect(plan.destinationChanges.isEmpty)
+    }
+
+    @Test("a change of where secrets go is named, so that the reload is refused: secret files, endpoints, CA bundle")
+    func destinationChanges() throws {
+        let old = try config([("a", "/k/a"), ("b", "/k/b")])
+        let keyFile = try config([("a", "/var/run/secrets/kubernetes.io/serviceaccount/token"), ("b", "/k/b")])
+        #expect(
+            ReloadPlan.diff(from: old, to: keyFile, running: ["a", "b"]).destinationChanges == ["a.credential.keyFile"])
+        let caFile = try config([("a", "/k/a"), ("b", "/k/b")], extra: "tls: {caFile: /etc/hostname}\n")
+        #expect(ReloadPlan.diff(from: old, to: caFile, running: ["a", "b"]).destinationChanges == ["tls.caFile"])
+        // A new account sending its key to Azure's STS reaches Microsoft only: it is started.
+        let added = try config([("a", "/k/a"), ("b", "/k/b"), ("c", "/k/c")])
+        #expect(ReloadPlan.diff(from: old, to: added, running: ["a", "b"]).destinationChanges.isEmpty)
+    }
+
+    @Test("a new or renamed account may not send a secret file to a host outside Azure that did not get it before")
+    func newRoutes() throws {
+        func custom(_ accounts: [(name: String, keyFile: String)]) throws -> SidecarConfiguration {
+            var configuration = try config(accounts)
+            for index in configuration.accounts.indices {
+                configuration.accounts[index].endpoint = "https://sts.private.example"
+            }
+            return configuration
+        }
+        let old = try custom([("a", "/k/a")])
+        // Renamed, pointing its key file at the service-account token: refused.
+        let renamed = try custom([("b", "/var/run/secrets/kubernetes.io/serviceaccount/token")])
+        #expect(
+            ReloadPlan.diff(from: old, to: renamed, running: ["a"]).destinationChanges == [
+                "b (new) sends /var/run/secrets/kubernetes.io/serviceaccount/token to sts.private.example"
+            ])
+        // Renamed with the same file: the same way out, started.
+        let same = try custom([("b", "/k/a")])
+        #expect(ReloadPlan.diff(from: old, to: same, running: ["a"]).destinationChanges.isEmpty)
     }
 
     @Test("a change of refresh or tls restarts every account; server and maxConcurrent wait for a restart")

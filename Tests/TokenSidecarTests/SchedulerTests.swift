@@ -43,9 +43,41 @@ struct SchedulerTests {
         var generator = SeededGenerator(state: 2)
         var scheduler = RefreshScheduler(policy: policy(at: 0.5, jitter: 0))
         let late = issued.addingTimeInterval(60000)
-        #expect(scheduler.nextAfterSuccess(issuedAt: issued, expiresOn: expires, now: late, using: &generator) == late)
-        let odd = scheduler.nextAfterSuccess(issuedAt: expires, expiresOn: issued, now: issued, using: &generator)
+        #expect(
+            scheduler.nextAfterSuccess(
+                issuedAt: issued, expiresOn: expires, now: late, exchanged: false, using: &generator) == late)
+        let odd = scheduler.nextAfterSuccess(
+            issuedAt: expires, expiresOn: issued, now: issued, exchanged: false, using: &generator)
         #expect(odd == issued)
+    }
+
+    @Test(
+        "after an exchange the next one is never sooner than minBackoff; tokens already due back off, doubling, until one is not"
+    )
+    func earlyTokensBackOff() {
+        var generator = SeededGenerator(state: 6)
+        var scheduler = RefreshScheduler(
+            policy: policy(at: 0.5, jitter: 0, minBackoff: .seconds(1), maxBackoff: .seconds(300)))
+        // An STS answering with a token issued a day ago and valid for another hour: its refresh
+        // point has passed when it arrives.
+        var now = issued.addingTimeInterval(90000)
+        var delays: [TimeInterval] = []
+        for _ in 0..<12 {
+            let next = scheduler.nextAfterSuccess(
+                issuedAt: now.addingTimeInterval(-86400), expiresOn: now.addingTimeInterval(3600), now: now,
+                using: &generator)
+            delays.append(next.timeIntervalSince(now))
+            now = next
+        }
+        #expect(delays.allSatisfy { $0 >= 1 }, "\(delays)")
+        #expect(delays.suffix(4).max()! > 60, "the ceiling doubles: \(delays)")
+        #expect(delays.allSatisfy { $0 <= 300 }, "never past maxBackoff")
+        #expect(scheduler.consecutiveEarlyTokens == 12)
+        // A good token puts things back as they were.
+        let good = scheduler.nextAfterSuccess(
+            issuedAt: now, expiresOn: now.addingTimeInterval(86400), now: now, using: &generator)
+        #expect(good == now.addingTimeInterval(43200))
+        #expect(scheduler.consecutiveEarlyTokens == 0)
     }
 
     @Test("backoff doubles from minBackoff to maxBackoff with full jitter, and success resets it")

@@ -38,8 +38,17 @@ struct SidecarProcessTests {
             let env = try #require(harness.read(harness.output("shell", "env")))
             let lines = env.split(separator: "\n")
             #expect(
-                lines.count == 2 && lines[0].hasPrefix("MIXED_REALITY_ACCESS_TOKEN=ey")
-                    && lines[1].hasPrefix("MIXED_REALITY_TOKEN_EXPIRES_ON=20"))
+                lines.count == 2 && lines[0].hasPrefix("MIXED_REALITY_ACCESS_TOKEN='ey") && lines[0].hasSuffix("'")
+                    && lines[1].hasPrefix("MIXED_REALITY_TOKEN_EXPIRES_ON='20") && lines[1].hasSuffix("Z'"))
+            // Sourced by a shell, it assigns the token and runs nothing.
+            let shell = try ChildProcess.startSystem(
+                "/bin/sh",
+                [
+                    "-c", "set -eu; . \"$1\"; printf %s \"$MIXED_REALITY_ACCESS_TOKEN\"", "sh",
+                    harness.output("shell", "env"),
+                ])
+            #expect(await shell.exitStatus() == 0)
+            #expect(try JWTExpiry.claims(of: shell.standardOutput).accountId == id)
             for (name, format, mode) in [
                 ("plain", "token", 0o440), ("structured", "json", 0o600), ("shell", "env", 0o640),
             ] {
@@ -187,15 +196,20 @@ struct SidecarProcessTests {
     @Test("SIGHUP with a new account adds its file; the unchanged account keeps its schedule")
     func reloadAddsAccount() async throws {
         let second = UUID().uuidString.lowercased()
-        let secondKey = "second-" + TestIdentities.randomSecret()
-        try await withSidecar(configure: { $0.accounts.append(.init(accountId: second, accountKeys: [secondKey])) }) {
+        // The emulator (127.0.0.1, a host outside Azure) already gets the key file from the running
+        // config: a new account may send it there too.
+        try await withSidecar(configure: {
+            $0.accounts.append(.init(accountId: second, accountKeys: [$0.accounts[0].accountKeys[0]]))
+        }) {
             harness in
             try harness.writeConfig([harness.defaultAccount])
             let child = try harness.start()
             #expect(await child.waitForStandardError("\"msg\":\"token refreshed\""))
             let firstRequests = harness.stsRequests(harness.fixture.identities.accountId).count
             try harness.replaceConfig([
-                harness.defaultAccount, TestAccount(name: "second", accountId: second, key: secondKey),
+                harness.defaultAccount,
+                TestAccount(
+                    name: "second", accountId: second, key: harness.fixture.identities.accountKey, keyName: "anchors"),
             ])
             child.signal(SIGHUP)
             #expect(await child.waitForStandardError("configuration reloaded"))
@@ -206,7 +220,38 @@ struct SidecarProcessTests {
             #expect(child.standardError.contains("\"added\":\"1\""))
             child.signal(SIGTERM)
             #expect(await child.exitStatus() == 0)
-            expectNoSecrets(child, harness.secrets(extra: [secondKey]))
+            expectNoSecrets(child, harness.secrets())
+        }
+    }
+
+    @Test("a reload that sends a secret somewhere new is refused and the running config kept; a restart applies it")
+    func reloadRefusesNewDestination() async throws {
+        try await withSidecar { harness in
+            try harness.writeConfig([harness.defaultAccount])
+            let child = try harness.start()
+            #expect(await child.waitForStandardError("\"msg\":\"token refreshed\""))
+            // Renamed, with another key file: a new way out for a secret, to a host outside Azure.
+            var renamed = harness.defaultAccount
+            renamed.name = "renamed"
+            renamed.keyName = "other"
+            try harness.replaceConfig([renamed])  // the file watcher sees it (a SIGHUP would reload it again)
+            #expect(await child.waitForStandardError("the new configuration changes where secrets go"))
+            #expect(child.standardError.contains("renamed (new) sends"))
+            guard let port = await harness.probePort(child) else {
+                Issue.record("no probe server")
+                return
+            }
+            let metrics = try await rawRequest(.GET, "http://127.0.0.1:\(port)/metrics", caFile: nil)
+            #expect(metrics.text.contains(#"mr_token_config_reloads_total{result="failure"} "#))
+            #expect(metrics.text.contains(#"mr_token_config_reloads_total{result="success"} 0"#))
+            let status = try await rawRequest(.GET, "http://127.0.0.1:\(port)/status", caFile: nil)
+            #expect(status.text.contains(#""name":"anchors""#) && !status.text.contains("renamed"))
+            child.signal(SIGTERM)
+            #expect(await child.exitStatus() == 0)
+            let restarted = try harness.start(["run", "--once"])
+            #expect(await restarted.exitStatus() == 0)
+            #expect(harness.read(harness.output("renamed")) != nil, "a restart applies it")
+            expectNoSecrets(child, harness.secrets())
         }
     }
 
@@ -226,6 +271,7 @@ struct SidecarProcessTests {
             #expect(try await rawRequest(.GET, "http://127.0.0.1:\(port)/healthz", caFile: nil).status == 200)
             var account = harness.defaultAccount
             account.name = "renamed"
+            account.keyName = "anchors"  // the same key file: no new way out for the secret
             try harness.replaceConfig([account])
             #expect(await child.waitForStandardError("\"reason\":\"config file changed\"", count: 2))
             #expect(await child.waitForStandardError("\"mr.account\":\"renamed\""))
@@ -305,14 +351,7 @@ struct SidecarProcessTests {
     @Test("the app is notified: a signal to the pid in a pid file and an HTTP POST without the token")
     func notify() async throws {
         try await withSidecar { harness in
-            // The "application": waits for SIGUSR1 (unblocked: a test runner's threads block
-            // signals and children inherit the mask), says so and exits.
-            let target = try ChildProcess.startSystem(
-                "/usr/bin/env",
-                [
-                    "python3", "-c",
-                    "import signal, sys\nsignal.signal(signal.SIGUSR1, lambda *_: (print('got SIGUSR1', flush=True), sys.exit(0)))\nsignal.pthread_sigmask(signal.SIG_SETMASK, [])\nsignal.alarm(60)\nprint('ready', flush=True)\nsignal.pause()",
-                ])
+            let target = try ChildProcess.signalTarget()
             #expect(await target.firstStdoutLine() == "ready", "\(target.standardError)")
             let pidFile = harness.directory.appendingPathComponent("app.pid").path
             try "\(target.pid)\n".write(toFile: pidFile, atomically: true, encoding: .utf8)

@@ -1,3 +1,4 @@
+import AzureCore
 import Foundation
 import MixedRealityAuthentication
 import STSEmulator
@@ -35,6 +36,9 @@ struct UpstreamFaultTests {
         Case(name: "an already-expired token", faults: [Fault(endpoint: .sts, token: .expired)], result: "bad_token"),
         Case(
             name: "a token with exp in the year 9999", faults: [Fault(endpoint: .sts, token: .farFuture)],
+            result: "bad_token"),
+        Case(
+            name: "a token without the account id claim", faults: [Fault(endpoint: .sts, token: .noAccountId)],
             result: "bad_token"),
         Case(
             name: "a dropped connection", faults: [Fault(endpoint: .sts, count: 4, dropConnection: true)],
@@ -93,6 +97,73 @@ struct UpstreamFaultTests {
             expectNoSecrets(child, harness.secrets(extra: [first, after]))
             Reliability.report(
                 "fault \(fault.name)", ["result": fault.result, "peakRssKiB": peakKiB, "recovered": true])
+        }
+    }
+
+    /// A JWT of the account whose payload parses (so that an expiry reader accepts it) but whose
+    /// text holds `extra`: what a rogue STS or a MITM could answer.
+    static func hostileToken(accountId: String, extra: String) -> String {
+        let exp = Int(Date().timeIntervalSince1970) + 86400
+        let payload = Base64URL.encode(Array(#"{"aid":"\#(accountId)","exp":\#(exp),"iat":\#(exp - 86400)}"#.utf8))
+        return "eyJhbGciOiJSUzI1NiIsInR5cCI6IkpXVCJ9." + payload + ".c2lnbmF0dXJl" + extra
+    }
+
+    @Test(
+        "A token with shell syntax, a fourth part or a newline is refused before any write; the env file stays safe to source",
+        arguments: [
+            ";rm -rf /", "$(touch /tmp/mr-pwned)", ".fourth", "\nMIXED_REALITY_ACCESS_TOKEN=evil", "'; reboot; '",
+        ]
+    )
+    func hostileTokens(extra: String) async throws {
+        try await withSidecar(stsLifetime: 600) { harness in
+            var account = harness.defaultAccount
+            account.format = "env"
+            try harness.writeConfig([account], refresh: "  at: 0.001\n  jitter: 0")
+            let child = try harness.start()
+            #expect(await child.waitForStandardError(#""msg":"token refreshed""#))
+            let path = harness.output("anchors", "env")
+            let before = try #require(harness.read(path))
+            let token = Self.hostileToken(accountId: harness.fixture.identities.accountId, extra: extra)
+            harness.fixture.emulator.inject(
+                Fault(
+                    endpoint: .sts, count: 3, body: String(decoding: JSON.encode(["AccessToken": token]), as: UTF8.self)
+                ))
+            #expect(await child.waitForStandardError(#""mr.result":"bad_token""#, timeout: .seconds(30)))
+            #expect(child.standardError.contains("is not a JWT"))
+            let after = try #require(harness.read(path))
+            #expect(!after.contains(extra.trimmingCharacters(in: .whitespacesAndNewlines)))
+            #expect(after.split(separator: "\n").count == 2)
+            // Whatever is on disk, sourcing it runs nothing.
+            let shell = try ChildProcess.startSystem("/bin/sh", ["-c", ". \"$1\"; echo sourced", "sh", path])
+            #expect(await shell.exitStatus() == 0)
+            #expect(shell.standardOutput == "sourced\n")
+            #expect(!FileManager.default.fileExists(atPath: "/tmp/mr-pwned"))
+            _ = before
+            child.signal(SIGTERM)
+            #expect(await child.exitStatus() == 0)
+        }
+    }
+
+    @Test("An STS answering with tokens already past their refresh point cannot make the loop spin")
+    func noSpin() async throws {
+        try await withSidecar(stsLifetime: 600) { harness in
+            // Good tokens fall due after 0.6 s, so the loop is exchanging when the fault arrives.
+            try harness.writeConfig([harness.defaultAccount], refresh: "  at: 0.001\n  jitter: 0")
+            let child = try harness.start()
+            #expect(await child.waitForStandardError(#""msg":"token refreshed""#))
+            // Issued a day ago, valid for another hour: due the moment it arrives. The harness's
+            // minBackoff is 100 ms and maxBackoff 2 s; before the fix this drew 181 requests in 8 s.
+            harness.fixture.emulator.inject(Fault(endpoint: .sts, count: 1000, token: .issuedLongAgo))
+            let start = harness.stsRequests(harness.fixture.identities.accountId).count
+            let refreshed = await child.waitForStandardError(#""msg":"token refreshed""#, count: 4)
+            #expect(refreshed, "\(child.standardError.suffix(3000))")
+            let window = ContinuousClock.now
+            _ = await child.hasExited(within: .seconds(6))  // let it run: the point is what it does meanwhile
+            let requests = harness.stsRequests(harness.fixture.identities.accountId).count - start
+            #expect(requests <= 15, "\(requests) STS requests in about 6 s")
+            #expect(ContinuousClock.now - window >= .seconds(6))
+            child.signal(SIGTERM)
+            #expect(await child.exitStatus() == 0)
         }
     }
 }

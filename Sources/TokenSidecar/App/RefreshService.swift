@@ -23,21 +23,25 @@ final class RefreshService: Service, Sendable {
 
     let configPath: String?
     let environment: [String: String]
+    let allowedHosts: [String]
     let refresh: RefreshEnvironment<SystemWallClock>
     let factory: CredentialFactory
     let health: ProbeFlag
     let levelBox: LogLevelBox
     let reloadPollInterval: Duration
-    private let configuration: Mutex<SidecarConfiguration>
+    /// The configuration at start; the loop keeps the one in use.
+    private let initial: SidecarConfiguration
 
     init(
         configuration: SidecarConfiguration, configPath: String?, environment: [String: String],
-        refresh: RefreshEnvironment<SystemWallClock>, factory: CredentialFactory, health: ProbeFlag,
+        allowedHosts: [String], refresh: RefreshEnvironment<SystemWallClock>, factory: CredentialFactory,
+        health: ProbeFlag,
         levelBox: LogLevelBox, reloadPollInterval: Duration = .seconds(2)
     ) {
-        self.configuration = Mutex(configuration)
+        self.initial = configuration
         self.configPath = configPath
         self.environment = environment
+        self.allowedHosts = allowedHosts
         self.refresh = refresh
         self.factory = factory
         self.health = health
@@ -60,7 +64,7 @@ final class RefreshService: Service, Sendable {
                     for await _ in signals { continuation.yield(.reload("SIGHUP")) }
                 }
                 var loops: [String: AccountRefresher<SystemWallClock>] = [:]
-                var current = configuration.withLock { $0 }
+                var current = initial
                 func start(_ names: [String], of configuration: SidecarConfiguration) {
                     for account in configuration.accounts where names.contains(account.name.value) {
                         guard let loop = makeLoop(account, configuration) else { continue }
@@ -74,7 +78,20 @@ final class RefreshService: Service, Sendable {
                 for await event in events {
                     guard case .reload(let reason) = event else { break }
                     guard let updated = reload(reason: reason) else { continue }
-                    let plan = ReloadPlan.diff(from: current, to: updated, running: Set(loops.keys))
+                    let plan = ReloadPlan.diff(
+                        from: current, to: updated, running: Set(loops.keys),
+                        authorityHostVariable: environment["AZURE_AUTHORITY_HOST"])
+                    guard plan.destinationChanges.isEmpty else {
+                        refresh.metrics.reload(success: false)
+                        logger.error(
+                            "the new configuration changes where secrets go; keeping the one in use (restart the sidecar to apply it)",
+                            metadata: [
+                                SidecarLogKeys.reason: "\(reason)",
+                                "changed": "\(plan.destinationChanges.joined(separator: ", "))",
+                            ])
+                        continue
+                    }
+                    refresh.metrics.reload(success: true)
                     current = updated
                     for name in plan.stop {
                         guard let loop = loops.removeValue(forKey: name) else { continue }
@@ -115,10 +132,7 @@ final class RefreshService: Service, Sendable {
     private func reload(reason: String) -> SidecarConfiguration? {
         guard let configPath else { return nil }
         do {
-            let updated = try ConfigLoader.load(path: configPath, environment: environment)
-            configuration.withLock { $0 = updated }
-            refresh.metrics.reload(success: true)
-            return updated
+            return try ConfigLoader.load(path: configPath, environment: environment, allowedHosts: allowedHosts)
         } catch {
             refresh.metrics.reload(success: false)
             logger.error(

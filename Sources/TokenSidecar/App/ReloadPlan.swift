@@ -1,3 +1,4 @@
+import Foundation
 package import SidecarConfig
 
 /// What a config reload changes, decided from the old and the new config alone: which loops
@@ -16,10 +17,18 @@ package struct ReloadPlan: Equatable, Sendable {
     package var unchanged: Int
     /// Settings that changed but take effect at the next restart only.
     package var restartOnly: [String]
+    /// Changes of where an account's secrets go (its endpoint or domain, its authority host, its
+    /// credential type, a secret file, the CA bundle): a reload that has any is refused as a whole
+    /// and the running config kept, so that a ConfigMap edit cannot redirect secrets in seconds;
+    /// a restart applies them.
+    package var destinationChanges: [String]
 
     /// The plan for going from `old` to `new` while the accounts in `running` have loops.
+    /// - Parameter authorityHostVariable: `AZURE_AUTHORITY_HOST`, the authority of Entra
+    ///   credentials that name none.
     package static func diff(
-        from old: SidecarConfiguration, to new: SidecarConfiguration, running: Set<String>
+        from old: SidecarConfiguration, to new: SidecarConfiguration, running: Set<String>,
+        authorityHostVariable: String? = nil
     )
         -> ReloadPlan
     {
@@ -35,10 +44,58 @@ package struct ReloadPlan: Equatable, Sendable {
         var restartOnly: [String] = []
         if old.server != new.server { restartOnly.append("server") }
         if old.refresh.maxConcurrent != new.refresh.maxConcurrent { restartOnly.append("refresh.maxConcurrent") }
+        var destinationChanges: [String] = []
+        if old.tls.caFile != new.tls.caFile { destinationChanges.append("tls.caFile") }
+        let routes = Set(old.accounts.flatMap { Self.routesOutsideAzure($0, authorityHostVariable) })
+        for account in new.accounts {
+            guard let before = oldAccounts[account.name.value] else {
+                // A new account (or a renamed one) may not open a new way out either.
+                destinationChanges += Self.routesOutsideAzure(account, authorityHostVariable).filter {
+                    !routes.contains($0)
+                }.map {
+                    "\(account.name) (new) sends \($0)"
+                }
+                continue
+            }
+            destinationChanges += Self.destinationChanges(from: before, to: account).map { "\(account.name).\($0)" }
+        }
         return ReloadPlan(
             stop: stop, removed: stop.filter { newAccounts[$0] == nil }, start: start,
             added: start.filter { oldAccounts[$0] == nil }.count, unchanged: stillRunning.count,
-            restartOnly: restartOnly)
+            restartOnly: restartOnly, destinationChanges: destinationChanges)
+    }
+
+    /// The secret files the account sends to a host that is not one of the Azure clouds' own (one
+    /// the operator allowed), as `<file> to <host>`. Secrets sent to Azure's hosts reach
+    /// Microsoft only, whatever the file; those sent elsewhere are what a ConfigMap edit must not
+    /// be able to add, under a new account name or not.
+    static func routesOutsideAzure(_ account: AccountConfiguration, _ authorityHostVariable: String?) -> [String] {
+        let credential = account.credential
+        let azure = EgressPolicy()
+        let host: String?
+        if credential.type == .accountKey {
+            let sts = account.endpoint.flatMap { URL(string: $0)?.host } ?? "sts.\(account.accountDomain)"
+            host = azure.allowsSTS(sts) ? nil : sts
+        } else {
+            let authority = (credential.authorityHost ?? authorityHostVariable).flatMap { URL(string: $0)?.host }
+            host = authority.flatMap { azure.allowsAuthority($0) ? nil : $0 }
+        }
+        guard let host else { return [] }
+        return [credential.keyFile, credential.secretFile, credential.certificateFile, credential.tokenFile]
+            .compactMap { $0.map { "\($0) to \(host)" } }
+    }
+
+    /// The keys of an account that say where its secrets go and changed.
+    static func destinationChanges(from old: AccountConfiguration, to new: AccountConfiguration) -> [String] {
+        let fields: [(String, (AccountConfiguration) -> String?)] = [
+            ("endpoint", \.endpoint), ("accountDomain", \.accountDomain),
+            ("credential.type", \.credential.type.rawValue),
+            ("credential.authorityHost", \.credential.authorityHost), ("credential.keyFile", \.credential.keyFile),
+            ("credential.secretFile", \.credential.secretFile),
+            ("credential.certificateFile", \.credential.certificateFile),
+            ("credential.tokenFile", \.credential.tokenFile),
+        ]
+        return fields.filter { $0.1(old) != $0.1(new) }.map(\.0)
     }
 
     /// How many of `start` were in the old config.

@@ -64,13 +64,35 @@ package struct Notifier: Sendable {
         }
     }
 
-    /// `nil` when sent, else why not.
+    /// The largest pid file read: a pid and a newline.
+    static let maximumPidFileBytes = 32
+
+    /// `nil` when sent, else why not. The pid file is opened without following a symbolic link
+    /// and without blocking, must be a regular file of at most 32 bytes, and must name neither
+    /// pid 1 nor the sidecar itself: a FIFO, a device or a link to one cannot stall the refresh
+    /// loop or turn the notification against another process.
     func send(_ signal: NotifyConfiguration.Signal) -> String? {
-        guard let data = try? Data(contentsOf: URL(filePath: signal.pidFile)) else {
-            return "cannot read the pid file \(signal.pidFile)"
+        let path = signal.pidFile
+        let descriptor = open(path, O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC)
+        guard descriptor >= 0 else {
+            return errno == ELOOP
+                ? "the pid file \(path) is a symbolic link: write the pid into a regular file"
+                : "cannot open the pid file \(path): \(String(cString: strerror(errno)))"
         }
-        guard let pid = Int32(String(decoding: data.prefix(32), as: UTF8.self).trimmed), pid > 1 else {
-            return "the pid file \(signal.pidFile) does not hold a process id"
+        defer { close(descriptor) }
+        guard let size = FileStatus.regularFileSize(descriptor: descriptor) else {
+            return "the pid file \(path) is not a regular file"
+        }
+        guard size <= Self.maximumPidFileBytes else {
+            return "the pid file \(path) is larger than \(Self.maximumPidFileBytes) bytes: it must hold a process id"
+        }
+        var buffer = [UInt8](repeating: 0, count: Self.maximumPidFileBytes)
+        let count = buffer.withUnsafeMutableBytes { read(descriptor, $0.baseAddress, $0.count) }
+        guard count > 0, let pid = Int32(String(decoding: buffer.prefix(count), as: UTF8.self).trimmed), pid > 1 else {
+            return "the pid file \(path) does not hold a process id"
+        }
+        guard pid != getpid() else {
+            return "the pid file \(path) names the sidecar itself"
         }
         guard kill(pid, signal.name.number) == 0 else {
             return "kill(\(pid), \(signal.name.rawValue)) failed: \(String(cString: strerror(errno)))"

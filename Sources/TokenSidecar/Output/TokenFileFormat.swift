@@ -32,10 +32,17 @@ package enum TokenFileFormat {
                 accountId: accountId, accountDomain: accountDomain, refreshedAt: rfc3339(refreshedAt))
             return JSON.encode(file) + [UInt8(ascii: "\n")]
         case .env:
+            // Single-quoted: sourcing the file (`. token.env`) assigns and never runs anything,
+            // whatever a value holds (docs/config.md gives the grammar).
             return Array(
-                "MIXED_REALITY_ACCESS_TOKEN=\(token.token)\nMIXED_REALITY_TOKEN_EXPIRES_ON=\(rfc3339(token.expiresOn))\n"
-                    .utf8)
+                ("MIXED_REALITY_ACCESS_TOKEN=\(shellQuoted(token.token))\n"
+                    + "MIXED_REALITY_TOKEN_EXPIRES_ON=\(shellQuoted(rfc3339(token.expiresOn)))\n").utf8)
         }
+    }
+
+    /// `value` in single quotes for a POSIX shell: a quote inside becomes `'\''`.
+    static func shellQuoted(_ value: String) -> String {
+        "'" + value.replacing("'", with: "'\\''") + "'"
     }
 
     /// The token in a file's content, or `nil` when the content is not a file of this format.
@@ -48,8 +55,11 @@ package enum TokenFileFormat {
         case .json:
             return JSON.decode(JSONFile.self, from: bytes)?.accessToken
         case .env:
+            // Written quoted; files of versions before 0.2 hold the value bare.
             for line in text.split(separator: "\n") where line.hasPrefix("MIXED_REALITY_ACCESS_TOKEN=") {
-                return String(line.dropFirst("MIXED_REALITY_ACCESS_TOKEN=".count))
+                var value = line.dropFirst("MIXED_REALITY_ACCESS_TOKEN=".count)
+                if value.count >= 2, value.first == "'", value.last == "'" { value = value.dropFirst().dropLast() }
+                return String(value)
             }
             return nil
         }
@@ -57,5 +67,38 @@ package enum TokenFileFormat {
 
     package static func rfc3339(_ date: Date) -> String {
         date.formatted(.iso8601)
+    }
+}
+
+/// The shape a token must have before it may reach a file an application reads: a compact JWS of
+/// three non-empty base64url segments (`[A-Za-z0-9_-]`), at most 16 KiB in all. Nothing else (a
+/// fourth part, `;`, `$(...)`, a quote, a newline, a control character) is written, whatever the
+/// STS answered. Real Mixed Reality tokens are about 1.2 KiB.
+package enum TokenShape {
+    package static let maximumLength = 16 * 1024
+
+    /// Why `token` must not be written, or `nil` when it has the shape of a JWT.
+    package static func problem(_ token: String) -> String? {
+        guard token.utf8.count <= maximumLength else {
+            return "it is longer than \(maximumLength / 1024) KiB"
+        }
+        var segments = 1
+        var segmentLength = 0
+        for byte in token.utf8 {
+            switch byte {
+            case UInt8(ascii: "."):
+                guard segmentLength > 0 else { return "it has an empty part" }
+                segments += 1
+                segmentLength = 0
+            case UInt8(ascii: "A")...UInt8(ascii: "Z"), UInt8(ascii: "a")...UInt8(ascii: "z"),
+                UInt8(ascii: "0")...UInt8(ascii: "9"), UInt8(ascii: "-"), UInt8(ascii: "_"):
+                segmentLength += 1
+            default:
+                return "it holds a character that is not base64url (byte 0x\(String(byte, radix: 16)))"
+            }
+        }
+        guard segmentLength > 0 else { return "it has an empty part" }
+        guard segments == 3 else { return "it has \(segments) dot-separated parts, a JWT has 3" }
+        return nil
     }
 }

@@ -22,12 +22,14 @@ struct ProbeServer: Service {
     let readyMinValidity: TimeInterval
     /// The version `/status` reports.
     let version: String
+    /// Whether `/status` answers clients that are not on loopback (`server.exposeStatus`).
+    let exposeStatus: Bool
     let logger: Logger
     /// Called with the bound port once listening.
     let onListening: @Sendable (Int) -> Void
 
     func run() async throws {
-        let router = Router()
+        let router = Router(context: PeerRequestContext.self)
         router.get("/healthz") { _, _ in
             health.isSet
                 ? HTTPServing.json(.ok, ["status": "ok"])
@@ -40,7 +42,17 @@ struct ProbeServer: Service {
             }
             return HTTPServing.json(.ok, ReadyBody(status: "ready", accounts: []))
         }
-        router.get("/status") { _, _ in
+        router.get("/status") { _, context in
+            // Account ids, paths and error texts: for the pod itself (kubectl port-forward
+            // reaches it), not for whatever can reach the probe port, unless the config says so.
+            guard exposeStatus || context.isLoopbackClient else {
+                return HTTPServing.json(
+                    .forbidden,
+                    [
+                        "status":
+                            "/status answers on loopback only (kubectl port-forward); set server.exposeStatus to serve it to all"
+                    ])
+            }
             let now = Date()
             return HTTPServing.json(
                 .ok, StatusBody(version: version, accounts: board.all.map { AccountStatus($0, now: now) }))

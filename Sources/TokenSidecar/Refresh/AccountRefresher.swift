@@ -1,4 +1,5 @@
 import AzureCore
+package import DaemonSupport
 package import Logging
 import MixedRealityAuthentication
 package import SidecarConfig

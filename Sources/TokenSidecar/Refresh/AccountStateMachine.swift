@@ -111,7 +111,7 @@ package struct AccountStateMachine<C: WallClock>: Sendable {
     ) -> [Action] {
         var actions: [Action] = []
         if let token, let claims = try? JWTExpiry.claims(of: token) {
-            if let problem = adoptionProblem(claims, now: now.date) {
+            if let problem = adoptionProblem(token, claims, now: now.date) {
                 actions.append(.warn(problem))
             } else {
                 current = AccessToken(token: token, expiresOn: claims.expiresOn)
@@ -124,7 +124,8 @@ package struct AccountStateMachine<C: WallClock>: Sendable {
         }
         let claims = try? JWTExpiry.claims(of: current.token)
         let next = scheduleAfterSuccess(
-            issuedAt: claims?.issuedAt ?? now.date, expiresOn: current.expiresOn, now: now, using: &generator)
+            issuedAt: claims?.issuedAt ?? now.date, expiresOn: current.expiresOn, now: now, exchanged: false,
+            using: &generator)
         phase = .waiting
         guard next > now else { return actions + [.publish(snapshot()), .exchange] }
         let record = AttemptRecord(
@@ -246,17 +247,24 @@ package struct AccountStateMachine<C: WallClock>: Sendable {
     }
 
     private mutating func scheduleAfterSuccess<R: RandomNumberGenerator>(
-        issuedAt: Date, expiresOn: Date, now: C.Instant, using generator: inout R
+        issuedAt: Date, expiresOn: Date, now: C.Instant, exchanged: Bool = true, using generator: inout R
     ) -> C.Instant {
         let next = WallInstant(
-            scheduler.nextAfterSuccess(issuedAt: issuedAt, expiresOn: expiresOn, now: now.date, using: &generator))
+            scheduler.nextAfterSuccess(
+                issuedAt: issuedAt, expiresOn: expiresOn, now: now.date, exchanged: exchanged, using: &generator))
         nextAttempt = next
         return next
     }
 
     /// Why a token found on disk at start is not adopted, or `nil` to adopt it.
-    private func adoptionProblem(_ claims: JWTExpiry.Claims, now: Date) -> String? {
-        if let aid = claims.accountId, aid.lowercased() != account.accountId.value {
+    private func adoptionProblem(_ token: String, _ claims: JWTExpiry.Claims, now: Date) -> String? {
+        if let problem = TokenShape.problem(token) {
+            return "the output file holds a token that is not a JWT (\(problem)); it will be replaced"
+        }
+        guard let aid = claims.accountId else {
+            return "the output file holds a token without an account id (aid claim); it will be replaced"
+        }
+        if aid.lowercased() != account.accountId.value {
             return "the output file holds a token of another account; it will be replaced"
         }
         if claims.expiresOn.timeIntervalSince(now) > Self.maximumLifetime {
@@ -265,9 +273,14 @@ package struct AccountStateMachine<C: WallClock>: Sendable {
         return nil
     }
 
-    /// Refuses a token that must not replace the file: not a JWT, expired, for another account,
-    /// expiring more than 7 days away, or living shorter than the valid one on disk.
+    /// Refuses a token that must not replace the file: not a JWT of three base64url parts,
+    /// expired, without an account id or for another account, expiring more than 7 days away, or
+    /// living shorter than the valid one on disk.
     private func check(_ token: AccessToken, now: Date) throws(SidecarError) -> JWTExpiry.Claims {
+        if let problem = TokenShape.problem(token.token) {
+            throw SidecarError(
+                .badToken, "the STS returned a token that is not a JWT (\(problem)); the file is left as it is")
+        }
         let claims: JWTExpiry.Claims
         do {
             claims = try JWTExpiry.claims(of: token.token)
@@ -280,9 +293,17 @@ package struct AccountStateMachine<C: WallClock>: Sendable {
             throw SidecarError(
                 .badToken, "the STS returned a token that expired at \(expiry); the file is left as it is")
         }
-        if let aid = claims.accountId, aid.lowercased() != account.accountId.value {
+        // The Mixed Reality STS puts the account id in `aid` (protocol §1.5): a token without one
+        // cannot be shown to be this account's, so it is not written.
+        guard let aid = claims.accountId else {
             throw SidecarError(
-                .badToken, "the STS returned a token for another account (\(aid)); the file is left as it is")
+                .badToken, "the STS returned a token without an account id (aid claim); the file is left as it is")
+        }
+        guard aid.lowercased() == account.accountId.value else {
+            throw SidecarError(
+                .badToken,
+                "the STS returned a token for another account (\(LogText.bounded(aid, limit: 64))); the file is left as it is"
+            )
         }
         guard claims.expiresOn.timeIntervalSince(now) <= Self.maximumLifetime else {
             throw SidecarError(

@@ -31,20 +31,40 @@ package struct RefreshScheduler: Sendable {
         issuedAt.addingTimeInterval(max(0, expiresOn.timeIntervalSince(issuedAt)) * fraction)
     }
 
-    /// The next attempt after a token was obtained or adopted.
+    /// The next attempt after a token was obtained (`exchanged`) or adopted from the file.
+    ///
+    /// After an exchange the next attempt is never sooner than `minBackoff`, whatever the token
+    /// says: a token already past its refresh point (an old `iat`, a skewed clock, the same token
+    /// served again) backs off as failures do, doubling up to `maxBackoff` while such tokens keep
+    /// coming, so that no answer can put the loop into a spin. It is still tried again before the
+    /// token expires.
     /// - Parameters:
     ///   - issuedAt: The token's `iat` (or when it was received).
     ///   - expiresOn: Its expiry.
     ///   - now: The current time.
+    ///   - exchanged: Whether the token came from an exchange just made (`false`: adopted at start).
     ///   - generator: The random source for the jitter.
     package mutating func nextAfterSuccess<R: RandomNumberGenerator>(
-        issuedAt: Date, expiresOn: Date, now: Date, using generator: inout R
+        issuedAt: Date, expiresOn: Date, now: Date, exchanged: Bool = true, using generator: inout R
     ) -> Date {
         consecutiveFailures = 0
         let spread = policy.jitter > 0 ? Double.random(in: -policy.jitter...policy.jitter, using: &generator) : 0
         let point = Self.refreshPoint(issuedAt: issuedAt, expiresOn: expiresOn, fraction: policy.at + spread)
-        return max(now, min(point, expiresOn))
+        let next = max(now, min(point, expiresOn))
+        let floor = policy.minBackoff.duration.seconds
+        guard exchanged, next.timeIntervalSince(now) < floor else {
+            consecutiveEarlyTokens = 0
+            return next
+        }
+        consecutiveEarlyTokens += 1
+        let ceiling = Self.ceiling(policy: policy, failures: consecutiveEarlyTokens)
+        let delay = ceiling > floor ? Double.random(in: floor...ceiling, using: &generator) : ceiling
+        let lastChance = max(now.addingTimeInterval(floor), expiresOn.addingTimeInterval(-floor))
+        return min(now.addingTimeInterval(delay), lastChance)
     }
+
+    /// Exchanges in a row whose token was already due: the backoff of a success.
+    package private(set) var consecutiveEarlyTokens = 0
 
     /// The next attempt after a failure.
     /// - Parameters:

@@ -1,6 +1,7 @@
 import Synchronization
 
-/// Bounds how many exchanges run at once, first come first served.
+/// Bounds how many tasks run a body at once, first come first served: the sidecar's exchanges,
+/// the servers' requests in flight.
 package final class ConcurrencyLimiter: Sendable {
     private struct State {
         var available: Int
@@ -10,7 +11,7 @@ package final class ConcurrencyLimiter: Sendable {
     private let state: Mutex<State>
     /// The most permits ever held at once (for tests and benchmarks).
     private let peakHeld = Mutex(0)
-    let limit: Int
+    package let limit: Int
 
     package init(limit: Int) {
         self.limit = max(1, limit)
@@ -19,8 +20,57 @@ package final class ConcurrencyLimiter: Sendable {
 
     package var peak: Int { peakHeld.withLock { $0 } }
 
-    func withPermit<T: Sendable>(_ body: () async throws -> T) async throws -> T {
+    /// Runs `body` holding a permit, waiting for one in turn.
+    /// - Throws: `CancellationError` when the wait is cancelled; what `body` throws.
+    package func withPermit<T: Sendable>(_ body: () async throws -> T) async throws -> T {
         try await acquire()
+        defer { release() }
+        return try await body()
+    }
+
+    /// Runs `body` holding a permit if one is free now; `nil` (and `body` not run) otherwise.
+    /// - Throws: What `body` throws.
+    package func withPermitIfFree<T: Sendable>(_ body: () async throws -> T) async rethrows -> T? {
+        let granted = state.withLock { state -> Bool in
+            guard state.available > 0 else { return false }
+            state.available -= 1
+            return true
+        }
+        guard granted else { return nil }
+        defer { release() }
+        return try await body()
+    }
+
+    /// Runs `body` holding a permit, or returns `nil` when none came within `wait`.
+    /// - Throws: `CancellationError` when the task is cancelled; what `body` throws.
+    package func withPermit<T: Sendable>(
+        waitingAtMost wait: Duration, _ body: () async throws -> T
+    ) async throws
+        -> T?
+    {
+        let acquired = await withTaskGroup(of: Bool.self) { group in
+            group.addTask {
+                do {
+                    try await self.acquire()
+                    return true
+                } catch {
+                    return false
+                }
+            }
+            group.addTask {
+                try? await Task.sleep(for: wait)
+                return false
+            }
+            let first = await group.next() ?? false
+            group.cancelAll()
+            // A permit granted as the timer fired is kept: the body runs.
+            let second = await group.next() ?? false
+            return first || second
+        }
+        guard acquired else {
+            try Task.checkCancellation()
+            return nil
+        }
         defer { release() }
         return try await body()
     }
