@@ -18,8 +18,11 @@ FROM ${BUILDER} AS build
 # libyaml-dev: the config parser (a system library of the package), linked from its libyaml.a
 # through a pkg-config file whose folder holds only the archive (as scripts/lib.sh does). The
 # binary also needs zlib, copied next to it (distroless cc has glibc, libgcc and libstdc++).
+# Nothing names an architecture: the paths come from dpkg, so the same file builds for amd64 and
+# arm64 (docker buildx build --platform linux/amd64,linux/arm64; see docs/kubernetes.md).
 # DL3008 (pin apt versions): the Debian release of the Swift image fixes libyaml's version, and a
 # pin would break the build at its next security update.
+SHELL ["/bin/bash", "-o", "pipefail", "-c"]
 # hadolint ignore=DL3008
 RUN apt-get update \
     && apt-get install -y --no-install-recommends libyaml-dev \
@@ -30,7 +33,7 @@ COPY Sources ./Sources
 COPY Tests ./Tests
 COPY Benchmarks ./Benchmarks
 RUN mkdir -p /opt/static-yaml/lib /opt/static-yaml/pkgconfig \
-    && ln -s /usr/lib/x86_64-linux-gnu/libyaml.a /opt/static-yaml/lib/libyaml.a \
+    && ln -s "$(dpkg -L libyaml-dev | grep '/libyaml\.a$')" /opt/static-yaml/lib/libyaml.a \
     && printf 'Name: LibYAML\nDescription: libyaml, linked statically\nVersion: 0.2\nLibs: -L/opt/static-yaml/lib -lyaml\nCflags:\n' \
         > /opt/static-yaml/pkgconfig/yaml-0.1.pc
 ENV PKG_CONFIG_PATH=/opt/static-yaml/pkgconfig
@@ -38,7 +41,8 @@ ENV PKG_CONFIG_PATH=/opt/static-yaml/pkgconfig
 RUN swift build -c release --product mr-token-sidecar --static-swift-stdlib -Xswiftc -gnone -Xlinker --no-export-dynamic \
     && install -D -m 0755 "$(swift build -c release --show-bin-path)/mr-token-sidecar" /out/usr/local/bin/mr-token-sidecar \
     && strip /out/usr/local/bin/mr-token-sidecar \
-    && install -D -m 0644 "$(readlink -f /lib/x86_64-linux-gnu/libz.so.1)" /out/usr/lib/x86_64-linux-gnu/libz.so.1
+    && libz="$(dpkg -L zlib1g | grep '/libz\.so\.1$')" \
+    && install -D -m 0644 "$(readlink -f "$libz")" "/out/usr/lib/$(basename "$(dirname "$libz")")/libz.so.1"
 
 FROM ${RUNTIME}
 # The release version (the VERSION file; scripts/build-image.sh passes it the same way).
@@ -46,8 +50,10 @@ ARG VERSION
 LABEL org.opencontainers.image.title="mr-token-sidecar" \
       org.opencontainers.image.description="Keeps Azure Mixed Reality access tokens fresh in files for the application next to it" \
       org.opencontainers.image.version="${VERSION}" \
-      org.opencontainers.image.documentation="docs/kubernetes.md in the source tree"
+      org.opencontainers.image.documentation="docs/kubernetes.md in the source tree" \
+      org.opencontainers.image.licenses="MIT"
 COPY --from=build /out/ /
+COPY LICENSE /usr/share/licenses/mr-token-sidecar/LICENSE
 USER 65532:65532
 # checkov:skip=CKV_DOCKER_2: Kubernetes probes (/healthz, /readyz) are the health checks; a Docker HEALTHCHECK needs a shell or HTTP client the distroless image does not have.
 ENTRYPOINT ["/usr/local/bin/mr-token-sidecar"]

@@ -53,6 +53,7 @@ ldd "$BINARY" | awk '/=>/ {print $3} /^\t\/.*ld-linux/ {print $1}' | sort -u | w
     install -D -m 0755 "$(readlink -f "$library")" "$STAGE$library"
 done
 install -D -m 0644 /etc/ssl/certs/ca-certificates.crt "$STAGE/etc/ssl/certs/ca-certificates.crt"
+install -D -m 0644 LICENSE "$STAGE/usr/share/licenses/mr-token-sidecar/LICENSE"
 install -d -m 0755 "$STAGE/etc"
 printf 'root:x:0:0:root:/root:/sbin/nologin\nnonroot:x:65532:65532:nonroot:/home/nonroot:/sbin/nologin\n' > "$STAGE/etc/passwd"
 printf 'root:x:0:\nnonroot:x:65532:\n' > "$STAGE/etc/group"
@@ -71,6 +72,7 @@ buildah config \
     --label "org.opencontainers.image.description=Keeps Azure Mixed Reality access tokens fresh in files for the application next to it" \
     --label "org.opencontainers.image.version=$VERSION" \
     --label "org.opencontainers.image.documentation=docs/kubernetes.md in the source tree" \
+    --label org.opencontainers.image.licenses=MIT \
     "$container"
 mkdir -p "$(dirname "$OUTPUT")"
 rm -f "$OUTPUT"

@@ -6,12 +6,17 @@ kubernetes-validate and checkov (run by check-kubernetes.sh). Uses helm-python-s
 import base64
 import json
 import os
+import re
 import subprocess
 import sys
 import tempfile
 
 import helm_python as helm
+import promql_parser
 import yaml
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import chart_values  # noqa: E402
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 CHART = os.path.join(ROOT, "charts", "mr-token-sidecar")
@@ -74,6 +79,40 @@ def verify(ca_pem, leaf_pem):
         return subprocess.run(["openssl", "verify", "-CAfile", ca, leaf], capture_output=True).returncode == 0
 
 
+def exported_metrics():
+    """The metric names the code exports: the described families of SidecarMetrics and
+    WebhookMetrics, the build info and process_* of MetricsRegistry (a Swift test checks that a
+    running sidecar exports each), with the series a histogram adds."""
+    names = set()
+    for path in ["Sources/TokenSidecar/Metrics/SidecarMetrics.swift", "Sources/SidecarInjector/WebhookMetrics.swift",
+                 "Sources/DaemonSupport/MetricsRegistry.swift"]:
+        text = open(os.path.join(ROOT, path)).read()
+        names |= set(re.findall(r'"((?:mr|process)_[a-z_]+)"', text))
+    for name in list(names):
+        if name.endswith("_seconds") and "duration" in name:
+            names |= {name + "_bucket", name + "_sum", name + "_count"}
+    return names
+
+
+def metric_names(expression):
+    """The metric names an expression selects (parsing fails on bad syntax)."""
+    found = set()
+    parsed = promql_parser.parse(expression)
+
+    def visit(node):
+        if isinstance(node, promql_parser.VectorSelector):
+            found.add(node.name)
+        for attribute in ("expr", "lhs", "rhs", "vector_selector", "param"):
+            child = getattr(node, attribute, None)
+            if isinstance(child, promql_parser.Expr):
+                visit(child)
+        for child in getattr(node, "args", None) or []:
+            if isinstance(child, promql_parser.Expr):
+                visit(child)
+    visit(parsed)
+    return found
+
+
 def main():
     chart = helm.Chart.load(CHART)
     schema = chart.schema
@@ -87,6 +126,26 @@ def main():
             if child is not None and isinstance(value, dict) and child.get("properties"):
                 walk(value, child, f"{path}{key}.")
     walk(chart.values, schema, "")
+
+    # One version: VERSION, the chart's version and appVersion, the manifests' image tag and the
+    # changelog agree (scripts/set-version.sh writes them all).
+    version = open(os.path.join(ROOT, "VERSION")).read().strip()
+    metadata = chart.metadata
+    check(metadata["version"] == version and metadata["appVersion"] == version,
+          f"Chart.yaml version {metadata['version']} / appVersion {metadata['appVersion']} differ from VERSION {version}: run scripts/set-version.sh {version}")
+    for key in ("home", "sources", "icon", "maintainers"):
+        check(metadata.get(key), f"Chart.yaml has no {key}")
+    for directory, _, files in os.walk(os.path.join(ROOT, "manifests")):
+        for file in files:
+            for tag in re.findall(r"image: mr-token-sidecar:(\S+)", open(os.path.join(directory, file)).read()):
+                check(tag == version, f"manifests/{file}: image tag {tag} differs from VERSION {version}")
+    check(f"## {version}" in open(os.path.join(ROOT, "CHANGELOG.md")).read(), f"CHANGELOG.md has no section for {version}")
+
+    # The README's values table is generated from values.yaml, and describes every value.
+    readme = open(os.path.join(CHART, "README.md")).read()
+    check(chart_values.readme_with_table(readme) == readme,
+          "charts/mr-token-sidecar/README.md: the values table differs from values.yaml; run python3 scripts/chart_values.py --write")
+    check(chart_values.uncovered() == [], f"values without a '# --' description: {chart_values.uncovered()}")
 
     # Wrong values are rejected by the schema, naming the key.
     wrong = [
@@ -108,6 +167,13 @@ def main():
         ({"webhook": {"maxConnections": 0}}, "maxConnections"),
         ({"webhook": {"requestTimeout": "soon"}}, "requestTimeout"),
         ({"webhook": {"podDisruptionBudget": {"maxUnavailable": "one"}}}, "maxUnavailable"),
+        ({"sidecar": {"logLevel": "loud"}}, "logLevel"),
+        ({"sidecar": {"env": [{"name": "MR_TOKEN_SIDECAR_ALLOWED_HOSTS", "value": "x"}]}}, "env"),
+        ({"webhook": {"shutdownDelay": 5}}, "shutdownDelay"),
+        ({"tls": {"caBundle": "not base64!"}}, "caBundle"),
+        ({"monitoring": {"podMonitor": {"namespaces": "all"}}}, "namespaces"),
+        ({"monitoring": {"prometheusRule": {"tokenExpiryHours": 48}}}, "tokenExpiryHours"),
+        ({"commonLabels": {"team": 7}}, "team"),
     ]
     for values, key in wrong:
         try:
@@ -128,13 +194,15 @@ def main():
         os.makedirs(directory, exist_ok=True)
         for old in os.listdir(directory):
             os.remove(os.path.join(directory, old))
-        # Core objects for kubernetes-validate; cert-manager's custom resources apart.
-        core = [o for o in found if not o["apiVersion"].startswith("cert-manager.io/")]
-        custom = [o for o in found if o["apiVersion"].startswith("cert-manager.io/")]
+        # Core objects for kubernetes-validate; cert-manager's and Prometheus Operator's custom
+        # resources apart.
+        is_custom = lambda o: o["apiVersion"].startswith(("cert-manager.io/", "monitoring.coreos.com/"))
+        core = [o for o in found if not is_custom(o)]
+        custom = [o for o in found if is_custom(o)]
         with open(os.path.join(directory, "core.yaml"), "w") as f:
             yaml.safe_dump_all(core, f, sort_keys=False)
         if custom:
-            with open(os.path.join(directory, "cert-manager.yaml"), "w") as f:
+            with open(os.path.join(directory, "custom-resources.yaml"), "w") as f:
                 yaml.safe_dump_all(custom, f, sort_keys=False)
 
         merged = chart.merge_values(values)
@@ -144,7 +212,7 @@ def main():
         check(hook["sideEffects"] == "None", f"{name}: sideEffects None")
         check(hook["admissionReviewVersions"] == ["v1"], f"{name}: AdmissionReview v1")
         check(hook["reinvocationPolicy"] == "IfNeeded", f"{name}: reinvocationPolicy IfNeeded")
-        check(hook["objectSelector"] == {"matchLabels": {"mixedreality.azure.com/inject": "true"}}, f"{name}: objectSelector")
+        check(hook["objectSelector"] == merged["webhook"]["objectSelector"], f"{name}: objectSelector")
         check(hook["rules"][0]["operations"] == ["CREATE"] and hook["rules"][0]["resources"] == ["pods"], f"{name}: rules")
         excluded = hook["namespaceSelector"]["matchExpressions"][0]
         check(excluded["operator"] == "NotIn" and NAMESPACE in excluded["values"], f"{name}: own namespace excluded")
@@ -193,8 +261,58 @@ def main():
         [account] = by_kind(found, "ServiceAccount")
         check(account.get("automountServiceAccountToken") is False, f"{name}: service account token off")
 
+        # Every object carries the common labels.
+        for o in found:
+            labels = o["metadata"].get("labels", {})
+            check(all(labels.get(k) == v for k, v in merged.get("commonLabels", {}).items()),
+                  f"{name}: {o['kind']} {o['metadata']['name']} lacks commonLabels")
+        check(("--sidecar-log-level=" + merged["sidecar"]["logLevel"] in args) == bool(merged["sidecar"]["logLevel"]),
+              f"{name}: --sidecar-log-level")
+        if merged["sidecar"]["env"]:
+            check(json.loads(flag("--sidecar-env")) == merged["sidecar"]["env"], f"{name}: --sidecar-env")
+        check(flag("--shutdown-delay") == merged["webhook"]["shutdownDelay"], f"{name}: --shutdown-delay")
+        check(all(a in args for a in merged["webhook"]["extraArgs"]), f"{name}: extraArgs")
+        check([p["name"] for p in container["ports"]] == ["https", "metrics"], f"{name}: named ports")
+
+        # The helm test pod runs webhook-check against the Service with the Secret's (or caBundle's) CA.
+        tests = [o for o in found if o["metadata"].get("annotations", {}).get("helm.sh/hook") == "test" and o["kind"] == "Pod"]
+        check(len(tests) == 1 and tests[0]["spec"]["containers"][0]["args"][0] == "webhook-check", f"{name}: helm test")
+
+        # Monitoring: what each switch renders, and every expression parses and names exported metrics.
+        monitoring = merged["monitoring"]
+        for kind, key in [("ServiceMonitor", "serviceMonitor"), ("PodMonitor", "podMonitor"),
+                          ("PrometheusRule", "prometheusRule")]:
+            check(len(by_kind(found, kind)) == (1 if monitoring[key]["enabled"] else 0), f"{name}: {kind}")
+        exported = exported_metrics() | {"up"}
+        expressions = [rule["expr"] for o in by_kind(found, "PrometheusRule") for group in o["spec"]["groups"]
+                       for rule in group["rules"]]
+        dashboards = [c for c in by_kind(found, "ConfigMap") if "mr-token-sidecar.json" in c.get("data", {})]
+        check(len(dashboards) == (1 if monitoring["grafanaDashboard"]["enabled"] else 0), f"{name}: dashboard")
+        for dashboard in dashboards:
+            board = json.loads(dashboard["data"]["mr-token-sidecar.json"])
+            check(all(k in dashboard["metadata"]["labels"] for k in monitoring["grafanaDashboard"]["labels"]),
+                  f"{name}: dashboard label")
+            expressions += [t["expr"].replace("$__rate_interval", "5m").replace("$namespace", ".*")
+                            for p in board["panels"] for t in p.get("targets", [])]
+        for expression in expressions:
+            try:
+                names = metric_names(expression)
+            except Exception as error:
+                check(False, f"{name}: PromQL does not parse: {expression}: {error}")
+                continue
+            check(names and names <= exported, f"{name}: {expression} names {sorted(names - exported)}, which the code does not export")
+        for monitor in by_kind(found, "PodMonitor"):
+            check(monitor["spec"]["podMetricsEndpoints"][0]["port"] == "mr-metrics", f"{name}: PodMonitor port")
+        for monitor in by_kind(found, "ServiceMonitor"):
+            check(monitor["spec"]["endpoints"][0]["port"] == "metrics", f"{name}: ServiceMonitor port")
+
         service = by_kind(found, "Service")[0]["metadata"]["name"]
-        if merged["tls"]["certManager"]["enabled"]:
+        if merged["tls"].get("existingSecret"):
+            check(hook["clientConfig"]["caBundle"] == merged["tls"]["caBundle"], f"{name}: caBundle from tls.caBundle")
+            check(by_kind(found, "Secret") == [] and custom == [] or all(c["kind"] != "Certificate" for c in custom),
+                  f"{name}: no Secret or Certificate with existingSecret")
+            check(pod["volumes"][0]["secret"]["secretName"] == merged["tls"]["existingSecret"], f"{name}: existingSecret mounted")
+        elif merged["tls"]["certManager"]["enabled"]:
             check("cert-manager.io/inject-ca-from" in configuration["metadata"].get("annotations", {}), f"{name}: CA injection")
             serving = [c for c in custom if c["kind"] == "Certificate" and c["metadata"]["name"] == service]
             check(len(serving) == 1 and f"{service}.{NAMESPACE}.svc" in serving[0]["spec"]["dnsNames"], f"{name}: serving Certificate")
@@ -205,6 +323,10 @@ def main():
             check(hook["clientConfig"]["caBundle"] == secret["data"]["ca.crt"], f"{name}: caBundle is the Secret's CA")
             check(f"{service}.{NAMESPACE}.svc" in certificate_names(leaf), f"{name}: the certificate names the Service")
             check(verify(ca, leaf), f"{name}: the serving certificate chains to the CA")
+        # GitOps: without the chart's own generated CA, the same inputs render the same output.
+        if merged["tls"].get("existingSecret") or merged["tls"]["certManager"]["enabled"]:
+            again = chart.render(values, name="mr", namespace=NAMESPACE, is_install=True)
+            check(again == rendered, f"{name}: helm template is not stable for the same inputs")
         print(f"chart ({name}): lint, schema and rendering checked, {len(found)} objects")
 
     if failures:

@@ -3,6 +3,7 @@ package import Logging
 import NIOCore
 package import NIOHTTP1
 import NIOSSL
+import Synchronization
 
 #if canImport(FoundationEssentials)
 package import FoundationEssentials
@@ -27,6 +28,13 @@ public struct HTTPPipelineOptions: Sendable {
     /// A prefix for `User-Agent` naming the program, such as `mr-token-sidecar/0.1.0` (optional,
     /// as the SDKs' `applicationId`).
     public var applicationId: String?
+    /// The outgoing proxy; `nil` (the default): `HTTPS_PROXY`, `HTTP_PROXY` and `NO_PROXY` from
+    /// the environment, as the Azure SDKs read them.
+    public var proxy: ProxyConfiguration?
+    /// Whether requests to loopback addresses and `localhost` skip the proxy whatever `NO_PROXY`
+    /// says (the sidecar's notifications to the app in its pod); default `false`, as the Azure
+    /// SDKs.
+    package var loopbackSkipsProxy = false
 
     /// Creates pipeline options.
     /// - Parameters:
@@ -36,14 +44,17 @@ public struct HTTPPipelineOptions: Sendable {
     ///   - additionalTrustedCAFile: Extra CA bundle (PEM), optional.
     ///   - allowInsecureLoopbackHTTP: Loopback plain HTTP opt-in for tests (default `false`).
     ///   - applicationId: `User-Agent` prefix, optional.
+    ///   - proxy: The outgoing proxy; `nil`: from the environment.
     public init(
         retry: RetryOptions = RetryOptions(),
         perTryTimeout: Duration = .seconds(30),
         maxResponseBodyBytes: Int = 1 << 20,
         additionalTrustedCAFile: String? = nil,
         allowInsecureLoopbackHTTP: Bool = false,
-        applicationId: String? = nil
+        applicationId: String? = nil,
+        proxy: ProxyConfiguration? = nil
     ) {
+        self.proxy = proxy
         self.retry = retry
         self.perTryTimeout = perTryTimeout
         self.maxResponseBodyBytes = maxResponseBodyBytes
@@ -103,19 +114,36 @@ package struct PipelineResponse: Sendable {
 }
 
 /// The HTTP pipeline: retries, per-try timeout, bounded bodies, TLS with an extra CA bundle,
-/// plain-HTTP refusal, `User-Agent` and sanitized logging, over one shared async-http-client.
+/// plain-HTTP refusal, proxies, `User-Agent` and sanitized logging, over one shared
+/// async-http-client per proxy.
 package struct HTTPPipeline: Sendable {
     package let options: HTTPPipelineOptions
+    /// The proxies, resolved from the options or the environment.
+    package let proxies: ProxySettings
     private let tlsConfiguration: TLSConfiguration
     private let userAgent: String
     private let sanitizer = LogSanitizer()
     private let environmentLogLevel: Logger.Level?
     private let sleep: @Sendable (Duration) async throws -> Void
 
-    /// One client for the whole process: redirects are not followed (a bearer token must not
-    /// travel to another host) and its own logging is off (ours is sanitized).
-    private static let client: HTTPClient = {
+    /// One client for the whole process per proxy (`nil`: direct): redirects are not followed (a
+    /// bearer token must not travel to another host) and its own logging is off (ours is
+    /// sanitized). A proxy tunnels https through `CONNECT`: it sees the host name, never the
+    /// request.
+    private static let clients = Mutex<[HTTPClient.Configuration.Proxy?: HTTPClient]>([:])
+
+    private static func client(proxy: HTTPClient.Configuration.Proxy?) -> HTTPClient {
+        clients.withLock { clients in
+            if let client = clients[proxy] { return client }
+            let client = makeClient(proxy: proxy)
+            clients[proxy] = client
+            return client
+        }
+    }
+
+    private static func makeClient(proxy: HTTPClient.Configuration.Proxy?) -> HTTPClient {
         var configuration = HTTPClient.Configuration()
+        configuration.proxy = proxy
         configuration.redirectConfiguration = .disallow
         configuration.decompression = .disabled
         configuration.timeout.connect = .seconds(10)
@@ -126,15 +154,16 @@ package struct HTTPPipeline: Sendable {
         // not for the default minute (an idle daemon then holds no socket and runs no timer).
         configuration.connectionPool.idleTimeout = .seconds(10)
         return HTTPClient(eventLoopGroupProvider: .singleton, configuration: configuration)
-    }()
+    }
 
     /// Creates a pipeline.
     /// - Parameters:
     ///   - options: The options.
     ///   - component: The component named in `User-Agent`, such as `mixedreality-authentication`.
-    ///   - environment: Where `AZURE_LOG_LEVEL` is read.
+    ///   - environment: Where `AZURE_LOG_LEVEL` and the proxy variables are read.
     ///   - sleep: How to wait between tries (tests pass a fake).
-    /// - Throws: ``AzureCoreError`` (`tls`) when the extra CA file cannot be read.
+    /// - Throws: ``AzureCoreError`` (`tls`) when the extra CA file cannot be read,
+    ///   (`invalidArgument`) when a proxy URL is not usable.
     package init(
         options: HTTPPipelineOptions,
         component: String,
@@ -142,6 +171,9 @@ package struct HTTPPipeline: Sendable {
         sleep: @escaping @Sendable (Duration) async throws -> Void = { try await Task.sleep(for: $0) }
     ) throws(AzureCoreError) {
         self.options = options
+        var proxies = try ProxySettings.resolve(option: options.proxy, environment: environment)
+        proxies.loopbackSkipsProxy = options.loopbackSkipsProxy
+        self.proxies = proxies
         var tls = TLSConfiguration.makeClientConfiguration()
         tls.minimumTLSVersion = .tlsv12
         if let caFile = options.additionalTrustedCAFile {
@@ -205,7 +237,8 @@ package struct HTTPPipeline: Sendable {
                     LogKeys.method: "\(request.method.rawValue)",
                     LogKeys.url: "\(sanitizer.sanitize(url: request.url))",
                     LogKeys.requestHeaders: "\(sanitizer.sanitize(headers: headers(for: request)))",
-                    LogKeys.attempt: "\(retry)",
+                    LogKeys.proxy: "\(proxies.server(for: request.url)?.display ?? "")",
+                    LogKeys.attempt: .integer(retry),
                 ]
             )
             var attempt = request
@@ -229,10 +262,10 @@ package struct HTTPPipeline: Sendable {
                 logger.log(
                     level: lineLevel, "Response",
                     metadata: [
-                        LogKeys.status: "\(response.status)",
+                        LogKeys.status: .integer(response.status),
                         LogKeys.responseHeaders: "\(sanitizer.sanitize(headers: response.headers))",
-                        LogKeys.durationMs: "\(Int(elapsed.milliseconds))",
-                        LogKeys.attempt: "\(retry)",
+                        LogKeys.durationMs: .integer(Int(elapsed.milliseconds)),
+                        LogKeys.attempt: .integer(retry),
                     ]
                 )
                 response.retryAfter = RetryAfter.parse(response.headers)
@@ -244,7 +277,8 @@ package struct HTTPPipeline: Sendable {
                         logger.info(
                             "Server asked to wait longer than the pipeline sleeps; returning to the caller",
                             metadata: [
-                                LogKeys.status: "\(response.status)", LogKeys.delayMs: "\(Int(requested.milliseconds))",
+                                LogKeys.status: .integer(response.status),
+                                LogKeys.delayMs: .integer(Int(requested.milliseconds)),
                             ]
                         )
                         return response
@@ -256,8 +290,8 @@ package struct HTTPPipeline: Sendable {
                 logger.info(
                     "Retrying after status",
                     metadata: [
-                        LogKeys.status: "\(response.status)", LogKeys.delayMs: "\(Int(delay.milliseconds))",
-                        LogKeys.attempt: "\(retry + 1)",
+                        LogKeys.status: .integer(response.status), LogKeys.delayMs: .integer(Int(delay.milliseconds)),
+                        LogKeys.attempt: .integer(retry + 1),
                     ]
                 )
                 try await wait(delay)
@@ -266,8 +300,8 @@ package struct HTTPPipeline: Sendable {
                     logger.log(
                         level: lineLevel, "Request failed",
                         metadata: [
-                            LogKeys.errorKind: "\(error.code)", LogKeys.error: "\(error.message)",
-                            LogKeys.durationMs: "\(Int(elapsed.milliseconds))", LogKeys.attempt: "\(retry)",
+                            LogKeys.errorType: "\(error.code)", LogKeys.errorMessage: "\(error.message)",
+                            LogKeys.durationMs: .integer(Int(elapsed.milliseconds)), LogKeys.attempt: .integer(retry),
                         ]
                     )
                     throw error
@@ -276,8 +310,8 @@ package struct HTTPPipeline: Sendable {
                 logger.info(
                     "Retrying after transport error",
                     metadata: [
-                        LogKeys.errorKind: "\(error.code)", LogKeys.error: "\(error.message)",
-                        LogKeys.delayMs: "\(Int(delay.milliseconds))", LogKeys.attempt: "\(retry + 1)",
+                        LogKeys.errorType: "\(error.code)", LogKeys.errorMessage: "\(error.message)",
+                        LogKeys.delayMs: .integer(Int(delay.milliseconds)), LogKeys.attempt: .integer(retry + 1),
                     ]
                 )
                 try await wait(delay)
@@ -337,8 +371,9 @@ package struct HTTPPipeline: Sendable {
         }
         outgoing.tlsConfiguration = tlsConfiguration
         let deadline = NIODeadline.now() + .nanoseconds(options.perTryTimeout.nanoseconds)
+        let proxy = proxies.server(for: request.url)
         do {
-            let response = try await Self.client.execute(
+            let response = try await Self.client(proxy: proxy?.configuration).execute(
                 outgoing, deadline: deadline, logger: AzureLogging.disabledLogger)
             let body = try await response.body.collect(upTo: options.maxResponseBodyBytes)
             return PipelineResponse(
@@ -349,12 +384,17 @@ package struct HTTPPipeline: Sendable {
                 retryAfter: nil
             )
         } catch {
-            throw classify(error, request: request)
+            throw classify(error, request: request, proxy: proxy)
         }
     }
 
-    private func classify(_ error: any Error, request: PipelineRequest) -> AzureCoreError {
-        let target = sanitizer.sanitize(url: request.url)
+    private func classify(
+        _ error: any Error, request: PipelineRequest, proxy: ProxySettings.Server?
+    )
+        -> AzureCoreError
+    {
+        let url = sanitizer.sanitize(url: request.url)
+        let target = proxy.map { "\(url) (through the proxy \($0.display))" } ?? url
         if error is CancellationError {
             return AzureCoreError(.cancelled, "the request to \(target) was cancelled", isRetriable: false)
         }
@@ -375,6 +415,18 @@ package struct HTTPPipeline: Sendable {
                 )
             case .cancelled:
                 return AzureCoreError(.cancelled, "the request to \(target) was cancelled", isRetriable: false)
+            case .proxyAuthenticationRequired:
+                return AzureCoreError(
+                    .transport,
+                    "the proxy refused the tunnel to \(target): it asks for credentials (407); give them in the proxy URL (http://user:password@host:port)",
+                    cause: clientError)
+            case .invalidProxyResponse:
+                return AzureCoreError(
+                    .transport, "the proxy refused the tunnel to \(target) (its answer to CONNECT was not 200)",
+                    cause: clientError)
+            case .httpProxyHandshakeTimeout:
+                return AzureCoreError(
+                    .timeout, "the proxy did not open the tunnel to \(target) in time", cause: clientError)
             default:
                 break
             }

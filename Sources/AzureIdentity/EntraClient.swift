@@ -171,7 +171,7 @@ struct TokenResponseParser {
         logger.debug(
             "token request refused",
             metadata: [
-                LogKeys.status: "\(response.status)", LogKeys.errorKind: "\(body?.error ?? "")",
+                LogKeys.status: .integer(response.status), LogKeys.errorType: "\(body?.error ?? "")",
                 LogKeys.entraTraceId: "\(body?.trace_id ?? "")",
                 LogKeys.entraCorrelationId: "\(error.correlationId ?? "")",
             ])

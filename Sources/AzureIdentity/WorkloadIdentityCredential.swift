@@ -65,7 +65,7 @@ public struct WorkloadIdentityCredential: TokenCredential, CustomStringConvertib
                 let second = try assertion.current(forceReread: true)
                 logger.info(
                     "federated token rejected as outside its time range; re-read the token file",
-                    metadata: [LogKeys.path: "\(assertion.path)", "changed": "\(second != first)"])
+                    metadata: [LogKeys.path: "\(assertion.path)", LogKeys.tokenFileChanged: .boolean(second != first)])
                 guard second != first else { throw error }
                 return try await client.requestToken(
                     context: context, credentialFields: Self.fields(second), logger: logger)

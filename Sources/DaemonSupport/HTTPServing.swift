@@ -6,7 +6,7 @@ import HummingbirdTLS
 package import Logging
 import NIOCore
 package import NIOSSL
-package import Prometheus
+import Prometheus
 
 /// How the sidecar's and the webhook's HTTP servers run and answer.
 package enum HTTPServing {
@@ -50,7 +50,7 @@ package enum HTTPServing {
             configuration: ApplicationConfiguration(address: .hostname(host, port: port), serverName: serverName),
             onServerRunning: { channel in
                 let bound = channel.localAddress?.port ?? port
-                logger.notice("\(what) listening", metadata: ["address": "\(host):\(bound)"])
+                logger.notice("\(what) listening", metadata: [LogKeys.listenAddress: "\(host):\(bound)"])
                 onListening(bound)
             },
             logger: quiet
@@ -66,10 +66,10 @@ package enum HTTPServing {
     }
 
     /// The Prometheus text of a registry.
-    package static func metrics(_ registry: PrometheusCollectorRegistry) -> Response {
+    package static func metrics(_ registry: MetricsRegistry) -> Response {
         Response(
             status: .ok, headers: [.contentType: "text/plain; version=0.0.4; charset=utf-8"],
-            body: ResponseBody(byteBuffer: ByteBuffer(bytes: registry.emitToBuffer())))
+            body: ResponseBody(byteBuffer: ByteBuffer(bytes: registry.emit())))
     }
 }
 

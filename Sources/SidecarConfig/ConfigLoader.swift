@@ -14,6 +14,11 @@ public enum ConfigLoader: Sendable {
     /// the server whatever the pod's ConfigMap says).
     public static let serverAddressVariable = "MR_TOKEN_SIDECAR_SERVER_ADDRESS"
 
+    /// When set, replace `log.level` and `log.format` (the injector sets the level from the
+    /// chart's `sidecar.logLevel`).
+    public static let logLevelVariable = "MR_TOKEN_SIDECAR_LOG_LEVEL"
+    public static let logFormatVariable = "MR_TOKEN_SIDECAR_LOG_FORMAT"
+
     /// When set, the credential types (comma-separated) the accounts may use: the injector sets it
     /// from the chart's `policy.allowedCredentials`, which a ConfigMap edit cannot change.
     public static let allowedCredentialsVariable = "MR_TOKEN_SIDECAR_ALLOWED_CREDENTIALS"
@@ -103,6 +108,23 @@ public enum ConfigLoader: Sendable {
             }
             configuration.server.address = address
         }
+        func word<W: ConfigWord>(_ variable: String, _: W.Type) throws(ConfigError) -> W? {
+            guard let text = environment[variable]?.trimmed, !text.isEmpty else { return nil }
+            guard let value = W(rawValue: text) else {
+                throw ConfigError(
+                    file: file,
+                    issues: [
+                        ConfigIssue(
+                            path: "", line: nil,
+                            message:
+                                "the environment variable \(variable)=\"\(LogText.bounded(text, limit: 40))\" is not one of \(W.allCases.map(\.rawValue).joined(separator: ", "))"
+                        )
+                    ])
+            }
+            return value
+        }
+        if let level = try word(logLevelVariable, LogConfiguration.Level.self) { configuration.log.level = level }
+        if let format = try word(logFormatVariable, LogConfiguration.Format.self) { configuration.log.format = format }
         // Validate even when decoding found problems (placeholders stand in for the bad values),
         // leaving out what concerns a value already reported, so every problem shows at once.
         var validator = ConfigValidator(lines: decoding.lines, environment: environment, egress: egress)

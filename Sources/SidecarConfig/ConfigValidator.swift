@@ -108,6 +108,13 @@ struct ConfigValidator {
         if !(1...256).contains(refresh.maxConcurrent) {
             add("refresh.maxConcurrent", "\(refresh.maxConcurrent) must be between 1 and 256")
         }
+        if let proxy = configuration.proxy, !proxy.url.isEmpty {
+            do {
+                _ = try ProxySettings.resolve(option: proxy.pipelineProxy, environment: [:])
+            } catch {
+                add("proxy.url", "\(error.message.replacing("the proxy option is", with: "it is"))")
+            }
+        }
         if let caFile = configuration.tls.caFile, !FileManager.default.isReadableFile(atPath: caFile) {
             add("tls.caFile", "\(caFile) is not a readable file")
         }

@@ -1,4 +1,4 @@
-import AzureCore
+public import AzureCore
 
 #if canImport(FoundationEssentials)
 import FoundationEssentials
@@ -18,18 +18,21 @@ public struct SidecarConfiguration: Decodable, Sendable, Hashable {
     public var server: ServerConfiguration
     /// Logging.
     public var log: LogConfiguration
+    /// The outgoing proxy; `nil`: `HTTPS_PROXY`, `HTTP_PROXY` and `NO_PROXY` from the environment.
+    public var proxy: ProxySection?
 
-    enum CodingKeys: String, CodingKey { case accounts, refresh, tls, server, log }
+    enum CodingKeys: String, CodingKey { case accounts, refresh, tls, server, log, proxy }
 
     public init(
         accounts: [AccountConfiguration], refresh: RefreshConfiguration = .init(), tls: TLSSection = .init(),
-        server: ServerConfiguration = .init(), log: LogConfiguration = .init()
+        server: ServerConfiguration = .init(), log: LogConfiguration = .init(), proxy: ProxySection? = nil
     ) {
         self.accounts = accounts
         self.refresh = refresh
         self.tls = tls
         self.server = server
         self.log = log
+        self.proxy = proxy
     }
 
     public init(from decoder: any Decoder) throws {
@@ -39,7 +42,33 @@ public struct SidecarConfiguration: Decodable, Sendable, Hashable {
         tls = try container.decodeIfPresent(TLSSection.self, forKey: .tls) ?? .init()
         server = try container.decodeIfPresent(ServerConfiguration.self, forKey: .server) ?? .init()
         log = try container.decodeIfPresent(LogConfiguration.self, forKey: .log) ?? .init()
+        proxy = try container.decodeIfPresent(ProxySection.self, forKey: .proxy)
     }
+}
+
+/// The outgoing proxy, instead of the environment's.
+public struct ProxySection: Decodable, Sendable, Hashable {
+    /// `http://[user:password@]host:port` (CONNECT for https) or `socks5://host:port`; empty: no
+    /// proxy, whatever the environment says.
+    public var url: String
+    /// Hosts reached directly, in `NO_PROXY`'s grammar.
+    public var noProxy: [String]
+
+    enum CodingKeys: String, CodingKey { case url, noProxy }
+
+    public init(url: String, noProxy: [String] = []) {
+        self.url = url
+        self.noProxy = noProxy
+    }
+
+    public init(from decoder: any Decoder) throws {
+        let container = try decoder.container(keyedBy: CodingKeys.self)
+        url = try container.decode(String.self, forKey: .url)
+        noProxy = try container.decodeIfPresent([String].self, forKey: .noProxy) ?? []
+    }
+
+    /// The pipeline's form of it.
+    public var pipelineProxy: ProxyConfiguration { ProxyConfiguration(url: url, noProxy: noProxy) }
 }
 
 /// One Mixed Reality account.

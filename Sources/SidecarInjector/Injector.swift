@@ -63,6 +63,8 @@ package struct Injector: Sendable {
         var targets: [(index: Int, hasMounts: Bool)]
         /// What Azure Workload Identity gave another container of the pod.
         var identity: (environment: [JSONValue], mounts: [JSONValue])
+        /// The proxy variables the pod's containers set (`HTTPS_PROXY`, `NO_PROXY`...).
+        var proxyEnvironment: [JSONValue]
         var hasVolumes: Bool
         var hasInitContainers: Bool
         var restartPolicy: String
@@ -127,6 +129,7 @@ package struct Injector: Sendable {
         return .success(
             Plan(
                 request: request, targets: targets, identity: (identity.environment, identity.mounts),
+                proxyEnvironment: Self.proxyEnvironment(in: spec),
                 hasVolumes: spec["volumes"] != nil, hasInitContainers: spec["initContainers"] != nil,
                 restartPolicy: spec["restartPolicy"]?.string ?? "Always",
                 groupReadable: spec["securityContext"]?["fsGroup"] != nil,
@@ -174,6 +177,16 @@ package struct Injector: Sendable {
         }
         environment += plan.identity.environment
         sidecarMounts += plan.identity.mounts
+        if let level = settings.logLevel {
+            environment.append(["name": .string(ConfigLoader.logLevelVariable), "value": .string(level)])
+        }
+        // The proxy the pod's containers use, then the chart's extra variables, each name once.
+        var named = Set(environment.compactMap { $0["name"]?.string })
+        for variable in plan.proxyEnvironment + settings.environment {
+            guard let name = variable["name"]?.string, !named.contains(name) else { continue }
+            named.insert(name)
+            environment.append(variable)
+        }
 
         var base: [String: JSONValue] = [
             "image": .string(request.image ?? settings.image),
@@ -189,6 +202,13 @@ package struct Injector: Sendable {
         var longRunning = base
         longRunning["name"] = .string(Self.sidecarName)
         longRunning["args"] = .array(arguments)
+        // Named, so that a PodMonitor (the chart's) finds /metrics on every injected pod.
+        longRunning["ports"] = [
+            [
+                "name": .string(Self.metricsPortName), "containerPort": .number(Double(plan.probePort)),
+                "protocol": "TCP",
+            ]
+        ]
         longRunning["readinessProbe"] = Self.merge(probe("/readyz"), ["periodSeconds": 10])
         longRunning["livenessProbe"] = Self.merge(probe("/healthz"), ["periodSeconds": 20, "failureThreshold": 3])
 
@@ -269,6 +289,29 @@ package struct Injector: Sendable {
             return containerName == Self.sidecarName || containerName == Self.initName
                 ? ("/spec/\(name)/\(index)", container) : nil
         }
+    }
+
+    /// The name of the injected sidecar's probe and metrics port.
+    package static let metricsPortName = "mr-metrics"
+
+    /// The proxy variables the sidecar needs to reach Azure as the app does.
+    package static let proxyVariables = [
+        "HTTPS_PROXY", "https_proxy", "HTTP_PROXY", "http_proxy", "NO_PROXY", "no_proxy",
+    ]
+
+    /// The proxy variables the pod's app containers set, each name from the first container that
+    /// sets it, as they are (a `valueFrom` works in the sidecar too: it is the same pod).
+    static func proxyEnvironment(in spec: [String: JSONValue]) -> [JSONValue] {
+        var found: [String: JSONValue] = [:]
+        for container in spec["containers"]?.array ?? [] {
+            for variable in container["env"]?.array ?? [] {
+                guard let name = variable["name"]?.string, proxyVariables.contains(name), found[name] == nil else {
+                    continue
+                }
+                found[name] = variable
+            }
+        }
+        return proxyVariables.compactMap { found[$0] }
     }
 
     /// What Azure Workload Identity gave another container of the pod, so that the sidecar gets it

@@ -17,6 +17,11 @@ package struct InjectorSettings: Sendable, Hashable {
     package var tokenVolumeSizeLimit: String
     /// What the cluster admin allows a pod.
     package var policy: InjectionPolicy
+    /// The injected sidecar's log level (`MR_TOKEN_SIDECAR_LOG_LEVEL`); `nil`: its config's.
+    package var logLevel: String?
+    /// More environment for the injected sidecar, such as a cluster-wide `HTTPS_PROXY` (a
+    /// variable the pod's own containers set wins).
+    package var environment: [JSONValue]
 
     package static let defaultResources: JSONValue = [
         "requests": ["cpu": "5m", "memory": "32Mi"],
@@ -26,8 +31,10 @@ package struct InjectorSettings: Sendable, Hashable {
     package init(
         image: String, imagePullPolicy: String = "IfNotPresent", nativeSidecar: Bool = true, probePort: Int = 8787,
         resources: JSONValue = defaultResources, tokenVolumeSizeLimit: String = "1Mi",
-        policy: InjectionPolicy = InjectionPolicy()
+        policy: InjectionPolicy = InjectionPolicy(), logLevel: String? = nil, environment: [JSONValue] = []
     ) {
+        self.logLevel = logLevel
+        self.environment = environment
         self.image = image
         self.imagePullPolicy = imagePullPolicy
         self.nativeSidecar = nativeSidecar

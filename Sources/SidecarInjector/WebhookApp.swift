@@ -21,12 +21,16 @@ public struct WebhookOptions: Sendable {
     package var settings: InjectorSettings
     /// What a client of either server is allowed (connections, deadlines, requests in flight).
     package var limits: ServerLimits
+    /// After SIGTERM, how long `/readyz` fails while `/mutate` still answers (the endpoints drop the
+    /// pod before it stops taking reviews).
+    public var shutdownDelay: Duration
 
     package init(
         address: String = "0.0.0.0:8443", probeAddress: String = "0.0.0.0:8080", certificateFile: String,
         keyFile: String, certificateCheckInterval: Duration = .seconds(5), settings: InjectorSettings,
-        limits: ServerLimits = ServerLimits()
+        limits: ServerLimits = ServerLimits(), shutdownDelay: Duration = .zero
     ) {
+        self.shutdownDelay = shutdownDelay
         self.address = address
         self.probeAddress = probeAddress
         self.certificateFile = certificateFile
@@ -65,8 +69,8 @@ public struct WebhookApp: Service {
         guard let probe = ServerConfiguration(address: options.probeAddress).hostAndPort else {
             throw InjectorError(.invalidArgument, "--probe-address \(options.probeAddress) must be host:port")
         }
-        let registry = PrometheusCollectorRegistry()
-        let metrics = WebhookMetrics(factory: PrometheusMetricsFactory(registry: registry))
+        let registry = MetricsRegistry(component: "webhook", descriptions: WebhookMetrics.descriptions)
+        let metrics = WebhookMetrics(factory: registry.factory)
         let readiness = ProbeFlag()
         let server = WebhookServer(
             host: mutate.host, port: mutate.port,
@@ -79,15 +83,40 @@ public struct WebhookApp: Service {
             host: probe.host, port: probe.port, readiness: readiness, registry: registry, limits: options.limits,
             logger: logger,
             onListening: { onListening(.probes($0)) })
-        return WebhookApp(probes: probes, server: server, logger: logger)
+        return WebhookApp(
+            probes: probes, server: server, logger: logger,
+            drain: ShutdownDelay(delay: options.shutdownDelay, readiness: readiness, logger: logger))
     }
 
-    /// Runs the probe server and `/mutate` until graceful shutdown: `/mutate` finishes its requests
-    /// in flight and stops first, the probe server last.
+    let drain: ShutdownDelay
+
+    /// Runs the probe server and `/mutate` until graceful shutdown: `/readyz` fails first for the
+    /// shutdown delay while `/mutate` still answers, then `/mutate` finishes its requests in
+    /// flight and stops, the probe server last.
     public func run() async throws {
         var group = ServiceGroupConfiguration(
-            services: [.init(service: probes), .init(service: server)], logger: logger)
-        group.maximumGracefulShutdownDuration = .seconds(10)
+            services: [.init(service: probes), .init(service: server), .init(service: drain)], logger: logger)
+        group.useProjectLogKeys()
+        group.maximumGracefulShutdownDuration = drain.delay + .seconds(10)
         try await ServiceGroup(configuration: group).run()
+    }
+}
+
+/// Last in the group, so first to hear of a graceful shutdown: fails `/readyz`, waits, returns.
+struct ShutdownDelay: Service {
+    let delay: Duration
+    let readiness: ProbeFlag
+    let logger: Logger
+
+    func run() async throws {
+        do {
+            try await gracefulShutdown()
+        } catch {
+            return  // cancelled: no drain
+        }
+        readiness.set(false)
+        guard delay > .zero else { return }
+        logger.notice("shutting down: /readyz fails while /mutate still answers for the shutdown delay")
+        try? await Task.sleep(for: delay)
     }
 }

@@ -1,5 +1,6 @@
 import AzureCore
 import CoreMetrics
+package import DaemonSupport
 
 #if canImport(FoundationEssentials)
 import FoundationEssentials
@@ -10,6 +11,23 @@ import Foundation
 /// The webhook's metrics: `mr_webhook_requests_total{result}`, `mr_webhook_request_duration_seconds`,
 /// `mr_webhook_certificate_reloads_total{result}` and `mr_webhook_certificate_expiry_timestamp_seconds`.
 package final class WebhookMetrics: Sendable {
+    /// Every metric's `# HELP` text, and the buckets of the review duration (the API server waits
+    /// at most 30 s).
+    package static let descriptions: [String: MetricDescription] = [
+        "mr_webhook_requests_total": .init(
+            "AdmissionReviews answered by result: injected, unchanged, skipped, denied, invalid, busy."),
+        "mr_webhook_request_duration_seconds": .init(
+            "Time to answer an AdmissionReview, reading the body included.",
+            buckets: [
+                .milliseconds(1), .microseconds(2500), .milliseconds(5), .milliseconds(10), .milliseconds(25),
+                .milliseconds(50), .milliseconds(100), .milliseconds(250), .milliseconds(500), .seconds(1),
+                .milliseconds(2500), .seconds(5), .seconds(10), .seconds(30),
+            ]),
+        "mr_webhook_certificate_reloads_total": .init("Loads of the serving certificate by result (success, failure)."),
+        "mr_webhook_certificate_expiry_timestamp_seconds": .init(
+            "Expiry (notAfter) of the serving certificate in use, in unix seconds."),
+    ]
+
     /// The results: `injected`, `unchanged` (already injected), `skipped` (not a pod creation),
     /// `denied` (bad annotations), `invalid` (a body that is not an AdmissionReview: 400), `busy`
     /// (too many reviews at once: 503).

@@ -9,7 +9,7 @@ struct WebhookProbeServer: Service {
     let host: String
     let port: Int
     let readiness: ProbeFlag
-    let registry: PrometheusCollectorRegistry
+    let registry: MetricsRegistry
     let limits: ServerLimits
     let logger: Logger
     let onListening: @Sendable (Int) -> Void

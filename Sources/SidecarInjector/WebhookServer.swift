@@ -67,7 +67,10 @@ struct WebhookServer: Service {
             metrics.reload(success: true, notAfter: loaded.notAfter)
             logger.info(
                 "serving certificate loaded",
-                metadata: ["file": "\(store.certificateFile)", "notAfter": "\(loaded.notAfter)"])
+                metadata: [
+                    LogKeys.path: "\(store.certificateFile)",
+                    LogKeys.notAfter: "\(loaded.notAfter.formatted(.iso8601))",
+                ])
             return loaded
         case .failed(let error):
             metrics.reload(success: false)
@@ -75,7 +78,7 @@ struct WebhookServer: Service {
                 store.current == nil
                     ? "no serving certificate yet; /readyz fails until one loads"
                     : "the new certificate files cannot be used; the loaded certificate stays",
-                metadata: [WebhookLogKeys.error: "\(error.message)"])
+                metadata: [LogKeys.errorMessage: "\(error.message)"])
             return nil
         }
     }
@@ -89,9 +92,9 @@ struct WebhookServer: Service {
             logger.log(
                 level: ["invalid", "denied", "busy"].contains(answer.result) ? .warning : .info, "admission review",
                 metadata: [
-                    "result": "\(answer.result)",
-                    WebhookLogKeys.reason: "\(LogText.bounded(answer.reason, limit: 400))",
-                    "pod": "\(LogText.bounded(answer.subject))",
+                    LogKeys.result: "\(answer.result)",
+                    LogKeys.reason: "\(LogText.bounded(answer.reason, limit: 400))",
+                    LogKeys.pod: "\(LogText.bounded(answer.subject))",
                 ])
             return Response(
                 status: HTTPResponse.Status(code: answer.status), headers: [.contentType: "application/json"],

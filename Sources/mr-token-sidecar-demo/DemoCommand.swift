@@ -63,6 +63,7 @@ struct DemoCommand: AsyncParsableCommand {
         // The emulator first, so that it stops last: the sidecar finishes its work against it.
         var configuration = ServiceGroupConfiguration(
             services: [.init(service: emulator), .init(service: sidecar)], logger: quiet)
+        configuration.useProjectLogKeys()
         configuration.gracefulShutdownSignals = [.sigterm, .sigint]
         let group = ServiceGroup(configuration: configuration)
         // The group runs until Ctrl-C (SIGINT), SIGTERM or the end of --duration, each a graceful

@@ -49,14 +49,17 @@ struct RunCommand: AsyncParsableCommand {
             try await runOnce(app, logger: logger)
             return
         }
-        logger.info("\(ProductInfo.name) \(ProductInfo.version) starting", metadata: ["config": "\(options.source)"])
+        logger.info(
+            "\(ProductInfo.name) \(ProductInfo.version) starting",
+            metadata: [LogKeys.config: "\(options.source)", LogKeys.version: "\(ProductInfo.version)"])
         var group = ServiceGroupConfiguration(services: [.init(service: app)], logger: logger)
+        group.useProjectLogKeys()
         group.gracefulShutdownSignals = [.sigterm, .sigint]
         group.maximumGracefulShutdownDuration = .seconds(25)
         do {
             try await ServiceGroup(configuration: group).run()
         } catch {
-            logger.critical("stopped on an error", metadata: [SidecarLogKeys.error: "\(error)"])
+            logger.critical("stopped on an error", metadata: [LogKeys.errorMessage: "\(error)"])
             throw ExitCode(1)
         }
     }
@@ -68,13 +71,13 @@ struct RunCommand: AsyncParsableCommand {
                 logger.error(
                     "account failed",
                     metadata: [
-                        SidecarLogKeys.account: "\(failure.account)",
-                        SidecarLogKeys.error: "\(failure.error.metricLabel): \(failure.error.message)",
+                        LogKeys.account: "\(failure.account)",
+                        LogKeys.errorMessage: "\(failure.error.metricLabel): \(failure.error.message)",
                     ])
             }
             StandardStreams.error("failed accounts: \(failures.map(\.account).joined(separator: ", "))\n")
             throw ExitCode(1)
         }
-        logger.info("every token is on disk", metadata: [SidecarLogKeys.count: "\(app.configuration.accounts.count)"])
+        logger.info("every token is on disk", metadata: [LogKeys.count: .integer(app.configuration.accounts.count)])
     }
 }

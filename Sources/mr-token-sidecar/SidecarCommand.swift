@@ -23,7 +23,9 @@ struct SidecarCommand: AsyncParsableCommand {
             configuration error.
             """,
         version: ProductInfo.version,
-        subcommands: [RunCommand.self, ValidateCommand.self, TokenCommand.self, WebhookCommand.self],
+        subcommands: [
+            RunCommand.self, ValidateCommand.self, TokenCommand.self, WebhookCommand.self, WebhookCheckCommand.self,
+        ],
         defaultSubcommand: RunCommand.self
     )
 

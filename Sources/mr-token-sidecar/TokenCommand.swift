@@ -36,6 +36,7 @@ struct TokenCommand: AsyncParsableCommand {
         let (logger, _) = log.makeLogger()
         var pipeline = HTTPPipelineOptions(applicationId: "\(ProductInfo.name)/\(ProductInfo.version)")
         pipeline.additionalTrustedCAFile = configuration.tls.caFile
+        pipeline.proxy = configuration.proxy?.pipelineProxy
         do {
             let source = try CredentialFactory(environment: environment, pipeline: pipeline).tokenSource(for: selected)
             let token = try await source.token(logger: logger).accessToken.token

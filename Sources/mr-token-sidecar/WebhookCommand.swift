@@ -84,6 +84,21 @@ struct WebhookCommand: AsyncParsableCommand {
             valueName: "host[,host...]"))
     var sidecarAllowedHosts = ""
 
+    @Option(help: "The injected sidecars' log level (their MR_TOKEN_SIDECAR_LOG_LEVEL; default: their config's).")
+    var sidecarLogLevel: LogConfiguration.Level?
+
+    @Option(
+        help: ArgumentHelp(
+            "More environment for the injected sidecars, as a JSON list of {\"name\", \"value\"} (such as a cluster-wide HTTPS_PROXY; a variable the pod's containers set wins).",
+            valueName: "json"))
+    var sidecarEnv = "[]"
+
+    @Option(
+        help:
+            "After SIGTERM, how long /readyz fails while /mutate still answers, so that the API server stops sending first (such as 5s)."
+    )
+    var shutdownDelay = "0s"
+
     @Option(help: "Connections open at once, per server; idle and half-open ones make room for new ones.")
     var maxConnections = ServerLimits().maxConnections
 
@@ -127,6 +142,35 @@ struct WebhookCommand: AsyncParsableCommand {
         if !(1...65536).contains(maxConnections) {
             throw ValidationError("--max-connections must be between 1 and 65536")
         }
+        guard let delay = try? ConfigDuration.parse(shutdownDelay), delay >= .zero, delay <= .seconds(60) else {
+            throw ValidationError("--shutdown-delay \(shutdownDelay) is not a duration from 0s to 60s")
+        }
+        _ = try sidecarEnvironment()
+    }
+
+    /// `--sidecar-env` checked: a list of `{name, value}` with environment variable names, none of
+    /// the sidecar's own `MR_TOKEN_SIDECAR_*` (the webhook sets those from its other flags).
+    func sidecarEnvironment() throws -> [JSONValue] {
+        guard let list = JSON.decode(JSONValue.self, from: Array(sidecarEnv.utf8))?.array else {
+            throw ValidationError(
+                "--sidecar-env must be a JSON list such as [{\"name\":\"HTTPS_PROXY\",\"value\":\"http://proxy:3128\"}]"
+            )
+        }
+        for entry in list {
+            guard let object = entry.object, let name = object["name"]?.string, object["value"]?.string != nil,
+                Set(object.keys).isSubset(of: ["name", "value"])
+            else {
+                throw ValidationError(
+                    "--sidecar-env: each entry is {\"name\": ..., \"value\": ...} with a string value")
+            }
+            guard !name.isEmpty, name.allSatisfy({ $0.isASCII && ($0.isLetter || $0.isNumber || $0 == "_") }),
+                name.first?.isNumber == false
+            else { throw ValidationError("--sidecar-env: \(LogText.bounded(name, limit: 60)) is not a variable name") }
+            guard !name.hasPrefix("MR_TOKEN_SIDECAR_") else {
+                throw ValidationError("--sidecar-env: \(name) is set by the webhook's own flags")
+            }
+        }
+        return list
     }
 
     /// The admin's policy from the flags.
@@ -173,7 +217,8 @@ struct WebhookCommand: AsyncParsableCommand {
             probePort: sidecarPort,
             resources: (try? InjectionRequest.parseResources(sidecarResources).get())
                 ?? InjectorSettings.defaultResources,
-            tokenVolumeSizeLimit: tokenVolumeSizeLimit, policy: try policy())
+            tokenVolumeSizeLimit: tokenVolumeSizeLimit, policy: try policy(), logLevel: sidecarLogLevel?.rawValue,
+            environment: try sidecarEnvironment())
         var limits = ServerLimits(maxConnections: maxConnections)
         limits.firstRequestTimeout = (try? ConfigDuration.parse(requestTimeout)) ?? limits.firstRequestTimeout
         limits.requestTimeout = limits.firstRequestTimeout
@@ -181,7 +226,8 @@ struct WebhookCommand: AsyncParsableCommand {
         let options = WebhookOptions(
             address: address, probeAddress: probeAddress, certificateFile: tlsCertFile, keyFile: tlsKeyFile,
             certificateCheckInterval: (try? ConfigDuration.parse(certificateCheckInterval)) ?? .seconds(5),
-            settings: settings, limits: limits)
+            settings: settings, limits: limits,
+            shutdownDelay: (try? ConfigDuration.parse(shutdownDelay)) ?? .zero)
         let app: WebhookApp
         do {
             app = try WebhookApp.build(options: options, logger: logger)
@@ -191,14 +237,18 @@ struct WebhookCommand: AsyncParsableCommand {
         }
         logger.info(
             "\(ProductInfo.name) webhook \(ProductInfo.version) starting",
-            metadata: ["sidecarImage": "\(sidecarImage)", "native": "\(!legacySidecar)"])
+            metadata: [
+                LogKeys.sidecarImage: "\(sidecarImage)", LogKeys.nativeSidecar: .boolean(!legacySidecar),
+                LogKeys.version: "\(ProductInfo.version)",
+            ])
         var group = ServiceGroupConfiguration(services: [.init(service: app)], logger: logger)
+        group.useProjectLogKeys()
         group.gracefulShutdownSignals = [.sigterm, .sigint]
-        group.maximumGracefulShutdownDuration = .seconds(10)
+        group.maximumGracefulShutdownDuration = options.shutdownDelay + .seconds(10)
         do {
             try await ServiceGroup(configuration: group).run()
         } catch {
-            logger.critical("stopped on an error", metadata: ["error": "\(error)"])
+            logger.critical("stopped on an error", metadata: [LogKeys.errorMessage: "\(error)"])
             throw ExitCode(1)
         }
     }

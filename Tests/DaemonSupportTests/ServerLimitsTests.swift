@@ -195,13 +195,56 @@ struct LoopbackAndTextTests {
         let hostile = "refused\n2026-11-30T00:00:00Z INFO forged line \u{1B}[2J"
         let text = DaemonLogHandler.line(
             format: .text, time: Date(timeIntervalSince1970: 0), level: .warning, label: "t", message: hostile,
-            metadata: ["error": .string(hostile)])
+            metadata: [LogKeys.errorMessage: .string(hostile)])
         #expect(text.filter { $0 == "\n" }.count == 1, "one line: \(text)")
         #expect(!text.unicodeScalars.contains { $0 == "\u{1B}" })
         let json = DaemonLogHandler.line(
             format: .json, time: Date(timeIntervalSince1970: 0), level: .warning, label: "t", message: hostile,
-            metadata: ["error": .string(hostile)])
+            metadata: [LogKeys.errorMessage: .string(hostile)])
         #expect(json.filter { $0 == "\n" }.count == 1)
         #expect(!json.unicodeScalars.contains { $0 == "\u{1B}" })
+    }
+
+    @Test("JSON lines: UTC with milliseconds, integers and Booleans as JSON, empty values left out")
+    func typedJSON() throws {
+        let line = DaemonLogHandler.line(
+            format: .json, time: Date(timeIntervalSince1970: 1_795_791_035.0429), level: .info, label: "t",
+            message: "m",
+            metadata: [
+                LogKeys.durationMs: .integer(1234), LogKeys.nativeSidecar: .boolean(true), LogKeys.msCV: "",
+                LogKeys.account: "anchors",
+            ])
+        let value = try #require(JSON.decode(JSONValue.self, from: Array(line.utf8))?.object)
+        #expect(value["time"] == .string("2026-11-27T14:50:35.042Z"))
+        #expect(value[LogKeys.durationMs] == .number(1234))
+        #expect(value[LogKeys.nativeSidecar] == .bool(true))
+        #expect(value[LogKeys.msCV] == nil, "an empty value is left out")
+        #expect(value[LogKeys.account] == .string("anchors"))
+        #expect(DaemonLogHandler.timestamp(Date(timeIntervalSince1970: -0.5)) == "1969-12-31T23:59:59.500Z")
+    }
+
+    @Test(
+        "Log keys: one type each, none both a value and the prefix of another, and docs/logging.md lists exactly them")
+    func logKeys() throws {
+        let keys = LogKeys.all.map(\.key)
+        #expect(Set(keys).count == keys.count, "no key twice")
+        for key in keys {
+            #expect(!keys.contains { $0.hasPrefix(key + ".") }, "\(key) is also an object")
+            #expect(key.hasPrefix("mr.") || ["http.", "url.", "error.", "file."].contains { key.hasPrefix($0) })
+        }
+        let docs = try String(
+            contentsOf: URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
+                .deletingLastPathComponent().appending(path: "docs/logging.md"), encoding: .utf8)
+        // The key table: from its header to the first blank line.
+        let table = docs.components(separatedBy: "| key | type | meaning |")[1].components(separatedBy: "\n\n")[0]
+        let documented = table.split(separator: "\n").compactMap { line -> (String, String)? in
+            let cells = line.split(separator: "|").map { $0.trimmingCharacters(in: .whitespaces) }
+            guard cells.count >= 3, cells[0].hasPrefix("`"), cells[0].hasSuffix("`") else { return nil }
+            return (String(cells[0].dropFirst().dropLast()), cells[1])
+        }
+        #expect(Set(documented.map(\.0)) == Set(keys).union(["time", "level", "logger", "msg"]))
+        for (key, type, _) in LogKeys.all {
+            #expect(documented.first { $0.0 == key }?.1 == type.rawValue, "\(key) is documented as \(type)")
+        }
     }
 }

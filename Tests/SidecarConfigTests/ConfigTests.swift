@@ -169,6 +169,28 @@ struct ConfigTests {
         #expect(found.allSatisfy { !$0.contains("not a Mixed Reality STS") || $0.contains("--allowed-hosts") })
     }
 
+    @Test("proxy: a URL and noProxy list, or a named error; the log variables replace log.level and log.format")
+    func proxyAndLogVariables() throws {
+        let base = Self.account("    accountDomain: eastus2.mixedreality.azure.com")
+        let parsed = try ConfigLoader.parse(
+            base + "\nproxy:\n  url: http://user:pw@proxy.corp:3128\n  noProxy: [.svc.cluster.local, 10.0.0.0/8]\n",
+            file: "c", environment: ["MR_TOKEN_SIDECAR_LOG_LEVEL": "debug", "MR_TOKEN_SIDECAR_LOG_FORMAT": "text"])
+        #expect(
+            parsed.proxy
+                == ProxySection(url: "http://user:pw@proxy.corp:3128", noProxy: [".svc.cluster.local", "10.0.0.0/8"]))
+        #expect(parsed.log == LogConfiguration(level: .debug, format: .text))
+        let bad = problems(base + "\nproxy:\n  url: https://user:pw@proxy.corp\n")
+        #expect(
+            bad.contains { $0.contains("proxy.url: it is not a usable proxy URL: the scheme https is not supported") },
+            "\(bad)")
+        #expect(bad.allSatisfy { !$0.contains("pw") }, "the password is not echoed")
+        #expect(problems(base + "\nproxy:\n  noProxy: [x]\n").contains { $0.contains("proxy.url") })
+        #expect(
+            problems(base, environment: ["MR_TOKEN_SIDECAR_LOG_FORMAT": "xml"]).contains {
+                $0.contains("MR_TOKEN_SIDECAR_LOG_FORMAT=\"xml\" is not one of json, text")
+            })
+    }
+
     @Test("an allowed host is accepted from --allowed-hosts or MR_TOKEN_SIDECAR_ALLOWED_HOSTS, never from the file")
     func allowedHosts() {
         let text = Self.account(

@@ -221,6 +221,43 @@ struct InjectorTests {
         #expect(handler(native: true).answer(AdmissionFixtures.review(completed)).result == "unchanged")
     }
 
+    @Test(
+        "The sidecar gets the pod's proxy variables as they are, the chart's extra environment and log level; the pod's own variable wins"
+    )
+    func proxyAndExtraEnvironment() throws {
+        var pod = try AdmissionFixtures.pod("plain").object ?? [:]
+        var spec = pod["spec"]?.object ?? [:]
+        var containers = spec["containers"]?.array ?? []
+        var app = containers[0].object ?? [:]
+        let noProxy: JSONValue = [
+            "name": "NO_PROXY", "valueFrom": ["configMapKeyRef": ["name": "proxy", "key": "no-proxy"]],
+        ]
+        app["env"] = [
+            ["name": "HTTPS_PROXY", "value": "http://proxy.corp:3128"], noProxy, ["name": "OTHER", "value": "x"],
+        ]
+        containers[0] = .object(app)
+        spec["containers"] = .array(containers)
+        pod["spec"] = .object(spec)
+
+        var settings = AdmissionFixtures.settings
+        settings.logLevel = "debug"
+        settings.environment = [
+            ["name": "HTTPS_PROXY", "value": "http://cluster-proxy:3128"], ["name": "SSL_CERT_DIR", "value": "/certs"],
+        ]
+        let answer = AdmissionHandler(injector: Injector(settings: settings)).answer(
+            AdmissionFixtures.review(.object(pod)))
+        let injected = try JSONPatch.apply(try AdmissionAnswer(answer.body).operations, to: .object(pod))
+        let sidecar = try #require(injected["spec"]?["initContainers"]?.array?.first)
+        let environment = sidecar["env"]?.array ?? []
+        func value(_ name: String) -> JSONValue? { environment.first { $0["name"]?.string == name } }
+        #expect(value("HTTPS_PROXY")?["value"] == "http://proxy.corp:3128", "the pod's proxy wins")
+        #expect(value("NO_PROXY") == noProxy, "copied as it is, valueFrom included")
+        #expect(value("SSL_CERT_DIR")?["value"] == "/certs")
+        #expect(value("MR_TOKEN_SIDECAR_LOG_LEVEL")?["value"] == "debug")
+        #expect(value("OTHER") == nil, "only the proxy variables are copied")
+        #expect(environment.filter { $0["name"] == "HTTPS_PROXY" }.count == 1)
+    }
+
     @Test("A legacy-mode pod that does not restart gets the init container only, with a warning")
     func legacyJobWarning() throws {
         let answer = handler(native: false).answer(AdmissionFixtures.review(try AdmissionFixtures.pod("job")))

@@ -30,7 +30,7 @@ struct WebhookProcessTests {
             #expect(await child.waitForStandardError("webhook listening"))
             let line = try #require(
                 child.standardError.split(separator: "\n").first { $0.contains("webhook listening") })
-            let range = try #require(line.range(of: #""address":"127.0.0.1:"#))
+            let range = try #require(line.range(of: #""mr.listen_address":"127.0.0.1:"#))
             let port = try #require(Int(line[range.upperBound...].prefix(while: \.isNumber)))
             let pod = try AdmissionFixtures.pod("plain")
             let response = try await rawRequest(
@@ -38,7 +38,21 @@ struct WebhookProcessTests {
                 body: String(decoding: AdmissionFixtures.review(pod), as: UTF8.self))
             let patched = try JSONPatch.apply(try AdmissionAnswer(response.body).operations, to: pod)
             #expect(patched == (try AdmissionFixtures.expected("plain.expected.json")))
-            #expect(await child.waitForStandardError(#""result":"injected""#))
+            #expect(await child.waitForStandardError(#""mr.result":"injected""#))
+
+            // The chart's helm test: webhook-check answers 0 against it, 1 without its CA.
+            let check = try ChildProcess.start(
+                executable: "mr-token-sidecar",
+                arguments: ["webhook-check", "--url", "https://127.0.0.1:\(port)/mutate", "--ca-file", files.caFile],
+                environment: [:])
+            #expect(await check.exitStatus() == 0, "\(check.standardError)")
+            #expect(check.standardOutput.contains("answered an AdmissionReview"))
+            let untrusted = try ChildProcess.start(
+                executable: "mr-token-sidecar",
+                arguments: ["webhook-check", "--url", "https://127.0.0.1:\(port)/mutate"],
+                environment: [:])
+            #expect(await untrusted.exitStatus() == 1)
+            #expect(untrusted.standardError.contains("TLS with"), "\(untrusted.standardError)")
             child.signal(SIGTERM)
             #expect(await child.exitStatus() == 0)
         }
@@ -54,12 +68,56 @@ struct WebhookProcessTests {
             ),
             (["--sidecar-image", "x", "--certificate-check-interval", "5"], "--certificate-check-interval"),
             (["--sidecar-image", "x", "--sidecar-image-pull-policy", "Sometimes"], "--sidecar-image-pull-policy"),
+            (["--sidecar-image", "x", "--sidecar-env", "{}"], "--sidecar-env must be a JSON list"),
+            (
+                ["--sidecar-image", "x", "--sidecar-env", #"[{"name":"MR_TOKEN_SIDECAR_ALLOWED_HOSTS","value":"x"}]"#],
+                "is set by the webhook's own flags"
+            ),
+            (["--sidecar-image", "x", "--sidecar-log-level", "loud"], "--sidecar-log-level"),
+            (["--sidecar-image", "x", "--shutdown-delay", "5m"], "--shutdown-delay"),
         ]
         for (arguments, named) in cases {
             let child = try ChildProcess.start(
                 executable: "mr-token-sidecar", arguments: ["webhook"] + arguments, environment: [:])
             #expect(await child.exitStatus() == 2, "\(arguments)")
             #expect(child.standardError.contains(named), "\(child.standardError)")
+        }
+    }
+
+    @Test("after SIGTERM, /readyz fails at once while /mutate still answers for the shutdown delay, then exit 0")
+    func shutdownDelay() async throws {
+        try await withTemporaryDirectory { directory in
+            let files = try WebhookCertificateFiles(directory: directory, name: "drain")
+            let certificate = directory.appending(path: "tls.crt").path
+            let key = directory.appending(path: "tls.key").path
+            try files.install(certificate: certificate, key: key)
+            let child = try ChildProcess.start(
+                executable: "mr-token-sidecar",
+                arguments: [
+                    "webhook", "--address", "127.0.0.1:0", "--probe-address", "127.0.0.1:0", "--tls-cert-file",
+                    certificate, "--tls-key-file", key, "--sidecar-image", "registry.example/mr-token-sidecar:0.1.0",
+                    "--shutdown-delay", "3s",
+                ],
+                environment: [:])
+            #expect(await child.waitForStandardError("webhook listening"))
+            func port(_ what: String) throws -> Int {
+                let line = try #require(child.standardError.split(separator: "\n").first { $0.contains(what) })
+                let range = try #require(line.range(of: #""mr.listen_address":"127.0.0.1:"#))
+                return try #require(Int(line[range.upperBound...].prefix(while: \.isNumber)))
+            }
+            let mutate = try port("webhook listening")
+            let probes = try port("probe server listening")
+            #expect(try await rawRequest(.GET, "http://127.0.0.1:\(probes)/readyz", caFile: nil).status == 200)
+            let stopping = ContinuousClock.now
+            child.signal(SIGTERM)
+            #expect(await child.waitForStandardError("shutting down"))
+            #expect(try await rawRequest(.GET, "http://127.0.0.1:\(probes)/readyz", caFile: nil).status == 503)
+            let review = try await rawRequest(
+                .POST, "https://127.0.0.1:\(mutate)/mutate", caFile: files.caFile,
+                body: String(decoding: AdmissionFixtures.review(try AdmissionFixtures.pod("plain")), as: UTF8.self))
+            #expect(review.status == 200, "still answering while the endpoints drop the pod")
+            #expect(await child.exitStatus() == 0)
+            #expect(ContinuousClock.now - stopping >= .seconds(3))
         }
     }
 }

@@ -161,7 +161,7 @@ struct WebhookReliabilityTests {
             #expect(await webhook.waitForStandardError("webhook listening"))
             let line = try #require(
                 webhook.standardError.split(separator: "\n").first { $0.contains("webhook listening") })
-            let range = try #require(line.range(of: #""address":"127.0.0.1:"#))
+            let range = try #require(line.range(of: #""mr.listen_address":"127.0.0.1:"#))
             let port = try #require(Int(line[range.upperBound...].prefix(while: \.isNumber)))
 
             let abuser = try ChildProcess.startSystem(

@@ -167,6 +167,14 @@ struct WebhookServerTests {
                 #expect(metrics.contains("mr_webhook_request_duration_seconds_count 3"))
                 #expect(metrics.contains(#"mr_webhook_certificate_reloads_total{result="success"} 1"#))
                 #expect(metrics.contains("mr_webhook_certificate_expiry_timestamp_seconds "))
+                // Every described family, with its HELP line (the chart's alerts and dashboard name them).
+                for name in WebhookMetrics.descriptions.keys {
+                    #expect(metrics.contains("# HELP \(name) "), "\(name)")
+                }
+                #expect(metrics.contains(#"le="30.0""#), "buckets to the API server's longest wait")
+                #expect(
+                    metrics.contains(#"mr_token_sidecar_build_info{version="#)
+                        && metrics.contains(#"component="webhook""#))
             }
         }
     }

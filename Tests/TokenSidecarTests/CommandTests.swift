@@ -98,7 +98,7 @@ struct CommandTests {
                     "MR_TOKEN_SIDECAR_CONFIG": yaml, "MR_TOKEN_SIDECAR_SERVER_ADDRESS": "127.0.0.1:0",
                 ]) { $1 })
             let port = try #require(await harness.probePort(child))
-            #expect(child.standardError.contains(#""config":"$MR_TOKEN_SIDECAR_CONFIG""#))
+            #expect(child.standardError.contains(#""mr.config":"$MR_TOKEN_SIDECAR_CONFIG""#))
             try await waitForReady(port)
             #expect(try JWTExpiry.expiry(of: try #require(harness.read(harness.output("anchors")))) > Date())
             child.signal(SIGTERM)

@@ -97,10 +97,11 @@ struct SidecarHarness {
         try writeConfig(accounts, refresh: refresh)
     }
 
-    func start(_ arguments: [String] = ["run"]) throws -> ChildProcess {
+    /// Starts the sidecar with this config; `environment` adds to the harness's.
+    func start(_ arguments: [String] = ["run"], environment: [String: String] = [:]) throws -> ChildProcess {
         try ChildProcess.start(
             executable: "mr-token-sidecar", arguments: arguments + ["--config", configPath],
-            environment: Self.environment)
+            environment: Self.environment.merging(environment) { $1 })
     }
 
     func read(_ path: String) -> String? { try? String(contentsOfFile: path, encoding: .utf8) }
@@ -109,7 +110,7 @@ struct SidecarHarness {
     func probePort(_ child: ChildProcess) async -> Int? {
         guard await child.waitForStandardError("probe server listening") else { return nil }
         let text = child.standardError
-        guard let range = text.range(of: #""address":"127.0.0.1:"#) else { return nil }
+        guard let range = text.range(of: #""mr.listen_address":"127.0.0.1:"#) else { return nil }
         return Int(text[range.upperBound...].prefix(while: \.isNumber))
     }
 

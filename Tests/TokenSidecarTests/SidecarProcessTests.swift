@@ -217,10 +217,36 @@ struct SidecarProcessTests {
             #expect(await child.waitForStandardError("\"msg\":\"token refreshed\"", count: 2))
             #expect(harness.read(harness.output("second")) != nil)
             #expect(harness.stsRequests(harness.fixture.identities.accountId).count == firstRequests)
-            #expect(child.standardError.contains("\"added\":\"1\""))
+            #expect(child.standardError.contains("\"mr.accounts_added\":1"))
             child.signal(SIGTERM)
             #expect(await child.exitStatus() == 0)
             expectNoSecrets(child, harness.secrets())
+        }
+    }
+
+    @Test(
+        "behind an egress proxy: HTTPS_PROXY with credentials carries the exchange; the config's proxy.noProxy goes around it; the password is never logged"
+    )
+    func egressProxy() async throws {
+        let proxy = try await ProxyProcess.start(credentials: "mr:pr0xy-pass")
+        defer { Task { await proxy.stop() } }
+        try await withSidecar { harness in
+            try harness.writeConfig([harness.defaultAccount])
+            let proxied = try harness.start(
+                ["run", "--once"], environment: ["HTTPS_PROXY": proxy.url(credentials: "mr:pr0xy-pass")])
+            #expect(await proxied.exitStatus() == 0, "\(proxied.standardError.suffix(1000))")
+            #expect(proxy.requests.contains("CONNECT 127.0.0.1:\(harness.fixture.baseURL.port ?? 0) auth=ok"))
+            #expect(proxied.standardError.contains(#""mr.proxy":"http://127.0.0.1:\#(proxy.port)""#))
+            expectNoSecrets(proxied, harness.secrets(extra: ["pr0xy-pass"]))
+
+            // The config's proxy replaces the environment's; its noProxy sends the emulator direct.
+            let before = proxy.requests.count
+            try FileManager.default.removeItem(atPath: harness.configPath)
+            try harness.writeConfig(
+                [harness.defaultAccount], extra: "proxy:\n  url: \(proxy.url())\n  noProxy: [127.0.0.1]")
+            let direct = try harness.start(["run", "--once"], environment: ["HTTPS_PROXY": "http://127.0.0.1:9"])
+            #expect(await direct.exitStatus() == 0, "\(direct.standardError.suffix(1000))")
+            #expect(proxy.requests.count == before)
         }
     }
 
@@ -273,7 +299,7 @@ struct SidecarProcessTests {
             account.name = "renamed"
             account.keyName = "anchors"  // the same key file: no new way out for the secret
             try harness.replaceConfig([account])
-            #expect(await child.waitForStandardError("\"reason\":\"config file changed\"", count: 2))
+            #expect(await child.waitForStandardError("\"mr.reason\":\"config file changed\"", count: 2))
             #expect(await child.waitForStandardError("\"mr.account\":\"renamed\""))
             #expect(await child.waitForStandardError("\"msg\":\"token refreshed\"", count: 2))
             #expect(harness.read(harness.output("anchors")) != nil, "a removed account's file is left in place")

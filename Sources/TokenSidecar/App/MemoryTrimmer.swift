@@ -1,3 +1,4 @@
+import AzureCore
 import Logging
 import ServiceLifecycle
 import Synchronization
@@ -51,7 +52,7 @@ final class MemoryTrimmer: Service, Sendable {
                     guard (try? await Task.sleep(for: remaining)) != nil else { return }
                 }
                 let released = Self.trim()
-                self.logger.debug("idle: memory given back", metadata: ["bytes": "\(released)"])
+                self.logger.debug("idle: memory given back", metadata: [LogKeys.bytes: .integer(released)])
             }
         }
     }

@@ -86,8 +86,8 @@ final class RefreshService: Service, Sendable {
                         logger.error(
                             "the new configuration changes where secrets go; keeping the one in use (restart the sidecar to apply it)",
                             metadata: [
-                                SidecarLogKeys.reason: "\(reason)",
-                                "changed": "\(plan.destinationChanges.joined(separator: ", "))",
+                                LogKeys.reason: "\(reason)",
+                                LogKeys.destinationChanges: "\(plan.destinationChanges.joined(separator: ", "))",
                             ])
                         continue
                     }
@@ -112,9 +112,10 @@ final class RefreshService: Service, Sendable {
                     logger.info(
                         "configuration reloaded",
                         metadata: [
-                            SidecarLogKeys.reason: "\(reason)", "added": "\(plan.added)",
-                            "removed": "\(plan.removed.count)", "changed": "\(plan.changed)",
-                            "unchanged": "\(plan.unchanged)",
+                            LogKeys.reason: "\(reason)", LogKeys.accountsAdded: .integer(plan.added),
+                            LogKeys.accountsRemoved: .integer(plan.removed.count),
+                            LogKeys.accountsChanged: .integer(plan.changed),
+                            LogKeys.accountsUnchanged: .integer(plan.unchanged),
                         ])
                 }
                 health.set(false)
@@ -137,7 +138,7 @@ final class RefreshService: Service, Sendable {
             refresh.metrics.reload(success: false)
             logger.error(
                 "the new configuration is invalid; keeping the one in use",
-                metadata: [SidecarLogKeys.reason: "\(reason)", SidecarLogKeys.error: "\(error)"])
+                metadata: [LogKeys.reason: "\(reason)", LogKeys.errorMessage: "\(error)"])
             return nil
         }
     }
@@ -154,7 +155,7 @@ final class RefreshService: Service, Sendable {
         } catch {
             logger.error(
                 "cannot set up the account",
-                metadata: [SidecarLogKeys.account: "\(account.name)", SidecarLogKeys.error: "\(error)"])
+                metadata: [LogKeys.account: "\(account.name)", LogKeys.errorMessage: "\(error)"])
             return nil
         }
     }

@@ -44,6 +44,7 @@ package struct ReloadPlan: Equatable, Sendable {
         var restartOnly: [String] = []
         if old.server != new.server { restartOnly.append("server") }
         if old.refresh.maxConcurrent != new.refresh.maxConcurrent { restartOnly.append("refresh.maxConcurrent") }
+        if old.proxy != new.proxy { restartOnly.append("proxy") }
         var destinationChanges: [String] = []
         if old.tls.caFile != new.tls.caFile { destinationChanges.append("tls.caFile") }
         let routes = Set(old.accounts.flatMap { Self.routesOutsideAzure($0, authorityHostVariable) })

@@ -48,8 +48,9 @@ package struct SidecarApp: Service {
     ) throws -> SidecarApp {
         var pipeline = HTTPPipelineOptions(applicationId: "mr-token-sidecar/\(version)")
         pipeline.additionalTrustedCAFile = configuration.tls.caFile
-        let registry = PrometheusCollectorRegistry()
-        let metrics = SidecarMetrics(factory: PrometheusMetricsFactory(registry: registry))
+        pipeline.proxy = configuration.proxy?.pipelineProxy
+        let registry = MetricsRegistry(component: "sidecar", descriptions: SidecarMetrics.descriptions)
+        let metrics = SidecarMetrics(factory: registry.factory)
         let trimmer = MemoryTrimmer(logger: logger)
         let refresh = RefreshEnvironment(
             clock: SystemWallClock(), sink: AtomicFileSink(), board: StatusBoard(), metrics: metrics,
@@ -79,6 +80,7 @@ package struct SidecarApp: Service {
     package func run() async throws {
         let services: [any Service] = (probe.map { [$0] } ?? []) + [service, trimmer]
         var group = ServiceGroupConfiguration(services: services.map { .init(service: $0) }, logger: logger)
+        group.useProjectLogKeys()
         group.maximumGracefulShutdownDuration = .seconds(25)
         try await ServiceGroup(configuration: group).run()
     }

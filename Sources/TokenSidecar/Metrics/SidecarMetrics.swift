@@ -1,6 +1,7 @@
 import AzureCore
 import AzureIdentity
 package import CoreMetrics
+package import DaemonSupport
 import MixedRealityAuthentication
 import SidecarConfig
 import Synchronization
@@ -16,6 +17,27 @@ package import Foundation
 /// Names are `mr_token_*`; labels are the account name (bounded by the config), the result and
 /// the state (fixed sets).
 package final class SidecarMetrics: Sendable {
+    /// Every metric's `# HELP` text, and the buckets of the refresh duration: past the longest
+    /// refresh (three tries of up to 30 s with their backoff).
+    package static let descriptions: [String: MetricDescription] = [
+        "mr_token_expiry_timestamp_seconds": .init("Expiry of the account's token on disk, in unix seconds."),
+        "mr_token_last_success_timestamp_seconds": .init(
+            "When the account's last exchange (or adoption of a valid file) succeeded, in unix seconds."),
+        "mr_token_refresh_attempts_total": .init(
+            "Exchanges and adoptions by result: success, adopted, or the error code of a failure."),
+        "mr_token_refresh_duration_seconds": .init(
+            "Duration of an exchange, the Entra ID token and the tries included.",
+            buckets: [
+                .milliseconds(50), .milliseconds(100), .milliseconds(250), .milliseconds(500), .seconds(1),
+                .milliseconds(2500), .seconds(5), .seconds(10), .seconds(30), .seconds(60), .seconds(120),
+                .seconds(300),
+            ]),
+        "mr_token_state": .init(
+            "1 for the account's state (fresh, refreshing, stale, expired, failing), 0 for the states it left."),
+        "mr_token_config_reloads_total": .init("Configuration reloads by result (success, failure)."),
+        "mr_token_notifications_total": .init("Notifications to the application by result (success, failure)."),
+    ]
+
     /// Every `result` label: `success`, `adopted`, and the codes of every error an attempt can
     /// end with, derived from the error types.
     package static let results: [String] = {

@@ -33,10 +33,15 @@ package struct Notifier: Sendable {
         options.retry = RetryOptions(maxRetries: 1, initialDelay: .milliseconds(200), maxDelay: .seconds(1))
         options.perTryTimeout = .seconds(5)
         options.maxResponseBodyBytes = 64 * 1024
+        // The app is in the pod: a proxy, which the pod's variables may name for Azure, cannot
+        // reach its loopback.
+        options.loopbackSkipsProxy = true
         do {
             self.pipeline = try HTTPPipeline(options: options, component: "sidecar-notify")
         } catch {
-            throw SidecarError(.configuration, "tls.caFile: \(error.message)", isRetriable: false, cause: error)
+            throw SidecarError(
+                .configuration, "\(error.code == .tls ? "tls.caFile: " : "")\(error.message)", isRetriable: false,
+                cause: error)
         }
         self.metrics = metrics
     }
@@ -52,7 +57,7 @@ package struct Notifier: Sendable {
             if let problem {
                 problems.append("\(what): \(problem)")
             } else {
-                logger.debug("notified the application", metadata: [SidecarLogKeys.reason: "\(what)"])
+                logger.debug("notified the application", metadata: [LogKeys.reason: "\(what)"])
             }
         }
         if let signal = notify.signal { record("signal \(signal.name.rawValue)", send(signal)) }

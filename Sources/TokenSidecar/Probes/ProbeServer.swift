@@ -18,7 +18,7 @@ struct ProbeServer: Service {
     let port: Int
     let board: StatusBoard
     let health: ProbeFlag
-    let registry: PrometheusCollectorRegistry
+    let registry: MetricsRegistry
     let readyMinValidity: TimeInterval
     /// The version `/status` reports.
     let version: String

@@ -71,7 +71,7 @@ package final class AccountRefresher<C: WallClock>: Sendable {
 
     private var logger: Logger {
         var logger = environment.logger
-        logger[metadataKey: SidecarLogKeys.account] = "\(account.name)"
+        logger[metadataKey: LogKeys.account] = "\(account.name)"
         return logger
     }
 
@@ -119,7 +119,7 @@ package final class AccountRefresher<C: WallClock>: Sendable {
         let removed = environment.sink.removeStaleTemporaries(for: output.path)
         if removed > 0 {
             logger.notice(
-                "removed temporary files left by an interrupted write", metadata: [SidecarLogKeys.count: "\(removed)"])
+                "removed temporary files left by an interrupted write", metadata: [LogKeys.count: .integer(removed)])
         }
         let onDisk = environment.sink.read(output.path).flatMap { TokenFileFormat.token(in: $0, format: output.format) }
         return event { machine, now, generator in machine.start(onDisk: onDisk, now: now, using: &generator) }
@@ -199,7 +199,7 @@ package final class AccountRefresher<C: WallClock>: Sendable {
         do {
             try await environment.notifier.notify(account: account, expiresOn: expiresOn, logger: logger)
         } catch {
-            logger.warning("could not notify the application", metadata: [SidecarLogKeys.error: "\(error.message)"])
+            logger.warning("could not notify the application", metadata: [LogKeys.errorMessage: "\(error.message)"])
         }
     }
 

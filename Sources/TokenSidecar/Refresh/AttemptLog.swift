@@ -15,29 +15,30 @@ struct AttemptLog<C: WallClock> {
 
     func emit() {
         var metadata: Logger.Metadata = [
-            SidecarLogKeys.result: "\(record.result)",
-            SidecarLogKeys.nextAttempt: "\(TokenFileFormat.rfc3339(record.nextAttempt))",
+            LogKeys.result: "\(record.result)",
+            LogKeys.nextAttempt: "\(TokenFileFormat.rfc3339(record.nextAttempt))",
         ]
         if let duration = record.duration {
-            metadata[SidecarLogKeys.durationMs] = "\(Int(max(0, duration.milliseconds)))"
+            metadata[LogKeys.durationMs] = .integer(Int(max(0, duration.milliseconds)))
         }
         switch record.outcome {
         case .adopted:
-            metadata[SidecarLogKeys.expiresOn] = "\(record.expiresOn.map(TokenFileFormat.rfc3339) ?? "")"
-            metadata[SidecarLogKeys.result] = nil
+            metadata[LogKeys.expiresOn] = record.expiresOn.map { .string(TokenFileFormat.rfc3339($0)) }
+            metadata[LogKeys.result] = nil
             logger.info("adopted the valid token already on disk; no STS call", metadata: metadata)
         case .refreshed(let changed):
-            metadata[SidecarLogKeys.correlationVector] = "\(record.correlationVector ?? "")"
-            metadata[SidecarLogKeys.msCV] = "\(record.msCV ?? "")"
-            metadata[SidecarLogKeys.expiresOn] = "\(record.expiresOn.map(TokenFileFormat.rfc3339) ?? "")"
+            metadata[LogKeys.correlationVector] = record.correlationVector.map { .string($0) }
+            metadata[LogKeys.msCV] = record.msCV.map { .string($0) }
+            metadata[LogKeys.expiresOn] = record.expiresOn.map { .string(TokenFileFormat.rfc3339($0)) }
             logger.info(changed ? "token refreshed" : "token unchanged; file left as it is", metadata: metadata)
         case .failed(let failure):
             let valid = record.expiresOn.map { $0 > failure.at } ?? false
-            metadata[SidecarLogKeys.error] = "\(failure.message)"
-            metadata[SidecarLogKeys.httpStatus] = "\(failure.httpStatus.map(String.init) ?? "")"
-            metadata[SidecarLogKeys.correlationVector] = "\(failure.correlationVector ?? "")"
-            metadata[SidecarLogKeys.msCV] = "\(failure.msCV ?? "")"
-            metadata[SidecarLogKeys.failures] = "\(record.consecutiveFailures)"
+            metadata[LogKeys.errorMessage] = "\(failure.message)"
+            metadata[LogKeys.errorType] = "\(failure.error.metricLabel)"
+            metadata[LogKeys.status] = failure.httpStatus.map { .integer($0) }
+            metadata[LogKeys.correlationVector] = failure.correlationVector.map { .string($0) }
+            metadata[LogKeys.msCV] = failure.msCV.map { .string($0) }
+            metadata[LogKeys.failures] = .integer(record.consecutiveFailures)
             logger.warning(
                 "token refresh failed; \(valid ? "the token on disk is still valid" : "no valid token on disk")",
                 metadata: metadata)

@@ -14,9 +14,13 @@ metadata:
   name: {{ include "mr-token-sidecar.fullname" $root }}
   labels:
     {{- include "mr-token-sidecar.labels" $root | nindent 4 }}
-  {{- if $root.Values.tls.certManager.enabled }}
+  {{- $annotations := deepCopy $root.Values.webhook.configurationAnnotations }}
+  {{- if and $root.Values.tls.certManager.enabled (not $root.Values.tls.existingSecret) }}
+  {{- $_ := set $annotations "cert-manager.io/inject-ca-from" (printf "%s/%s" $root.Release.Namespace $service) }}
+  {{- end }}
+  {{- with $annotations }}
   annotations:
-    cert-manager.io/inject-ca-from: {{ printf "%s/%s" $root.Release.Namespace $service }}
+    {{- toYaml . | nindent 4 }}
   {{- end }}
 webhooks:
   - name: inject.mixedreality.azure.com
@@ -42,8 +46,7 @@ webhooks:
         resources: ["pods"]
         scope: Namespaced
     objectSelector:
-      matchLabels:
-        mixedreality.azure.com/inject: "true"
+      {{- toYaml $root.Values.webhook.objectSelector | nindent 6 }}
     namespaceSelector:
       {{- with $selector.matchLabels }}
       matchLabels:

@@ -1,0 +1,127 @@
+import AsyncHTTPClient
+import Foundation
+import Logging
+import STSEmulator
+import TestSupport
+import Testing
+
+@testable import AzureCore
+
+@Suite("Proxies: the environment's variables, NO_PROXY, and a real proxy process")
+struct ProxyTests {
+    @Test(
+        "NO_PROXY: *, names with their subdomains, leading dots for subdomains only, IPs, CIDRs, ports",
+        arguments: [
+            ("example.com", "example.com", 443, true), ("example.com", "a.example.com", 443, true),
+            ("example.com", "notexample.com", 443, false), (".example.com", "example.com", 443, false),
+            (".example.com", "a.b.example.com", 443, true), ("10.0.0.0/8", "10.2.3.4", 443, true),
+            ("10.0.0.0/8", "11.2.3.4", 443, false), ("10.0.0.1", "10.0.0.1", 443, true),
+            ("fd00::/8", "[fd12::1]", 443, true), ("::1", "[::1]", 443, true),
+            ("sts.example.com:8443", "sts.example.com", 443, false),
+            ("sts.example.com:443", "sts.example.com", 443, true), ("*", "anything.example", 80, true),
+            ("Example.COM", "EXAMPLE.com.", 443, true), ("", "example.com", 443, false),
+        ])
+    func bypass(entry: String, host: String, port: Int, bypassed: Bool) {
+        #expect(ProxyBypass.parse("other.example, " + entry).matches(host: host, port: port) == bypassed)
+    }
+
+    @Test("the environment: HTTPS_PROXY for https, HTTP_PROXY for http, upper case first; link-local always direct")
+    func environment() throws {
+        let settings = try ProxySettings.resolve(
+            option: nil,
+            environment: [
+                "HTTPS_PROXY": "http://proxy.corp:3128", "https_proxy": "http://ignored:1", "http_proxy": "proxy2:8080",
+                "no_proxy": ".svc.cluster.local,10.0.0.0/8",
+            ])
+        #expect(
+            settings.server(for: URL(string: "https://sts.mixedreality.azure.com/x")!)?.display
+                == "http://proxy.corp:3128")
+        #expect(settings.server(for: URL(string: "http://example.com/x")!)?.display == "http://proxy2:8080")
+        #expect(settings.server(for: URL(string: "https://sts.mr.svc.cluster.local/x")!) == nil)
+        #expect(settings.server(for: URL(string: "http://169.254.169.254/metadata/identity")!) == nil, "IMDS")
+        #expect(settings.server(for: URL(string: "https://10.1.2.3/")!) == nil)
+        // An explicit option replaces the environment; an empty URL means no proxy at all.
+        let none = try ProxySettings.resolve(
+            option: ProxyConfiguration(url: ""), environment: ["HTTPS_PROXY": "http://proxy.corp:3128"])
+        #expect(none.server(for: URL(string: "https://sts.mixedreality.azure.com/")!) == nil)
+    }
+
+    @Test(
+        "proxy URLs: credentials kept out of every text, default ports, socks5; unusable ones named by their source",
+        arguments: [
+            ("http://user:s3cr%40t@proxy.corp:3128", "http://proxy.corp:3128", nil) as (String, String?, String?),
+            ("proxy.corp:3128", "http://proxy.corp:3128", nil), ("http://proxy.corp", "http://proxy.corp:80", nil),
+            ("socks5://proxy.corp", "socks5://proxy.corp:1080", nil),
+            ("https://user:s3cr%40t@proxy.corp", nil, "the scheme https is not supported"),
+            ("http://proxy.corp:3128/path", nil, "no path"), ("http://", nil, "give http://"),
+        ])
+    func urls(text: String, display: String?, problem: String?) {
+        do {
+            let server = try ProxySettings.parse(text, source: "HTTPS_PROXY")
+            #expect(server.display == display)
+            #expect(!server.display.contains("s3cr"))
+            if text.contains("user:") {
+                #expect(server.configuration.authorization == .basic(username: "user", password: "s3cr@t"))
+            }
+        } catch {
+            #expect(problem != nil && error.message.contains(problem!), "\(error.message)")
+            #expect(error.message.hasPrefix("HTTPS_PROXY is not a usable proxy URL"))
+            #expect(!error.message.contains("s3cr"), "the password never appears")
+        }
+    }
+
+    @Test("requests go through a real proxy with CONNECT, with its credentials; NO_PROXY goes around it")
+    func throughProxy() async throws {
+        let proxy = try await ProxyProcess.start(credentials: "mr:pr0xy-pass")
+        defer { Task { await proxy.stop() } }
+        try await withEmulator { fixture in
+            let capture = LogCapture()
+            let environment = ["HTTPS_PROXY": proxy.url(credentials: "mr:pr0xy-pass"), "AZURE_LOG_LEVEL": "debug"]
+            let response = try await fixture.pipeline(environment: environment).send(
+                fixture.stsRequest(), logger: capture.logger())
+            #expect(response.status == 200)
+            #expect(proxy.requests == ["CONNECT 127.0.0.1:\(fixture.baseURL.port ?? 0) auth=ok"])
+            #expect(capture.text.contains("http://127.0.0.1:\(proxy.port)"), "the proxy is logged")
+            #expect(!capture.text.contains("pr0xy-pass"), "its password is not")
+
+            let direct = try await fixture.pipeline(
+                environment: environment.merging(["NO_PROXY": "127.0.0.1"]) { $1 }
+            ).send(fixture.stsRequest(), logger: capture.logger())
+            #expect(direct.status == 200)
+            #expect(proxy.requests.count == 1, "NO_PROXY bypassed the proxy")
+        }
+    }
+
+    @Test("a proxy that refuses, wants credentials or is gone is a transport failure naming it, retried")
+    func failingProxy() async throws {
+        let refusing = try await ProxyProcess.start(mode: .refuse)
+        let demanding = try await ProxyProcess.start(credentials: "mr:right")
+        let gone = try await ProxyProcess.start()
+        await gone.stop()
+        defer {
+            Task {
+                await refusing.stop()
+                await demanding.stop()
+            }
+        }
+        try await withEmulator { fixture in
+            for (url, expected) in [
+                (refusing.url(), "its answer to CONNECT was not 200"),
+                (demanding.url(credentials: "mr:wrong"), "it asks for credentials (407)"),
+                (gone.url(), "the connection to"),
+            ] {
+                let sleeps = RecordedSleeps()
+                let error = await #expect(throws: AzureCoreError.self) {
+                    try await fixture.pipeline(sleeps: sleeps, environment: ["HTTPS_PROXY": url]).send(
+                        fixture.stsRequest(), logger: LogCapture().logger())
+                }
+                #expect(error?.code == .transport, "\(url)")
+                #expect(error?.message.contains(expected) == true, "\(error?.message ?? "")")
+                #expect(error?.message.contains("through the proxy http://127.0.0.1:") == true)
+                #expect(error?.message.contains("wrong") == false)
+                #expect(sleeps.all.count == 3, "retried like any transport failure")
+            }
+            #expect(fixture.emulator.requests.isEmpty, "nothing reached the STS")
+        }
+    }
+}
