@@ -81,7 +81,10 @@ chmod 0444 "$WORK/config.yaml" "$WORK/secret/ca.pem"
 IMAGE="mr-token-sidecar:smoke"
 podman load --quiet -i "$ARCHIVE" >/dev/null
 podman tag "$(podman images --quiet | head -1)" "$IMAGE"
+# The emulator listens on 127.0.0.1, outside Azure's hosts: the pod spec (here, the environment)
+# allows it, as a deployment would a private STS endpoint.
 RUN_FLAGS=(--network host --read-only --user 65532:65532 --cap-drop ALL --security-opt no-new-privileges
+    -e MR_TOKEN_SIDECAR_ALLOWED_HOSTS=127.0.0.1
     -v "$WORK/config.yaml:/etc/mr-token-sidecar/config.yaml:ro" -v "$WORK/secret:/etc/mr:ro"
     -v "$WORK/out:/var/run/mixedreality:rw")
 
@@ -152,6 +155,10 @@ patch = json.loads(base64.b64decode(response["patch"]))
 assert any(op["path"] == "/spec/initContainers" for op in patch), patch
 print("webhook: the AdmissionReview was answered with a", len(patch), "operation patch over TLS")
 PY
+# The chart's helm test, from the image: webhook-check against the webhook, trusting its CA.
+podman run --rm --network host --read-only --user 65532:65532 --cap-drop ALL --security-opt no-new-privileges \
+    -v "$WORK/tls:/etc/mr-token-sidecar-webhook/tls:ro" "$IMAGE" webhook-check \
+    --url "https://127.0.0.1:$HOOK_PORT/mutate" --ca-file /etc/mr-token-sidecar-webhook/tls/ca.crt
 PID=$(podman inspect --format '{{.State.Pid}}' "$WEBHOOK")
 rss_kib=$(awk '/VmRSS/ {print $2}' "/proc/$PID/status")
 anon_kib=$(awk '/RssAnon/ {print $2}' "/proc/$PID/status")

@@ -58,6 +58,8 @@ package enum LogKeys {
     package static let nativeSidecar = "mr.native_sidecar"
     package static let notAfter = "mr.not_after"
     package static let pod = "mr.pod"
+    package static let hop = "mr.hop"
+    package static let fix = "mr.fix"
     package static let service = "mr.service"
     package static let services = "mr.services"
     package static let signal = "mr.signal"
@@ -108,6 +110,8 @@ package enum LogKeys {
         (nativeSidecar, .boolean, "whether the webhook injects native sidecars"),
         (notAfter, .string, "the serving certificate's expiry, RFC 3339"),
         (pod, .string, "`namespace/name` of a reviewed pod"),
+        (hop, .string, "where a failure happened: config, secrets, service-account-token, network, entra, sts, output"),
+        (fix, .string, "what to do about a failure"),
         (service, .string, "a service of the process (swift-service-lifecycle)"),
         (services, .string, "the services of the process"),
         (signal, .string, "the signal received"),

@@ -7,9 +7,9 @@ import X509
 import _CryptoExtras
 
 #if canImport(FoundationEssentials)
-import FoundationEssentials
+package import FoundationEssentials
 #else
-import Foundation
+package import Foundation
 #endif
 #if canImport(Glibc)
 import Glibc
@@ -120,6 +120,31 @@ public struct ClientCertificateCredential: TokenCredential, CustomStringConverti
 
     public var description: String {
         "ClientCertificateCredential(tenantId: \(client.tenantId), clientId: \(client.clientId), certificate: \(certificatePath))"
+    }
+}
+
+extension ClientCertificateCredential {
+    /// What the doctor needs of a certificate file: that it parses with its key, and the
+    /// certificate's validity and subject (never the key).
+    package struct Inspection: Sendable {
+        package var notValidBefore: Date
+        package var notValidAfter: Date
+        package var subject: String
+        package var thumbprint: String
+    }
+
+    /// Reads and checks a certificate file as the credential would.
+    /// - Throws: ``AzureIdentityError`` naming the file and what is wrong with it.
+    package static func inspect(path: String) throws -> Inspection {
+        let pem = try SecretFile.read(path, what: "the certificate file", credential: name)
+        let material = try CertificateMaterial.parse(pem, path: path)
+        let certificate = try Certificate(derEncoded: material.leafDER)
+        return Inspection(
+            notValidBefore: certificate.notValidBefore, notValidAfter: certificate.notValidAfter,
+            subject: "\(certificate.subject)",
+            thumbprint: Array(Insecure.SHA1.hash(data: material.leafDER)).map {
+                ($0 < 16 ? "0" : "") + String($0, radix: 16, uppercase: true)
+            }.joined())
     }
 }
 

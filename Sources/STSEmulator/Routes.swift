@@ -83,6 +83,8 @@ extension STSEmulator {
 
     func makeRouter() -> Router<BasicRequestContext> {
         let router = Router(context: BasicRequestContext.self)
+        // The root answers, as real hosts do: a client checking reachability (the doctor) gets a status.
+        router.get("/") { _, _ in Self.jsonResponse(.ok, ["service": "mr-sts-emulator"]) }
         router.get("/Accounts/:accountId/token") { request, context in
             try await self.serve(.sts, request, context) { incoming in
                 self.stsToken(incoming, accountId: context.parameters.get("accountId") ?? "")

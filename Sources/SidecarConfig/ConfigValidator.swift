@@ -45,38 +45,14 @@ struct ConfigValidator {
             }
             checkDestinations(account, path: path)
             validate(account.credential, path: "\(path).credential")
-            let output = account.output
-            if !output.path.hasPrefix("/") {
-                add(
-                    "\(path).output.path",
-                    "\"\(LogText.bounded(output.path))\" must be an absolute path, such as /var/run/mixedreality/\(account.name).token"
-                )
-            } else if output.path.hasSuffix("/") {
-                add("\(path).output.path", "\"\(LogText.bounded(output.path))\" is a folder: name the file")
-            } else {
-                let normalized = URL(filePath: output.path).standardizedFileURL.path
-                if let first = outputs[normalized] {
-                    add(
-                        "\(path).output.path",
-                        "is also the output of accounts[\(first)]: each account needs its own file")
-                } else {
-                    outputs[normalized] = index
-                }
-            }
-            if output.mode.bits & 0o400 == 0 {
-                add(
-                    "\(path).output.mode",
-                    "\"\(output.mode)\" does not let the owner read the file; use \"0440\" or \"0400\"")
-            }
-            if output.mode.bits & 0o002 != 0 {
-                add(
-                    "\(path).output.mode",
-                    "\"\(output.mode)\" makes the token readable and writable by everyone; use \"0440\"")
-            }
-            for (key, value) in [("owner", output.owner), ("group", output.group)] {
-                if let value, value < 0 || value > 0x7FFF_FFFF {
-                    add("\(path).output.\(key)", "\(value) is not a numeric id")
-                }
+            // `output` is the first of the outputs when the file gives it; the rest are `outputs[i]`.
+            let single = lines["\(path).output"] != nil
+            for (position, output) in account.outputs.enumerated() {
+                let key =
+                    single
+                    ? (position == 0 ? "\(path).output" : "\(path).outputs[\(position - 1)]")
+                    : "\(path).outputs[\(position)]"
+                validate(output, key: key, account: account, index: index, outputs: &outputs)
             }
             if let notify = account.notify {
                 if notify.signal == nil && notify.httpPost == nil {
@@ -131,6 +107,45 @@ struct ConfigValidator {
         }
         if server.readyMinValidity.duration < .zero { add("server.readyMinValidity", "must not be negative") }
         return issues
+    }
+
+    /// One output of an account: an absolute file path no other output uses, a mode that lets the
+    /// owner read and nobody else write, numeric ids.
+    private mutating func validate(
+        _ output: OutputConfiguration, key path: String, account: AccountConfiguration, index: Int,
+        outputs: inout [String: Int]
+    ) {
+        if !output.path.hasPrefix("/") {
+            add(
+                "\(path).path",
+                "\"\(LogText.bounded(output.path))\" must be an absolute path, such as /var/run/mixedreality/\(account.name).token"
+            )
+        } else if output.path.hasSuffix("/") {
+            add("\(path).path", "\"\(LogText.bounded(output.path))\" is a folder: name the file")
+        } else {
+            let normalized = URL(filePath: output.path).standardizedFileURL.path
+            if let first = outputs[normalized] {
+                add(
+                    "\(path).path",
+                    first == index
+                        ? "is also another output of this account: each output needs its own file"
+                        : "is also the output of accounts[\(first)]: each account needs its own file")
+            } else {
+                outputs[normalized] = index
+            }
+        }
+        if output.mode.bits & 0o400 == 0 {
+            add("\(path).mode", "\"\(output.mode)\" does not let the owner read the file; use \"0440\" or \"0400\"")
+        }
+        if output.mode.bits & 0o002 != 0 {
+            add("\(path).mode", "\"\(output.mode)\" makes the token readable and writable by everyone; use \"0440\"")
+        }
+        for (key, value) in [("owner", output.owner), ("group", output.group)] {
+            if let value, value < 0 || value > 0x7FFF_FFFF { add("\(path).\(key)", "\(value) is not a numeric id") }
+        }
+        if let within = output.expectReadWithin, within.duration <= .zero {
+            add("\(path).expectReadWithin", "must be longer than 0, such as 10m")
+        }
     }
 
     /// The URL, or `nil` with the problem added: absolute, http(s) (https only when it carries a
@@ -226,7 +241,19 @@ struct ConfigValidator {
             }
         }
         switch kind {
-        case .accountKey: require(credential.keyFile, "keyFile")
+        case .accountKey:
+            if let files = credential.keyFiles {
+                if credential.keyFile != nil { add("\(path).keyFiles", "give keyFile or keyFiles, not both") }
+                if files.isEmpty || files.count > 4 {
+                    add("\(path).keyFiles", "give 1 to 4 key files, such as the primary and the secondary key")
+                }
+                for (position, file) in files.enumerated() where !file.hasPrefix("/") {
+                    add("\(path).keyFiles[\(position)]", "\"\(LogText.bounded(file))\" must be an absolute path")
+                }
+                if Set(files).count != files.count { add("\(path).keyFiles", "names a file twice") }
+            } else {
+                require(credential.keyFile, "keyFile")
+            }
         case .workloadIdentity:
             require(credential.tenantId, "tenantId", variable: "AZURE_TENANT_ID")
             require(credential.clientId, "clientId", variable: "AZURE_CLIENT_ID")
@@ -243,6 +270,7 @@ struct ConfigValidator {
             break
         }
         onlyFor("keyFile", credential.keyFile, [.accountKey])
+        onlyFor("keyFiles", credential.keyFiles, [.accountKey])
         onlyFor("tokenFile", credential.tokenFile, [.workloadIdentity])
         onlyFor("secretFile", credential.secretFile, [.clientSecret])
         onlyFor("certificateFile", credential.certificateFile, [.clientCertificate])

@@ -83,22 +83,47 @@ public struct AccountConfiguration: Decodable, Sendable, Hashable {
     public var endpoint: String?
     /// How the account authenticates.
     public var credential: CredentialConfiguration
-    /// Where and how the token is written.
-    public var output: OutputConfiguration
+    /// Where and how the token is written: `output`, then each of `outputs`, all from the same
+    /// token. At least one.
+    public var outputs: [OutputConfiguration]
     /// Whom to tell after a new token is written, optional.
     public var notify: NotifyConfiguration?
 
+    /// The first output: the one a restart adopts the token from.
+    public var output: OutputConfiguration { outputs[0] }
+
+    enum CodingKeys: String, CodingKey {
+        case name, accountId, accountDomain, endpoint, credential, output, outputs, notify
+    }
+
     public init(
         name: AccountName, accountId: AccountIdentifier, accountDomain: String, endpoint: String? = nil,
-        credential: CredentialConfiguration, output: OutputConfiguration, notify: NotifyConfiguration? = nil
+        credential: CredentialConfiguration, output: OutputConfiguration, outputs: [OutputConfiguration] = [],
+        notify: NotifyConfiguration? = nil
     ) {
         self.name = name
         self.accountId = accountId
         self.accountDomain = accountDomain
         self.endpoint = endpoint
         self.credential = credential
-        self.output = output
+        self.outputs = [output] + outputs
         self.notify = notify
+    }
+
+    public init(from decoder: any Decoder) throws {
+        let container = try decoder.container(keyedBy: CodingKeys.self)
+        name = try container.decode(AccountName.self, forKey: .name)
+        accountId = try container.decode(AccountIdentifier.self, forKey: .accountId)
+        accountDomain = try container.decode(String.self, forKey: .accountDomain)
+        endpoint = try container.decodeIfPresent(String.self, forKey: .endpoint)
+        credential = try container.decode(CredentialConfiguration.self, forKey: .credential)
+        let more = try container.decodeIfPresent([OutputConfiguration].self, forKey: .outputs) ?? []
+        if more.isEmpty || container.contains(.output) {
+            outputs = [try container.decode(OutputConfiguration.self, forKey: .output)] + more
+        } else {
+            outputs = more
+        }
+        notify = try container.decodeIfPresent(NotifyConfiguration.self, forKey: .notify)
     }
 }
 
@@ -114,6 +139,11 @@ public struct CredentialConfiguration: Decodable, Sendable, Hashable {
     public var type: Kind
     /// `accountKey`: the file holding the key (re-read at each exchange).
     public var keyFile: String?
+    /// `accountKey`: the files of the account's keys, such as the primary and the secondary: the
+    /// first the STS accepts is used, a refusal (401) moves to the next at once. Instead of `keyFile`.
+    public var keyFiles: [String]?
+    /// `accountKey`: `keyFiles`, or `keyFile` alone.
+    public var accountKeyFiles: [String] { keyFiles ?? keyFile.map { [$0] } ?? [] }
     /// Entra kinds: the tenant (default `AZURE_TENANT_ID`).
     public var tenantId: String?
     /// Entra kinds: the client id (default `AZURE_CLIENT_ID`); managedIdentity: a user-assigned identity.
@@ -136,12 +166,14 @@ public struct CredentialConfiguration: Decodable, Sendable, Hashable {
     public var scope: String?
 
     public init(
-        type: Kind, keyFile: String? = nil, tenantId: String? = nil, clientId: String? = nil, objectId: String? = nil,
+        type: Kind, keyFile: String? = nil, keyFiles: [String]? = nil, tenantId: String? = nil, clientId: String? = nil,
+        objectId: String? = nil,
         resourceId: String? = nil, tokenFile: String? = nil, secretFile: String? = nil, certificateFile: String? = nil,
         sendCertificateChain: Bool? = nil, authorityHost: String? = nil, scope: String? = nil
     ) {
         self.type = type
         self.keyFile = keyFile
+        self.keyFiles = keyFiles
         self.tenantId = tenantId
         self.clientId = clientId
         self.objectId = objectId
@@ -178,18 +210,22 @@ public struct OutputConfiguration: Decodable, Sendable, Hashable {
     public var owner: Int?
     /// The group's numeric id, optional.
     public var group: Int?
+    /// How soon after a new token is written the application should have read it; past that, a
+    /// warning is logged once (and `mr_token_read_since_write` stays 0). Optional.
+    public var expectReadWithin: ConfigDuration?
 
-    enum CodingKeys: String, CodingKey { case path, format, mode, owner, group }
+    enum CodingKeys: String, CodingKey { case path, format, mode, owner, group, expectReadWithin }
 
     public init(
         path: String, format: Format = .token, mode: FileMode = FileMode(bits: 0o440), owner: Int? = nil,
-        group: Int? = nil
+        group: Int? = nil, expectReadWithin: ConfigDuration? = nil
     ) {
         self.path = path
         self.format = format
         self.mode = mode
         self.owner = owner
         self.group = group
+        self.expectReadWithin = expectReadWithin
     }
 
     public init(from decoder: any Decoder) throws {
@@ -199,6 +235,7 @@ public struct OutputConfiguration: Decodable, Sendable, Hashable {
         mode = try container.decodeIfPresent(FileMode.self, forKey: .mode) ?? FileMode(bits: 0o440)
         owner = try container.decodeIfPresent(Int.self, forKey: .owner)
         group = try container.decodeIfPresent(Int.self, forKey: .group)
+        expectReadWithin = try container.decodeIfPresent(ConfigDuration.self, forKey: .expectReadWithin)
     }
 }
 

@@ -194,6 +194,8 @@ package struct Injector: Sendable {
             "env": .array(environment),
             "resources": request.resources ?? settings.resources,
             "securityContext": Self.securityContext,
+            // A failed start writes its summary there: kubectl describe pod shows it, or the log's tail.
+            "terminationMessagePolicy": "FallbackToLogsOnError",
             "volumeMounts": .array(sidecarMounts),
         ]
         let probe = { (path: String) -> JSONValue in

@@ -41,13 +41,16 @@ struct ConfigOptions: ParsableArguments {
     /// The file to watch for changes, if the config comes from a file.
     var watchedPath: String? { configEnv == nil ? config : nil }
 
-    /// The configuration, or exit 2 with every problem on standard error.
-    func load(environment: [String: String]) throws -> SidecarConfiguration {
+    /// The configuration, or exit 2 with every problem on standard error (and told to `failed`).
+    func load(
+        environment: [String: String], failed: (String) -> Void = { _ in }
+    ) throws -> SidecarConfiguration {
         do {
             if let configEnv {
                 guard let text = environment[configEnv], !text.trimmed.isEmpty else {
-                    StandardStreams.error(
-                        "the environment variable \(configEnv) named by --config-env is not set or empty\n")
+                    let message = "the environment variable \(configEnv) named by --config-env is not set or empty\n"
+                    StandardStreams.error(message)
+                    failed(message)
                     throw ExitCode(2)
                 }
                 return try ConfigLoader.parse(
@@ -58,6 +61,7 @@ struct ConfigOptions: ParsableArguments {
             throw error
         } catch {
             StandardStreams.error("\(error)\n")
+            failed("\(error)\n")
             throw ExitCode(2)
         }
     }

@@ -32,9 +32,21 @@ struct RunCommand: AsyncParsableCommand {
     @Flag(help: "Write every token once and exit (init container mode).")
     var once = false
 
+    @Option(
+        help: ArgumentHelp(
+            "Where a failed start writes its summary for kubectl describe pod (written only if it exists, unless given).",
+            valueName: "path"))
+    var terminationMessagePath: String?
+
+    /// Leaves the summary of a failed start where Kubernetes shows it.
+    private func terminate(_ text: String) {
+        TerminationMessage.write(
+            text, to: terminationMessagePath ?? TerminationMessage.defaultPath, explicit: terminationMessagePath != nil)
+    }
+
     func run() async throws {
         let environment = ProcessInfo.processInfo.environment
-        let configuration = try options.load(environment: environment)
+        let configuration = try options.load(environment: environment) { terminate("mr-token-sidecar: \($0)") }
         let (logger, box) = configuration.log.makeLogger()
         let app: SidecarApp
         do {
@@ -43,6 +55,7 @@ struct RunCommand: AsyncParsableCommand {
                 allowedHosts: options.allowedHostList, version: ProductInfo.version, logger: logger, levelBox: box)
         } catch {
             StandardStreams.error("\(options.source): \(error)\n")
+            terminate("mr-token-sidecar: \(options.source): \(error)\n")
             throw ExitCode(2)
         }
         if once {
@@ -60,6 +73,7 @@ struct RunCommand: AsyncParsableCommand {
             try await ServiceGroup(configuration: group).run()
         } catch {
             logger.critical("stopped on an error", metadata: [LogKeys.errorMessage: "\(error)"])
+            terminate("mr-token-sidecar stopped on an error: \(error)\n")
             throw ExitCode(1)
         }
     }
@@ -71,11 +85,14 @@ struct RunCommand: AsyncParsableCommand {
                 logger.error(
                     "account failed",
                     metadata: [
-                        LogKeys.account: "\(failure.account)",
-                        LogKeys.errorMessage: "\(failure.error.metricLabel): \(failure.error.message)",
+                        LogKeys.account: "\(failure.account)", LogKeys.errorType: "\(failure.advice.code)",
+                        LogKeys.errorMessage: "\(failure.advice.message)",
+                        LogKeys.hop: "\(failure.advice.hop.rawValue)",
+                        LogKeys.fix: "\(failure.advice.fix)",
                     ])
             }
             StandardStreams.error("failed accounts: \(failures.map(\.account).joined(separator: ", "))\n")
+            terminate(TerminationMessage.failures(failures))
             throw ExitCode(1)
         }
         logger.info("every token is on disk", metadata: [LogKeys.count: .integer(app.configuration.accounts.count)])

@@ -24,7 +24,8 @@ struct SidecarCommand: AsyncParsableCommand {
             """,
         version: ProductInfo.version,
         subcommands: [
-            RunCommand.self, ValidateCommand.self, TokenCommand.self, WebhookCommand.self, WebhookCheckCommand.self,
+            RunCommand.self, ValidateCommand.self, TokenCommand.self, DoctorCommand.self, WebhookCommand.self,
+            WebhookCheckCommand.self,
         ],
         defaultSubcommand: RunCommand.self
     )

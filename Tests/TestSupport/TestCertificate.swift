@@ -14,11 +14,14 @@ package struct TestCertificate: Sendable {
     package let certificate: Certificate
     package let key: Key
 
-    package static func rsa() throws -> TestCertificate {
+    /// - Parameter validity: When it is valid (default: from a minute ago for a day).
+    package static func rsa(
+        validity: ClosedRange<Date> = Date().addingTimeInterval(-60)...Date().addingTimeInterval(86400)
+    ) throws -> TestCertificate {
         let key = try _RSA.Signing.PrivateKey(keySize: .bits2048)
         return try TestCertificate(
             key: .rsa(key), publicKey: Certificate.PublicKey(key.publicKey), signer: Certificate.PrivateKey(key),
-            algorithm: .sha256WithRSAEncryption)
+            algorithm: .sha256WithRSAEncryption, validity: validity)
     }
 
     package static func p256() throws -> TestCertificate {
@@ -30,13 +33,14 @@ package struct TestCertificate: Sendable {
 
     init(
         key: Key, publicKey: Certificate.PublicKey, signer: Certificate.PrivateKey,
-        algorithm: Certificate.SignatureAlgorithm
+        algorithm: Certificate.SignatureAlgorithm,
+        validity: ClosedRange<Date> = Date().addingTimeInterval(-60)...Date().addingTimeInterval(86400)
     ) throws {
         let name = try DistinguishedName { CommonName("test app") }
         self.key = key
         self.certificate = try Certificate(
-            version: .v3, serialNumber: .init(), publicKey: publicKey, notValidBefore: Date().addingTimeInterval(-60),
-            notValidAfter: Date().addingTimeInterval(86400), issuer: name, subject: name,
+            version: .v3, serialNumber: .init(), publicKey: publicKey, notValidBefore: validity.lowerBound,
+            notValidAfter: validity.upperBound, issuer: name, subject: name,
             signatureAlgorithm: algorithm, extensions: Certificate.Extensions(),
             issuerPrivateKey: signer)
     }

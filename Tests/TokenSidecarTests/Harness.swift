@@ -14,6 +14,10 @@ struct TestAccount {
     var credential: String?
     /// The key file's name without `.key`; default: the account's name.
     var keyName: String?
+    /// The output file; default: `out/<name>.<format>` in the harness's folder.
+    var outputPath: String?
+    /// The STS endpoint; default: the emulator's.
+    var endpoint: String?
 }
 
 /// A temporary folder with key files, a config and outputs, and the sidecar run as a child
@@ -62,11 +66,11 @@ struct SidecarHarness {
                   - name: \(account.name)
                     accountId: \(account.accountId)
                     accountDomain: \(fixture.identities.accountDomain)
-                    endpoint: \(fixture.baseURL.absoluteString)
+                    endpoint: \(account.endpoint ?? fixture.baseURL.absoluteString)
                     credential:
                       \(credential)
                     output:
-                      path: \(output(account.name, account.format))
+                      path: \(account.outputPath ?? output(account.name, account.format))
                       format: \(account.format)
                       mode: "\(account.mode)"
                 \(account.extra)

@@ -103,6 +103,7 @@ final class RefreshService: Service, Sendable {
                         refresh.metrics.remove(name)
                     }
                     factory.retain(updated.accounts)
+                    refresh.readTracker?.track(updated.accounts)
                     start(plan.start, of: updated)
                     if !plan.restartOnly.isEmpty {
                         logger.warning(
@@ -150,7 +151,8 @@ final class RefreshService: Service, Sendable {
     {
         do {
             return AccountRefresher(
-                account: account, policy: configuration.refresh, source: try factory.tokenSource(for: account),
+                account: account, policy: configuration.refresh,
+                source: try factory.tokenSource(for: account, onKeyUse: refresh.keyUseReporter(account.name.value)),
                 environment: refresh)
         } catch {
             logger.error(

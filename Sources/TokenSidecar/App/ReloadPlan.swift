@@ -82,8 +82,10 @@ package struct ReloadPlan: Equatable, Sendable {
             host = authority.flatMap { azure.allowsAuthority($0) ? nil : $0 }
         }
         guard let host else { return [] }
-        return [credential.keyFile, credential.secretFile, credential.certificateFile, credential.tokenFile]
-            .compactMap { $0.map { "\($0) to \(host)" } }
+        return
+            (credential.accountKeyFiles
+            + [credential.secretFile, credential.certificateFile, credential.tokenFile].compactMap { $0 })
+            .map { "\($0) to \(host)" }
     }
 
     /// The keys of an account that say where its secrets go and changed.
@@ -92,6 +94,7 @@ package struct ReloadPlan: Equatable, Sendable {
             ("endpoint", \.endpoint), ("accountDomain", \.accountDomain),
             ("credential.type", \.credential.type.rawValue),
             ("credential.authorityHost", \.credential.authorityHost), ("credential.keyFile", \.credential.keyFile),
+            ("credential.keyFiles", { $0.credential.keyFiles?.joined(separator: ",") }),
             ("credential.secretFile", \.credential.secretFile),
             ("credential.certificateFile", \.credential.certificateFile),
             ("credential.tokenFile", \.credential.tokenFile),

@@ -1,4 +1,4 @@
-package import AzureCore
+import AzureCore
 package import DaemonSupport
 package import Logging
 import Metrics
@@ -52,11 +52,14 @@ package struct SidecarApp: Service {
         let registry = MetricsRegistry(component: "sidecar", descriptions: SidecarMetrics.descriptions)
         let metrics = SidecarMetrics(factory: registry.factory)
         let trimmer = MemoryTrimmer(logger: logger)
+        let board = StatusBoard()
+        let tracker = ReadTracker(board: board, metrics: metrics, logger: logger)
+        tracker?.track(configuration.accounts)
         let refresh = RefreshEnvironment(
-            clock: SystemWallClock(), sink: AtomicFileSink(), board: StatusBoard(), metrics: metrics,
+            clock: SystemWallClock(), sink: AtomicFileSink(), board: board, metrics: metrics,
             limiter: ConcurrencyLimiter(limit: configuration.refresh.maxConcurrent),
             notifier: try Notifier(pipelineOptions: pipeline, metrics: metrics), logger: logger,
-            onActivity: { trimmer.noteActivity() })
+            onActivity: { trimmer.noteActivity() }, readTracker: tracker)
         let factory = CredentialFactory(environment: environment, pipeline: pipeline)
         let health = ProbeFlag()
         let service = RefreshService(
@@ -78,7 +81,8 @@ package struct SidecarApp: Service {
     /// Runs until graceful shutdown: the probe server first, so that it stops last and probes
     /// answer until the end.
     package func run() async throws {
-        let services: [any Service] = (probe.map { [$0] } ?? []) + [service, trimmer]
+        let tracking: [any Service] = refresh.readTracker.map { [ReadTrackerService(tracker: $0)] } ?? []
+        let services: [any Service] = (probe.map { [$0] } ?? []) + tracking + [service, trimmer]
         var group = ServiceGroupConfiguration(services: services.map { .init(service: $0) }, logger: logger)
         group.useProjectLogKeys()
         group.maximumGracefulShutdownDuration = .seconds(25)
@@ -86,30 +90,34 @@ package struct SidecarApp: Service {
     }
 
     /// Writes every account's token once (adopting valid files) and returns the accounts that
-    /// failed, with why.
-    package func runOnce() async -> [(account: String, error: any AzureError)] {
-        await withTaskGroup(of: (String, (any AzureError)?).self) { group in
+    /// failed, with what to do about it.
+    package func runOnce() async -> [(account: String, advice: FailureAdvice, msCV: String?)] {
+        await withTaskGroup(of: (String, FailureAdvice, String?)?.self) { group in
             for account in configuration.accounts {
                 group.addTask {
                     let name = account.name.value
                     do {
                         let loop = AccountRefresher(
                             account: account, policy: configuration.refresh,
-                            source: try factory.tokenSource(for: account),
+                            source: try factory.tokenSource(
+                                for: account, onKeyUse: refresh.keyUseReporter(account.name.value)),
                             environment: refresh)
-                        return (name, await loop.runOnce()?.error)
+                        guard let failure = await loop.runOnce() else { return nil }
+                        return (name, FailureAdvice(failure.error, credential: account.credential.type), failure.msCV)
                     } catch let error as any AzureError {
-                        return (name, error)
+                        return (name, FailureAdvice(error, credential: account.credential.type), nil)
                     } catch {
-                        return (name, SidecarError(.configuration, "\(error)", isRetriable: false))
+                        return (
+                            name, FailureAdvice(SidecarError(.configuration, "\(error)", isRetriable: false)), nil
+                        )
                     }
                 }
             }
-            var failures: [(String, any AzureError)] = []
-            for await (name, error) in group {
-                if let error { failures.append((name, error)) }
+            var failures: [(account: String, advice: FailureAdvice, msCV: String?)] = []
+            for await failure in group {
+                if let failure { failures.append(failure) }
             }
-            return failures.sorted { $0.0 < $1.0 }
+            return failures.sorted { $0.account < $1.account }
         }
     }
 }

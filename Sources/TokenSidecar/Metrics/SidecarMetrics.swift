@@ -36,6 +36,12 @@ package final class SidecarMetrics: Sendable {
             "1 for the account's state (fresh, refreshing, stale, expired, failing), 0 for the states it left."),
         "mr_token_config_reloads_total": .init("Configuration reloads by result (success, failure)."),
         "mr_token_notifications_total": .init("Notifications to the application by result (success, failure)."),
+        "mr_token_account_key_index": .init(
+            "Position in keyFiles of the account key the STS accepted last: 0 the first, 1 the second..."),
+        "mr_token_written_timestamp_seconds": .init("When the sidecar last wrote a token file of the account."),
+        "mr_token_last_read_timestamp_seconds": .init(
+            "When another process last opened a token file of the account (inotify on the output folders)."),
+        "mr_token_read_since_write": .init("1 when the token written last has been opened by the application since."),
     ]
 
     /// Every `result` label: `success`, `adopted`, and the codes of every error an attempt can
@@ -58,6 +64,8 @@ package final class SidecarMetrics: Sendable {
         let duration: CoreMetrics.Timer
         var attempts: [String: Counter] = [:]
         var states: [AccountState: Gauge] = [:]
+        /// Made when the account uses them: key rotation, read tracking.
+        var others: [String: Gauge] = [:]
     }
 
     private let factory: any MetricsFactory
@@ -129,6 +137,32 @@ package final class SidecarMetrics: Sendable {
         for (candidate, gauge) in gauges { gauge.record(candidate == state ? 1 : 0) }
     }
 
+    /// Sets one of the account's optional gauges, made on first use.
+    private func set(_ account: String, _ label: String, _ value: Double) {
+        let gauge = withMetrics(account) { metrics -> Gauge in
+            if let existing = metrics.others[label] { return existing }
+            let gauge = Gauge(label: label, dimensions: [("account", account)], factory: factory)
+            metrics.others[label] = gauge
+            return gauge
+        }
+        gauge.record(value)
+    }
+
+    /// The account key file the STS accepted (`mr_token_account_key_index`).
+    package func keyInUse(_ account: String, index: Int) { set(account, "mr_token_account_key_index", Double(index)) }
+
+    /// The application's reads: when the sidecar last wrote, when another process last opened,
+    /// and whether it opened the token written last.
+    package func reads(_ account: String, activity: AccountActivity) {
+        if let lastWrite = activity.lastWrite {
+            set(account, "mr_token_written_timestamp_seconds", lastWrite.timeIntervalSince1970)
+        }
+        if let lastRead = activity.lastRead {
+            set(account, "mr_token_last_read_timestamp_seconds", lastRead.timeIntervalSince1970)
+        }
+        set(account, "mr_token_read_since_write", activity.readSinceWrite == true ? 1 : 0)
+    }
+
     /// Counts a notification.
     package func notification(success: Bool) { notifications[success ? "success" : "failure"]?.increment() }
 
@@ -143,5 +177,6 @@ package final class SidecarMetrics: Sendable {
         metrics.duration.destroy()
         metrics.attempts.values.forEach { $0.destroy() }
         metrics.states.values.forEach { $0.destroy() }
+        metrics.others.values.forEach { $0.destroy() }
     }
 }

@@ -55,7 +55,12 @@ struct ProbeServer: Service {
             }
             let now = Date()
             return HTTPServing.json(
-                .ok, StatusBody(version: version, accounts: board.all.map { AccountStatus($0, now: now) }))
+                .ok,
+                StatusBody(
+                    version: version,
+                    accounts: board.all.map {
+                        AccountStatus($0, activity: board.activity($0.name), outputs: $0.outputs, now: now)
+                    }))
         }
         router.get("/metrics") { _, _ in HTTPServing.metrics(registry) }
         try await HTTPServing.serve(
@@ -94,11 +99,25 @@ struct AccountStatus: Encodable {
     var nextAttempt: String?
     var consecutiveFailures: Int
     var lastError: LastError?
+    /// Every output file (the first is `output`).
+    var outputs: [String]
+    /// The account key file in use (`keyFiles`), if any.
+    var accountKeyFile: String?
+    /// When another process last opened a token file of the account, and how long ago.
+    var lastRead: String?
+    var secondsSinceRead: Int?
+    /// Whether the token written last has been read since.
+    var readSinceWrite: Bool?
 
-    init(_ snapshot: AccountSnapshot, now: Date) {
+    init(_ snapshot: AccountSnapshot, activity: AccountActivity, outputs: [String], now: Date) {
         name = snapshot.name
         accountId = snapshot.accountId
         output = snapshot.output
+        self.outputs = outputs.isEmpty ? [snapshot.output] : outputs
+        accountKeyFile = activity.keyFile
+        lastRead = activity.lastRead.map(TokenFileFormat.rfc3339)
+        secondsSinceRead = activity.lastRead.map { Int(now.timeIntervalSince($0).rounded(.down)) }
+        readSinceWrite = activity.readSinceWrite
         state = snapshot.state(at: now).rawValue
         expiresOn = snapshot.expiresOn.map(TokenFileFormat.rfc3339)
         lastRefresh = snapshot.lastRefresh.map(TokenFileFormat.rfc3339)

@@ -28,11 +28,15 @@ package struct RefreshEnvironment<C: WallClock>: Sendable {
     package var logger: Logger
     /// Told after each attempt (the memory trimmer waits for a quiet moment).
     package var onActivity: @Sendable () -> Void
+    /// Sees the application's reads of the token files, if watching.
+    package var readTracker: ReadTracker?
 
     package init(
         clock: C, sink: any TokenSink, board: StatusBoard, metrics: SidecarMetrics, limiter: ConcurrencyLimiter,
-        notifier: Notifier, logger: Logger, onActivity: @escaping @Sendable () -> Void = {}
+        notifier: Notifier, logger: Logger, onActivity: @escaping @Sendable () -> Void = {},
+        readTracker: ReadTracker? = nil
     ) {
+        self.readTracker = readTracker
         self.clock = clock
         self.sink = sink
         self.board = board
@@ -41,6 +45,19 @@ package struct RefreshEnvironment<C: WallClock>: Sendable {
         self.notifier = notifier
         self.logger = logger
         self.onActivity = onActivity
+    }
+
+    /// Where a token source reports the account key file the STS accepted.
+    package func keyUseReporter(_ account: String) -> @Sendable (Int, String) -> Void {
+        let board = board
+        let metrics = metrics
+        return { index, file in
+            board.updateActivity(account) {
+                $0.keyIndex = index
+                $0.keyFile = file
+            }
+            metrics.keyInUse(account, index: index)
+        }
     }
 }
 
@@ -113,16 +130,40 @@ package final class AccountRefresher<C: WallClock>: Sendable {
 
     private var isStopping: Bool { stopRequested.withLock { $0 } || Task.isCancelled }
 
-    /// Removes temporary files a crash left and hands the file's token to the machine.
+    /// Removes temporary files a crash left and hands the first output's token to the machine;
+    /// when it adopts it, the other outputs that do not hold it get it too (no STS call).
     private func start() -> [Machine.Action] {
-        let output = account.output
-        let removed = environment.sink.removeStaleTemporaries(for: output.path)
+        let removed = account.outputs.reduce(0) { $0 + environment.sink.removeStaleTemporaries(for: $1.path) }
         if removed > 0 {
             logger.notice(
                 "removed temporary files left by an interrupted write", metadata: [LogKeys.count: .integer(removed)])
         }
-        let onDisk = environment.sink.read(output.path).flatMap { TokenFileFormat.token(in: $0, format: output.format) }
-        return event { machine, now, generator in machine.start(onDisk: onDisk, now: now, using: &generator) }
+        let onDisk = read(account.output)
+        let actions = event { machine, now, generator in machine.start(onDisk: onDisk, now: now, using: &generator) }
+        let adopted = machine.withLock { $0.tokenOnDisk }
+        if let onDisk, let adopted, adopted.token == onDisk {
+            for output in account.outputs.dropFirst() where read(output) != onDisk {
+                do {
+                    try write(adopted, to: output)
+                } catch {
+                    // The next refresh writes every output again.
+                    logger.warning(
+                        "could not copy the adopted token to another output",
+                        metadata: [LogKeys.path: "\(output.path)", LogKeys.errorMessage: "\(error.message)"])
+                }
+            }
+        }
+        return actions
+    }
+
+    /// The token in an output file, as the sidecar itself reads it (not counted as the app's read).
+    private func read(_ output: OutputConfiguration) -> String? {
+        environment.readTracker?.expectOwnOpen(of: output.path)
+        guard let bytes = environment.sink.read(output.path) else {
+            environment.readTracker?.cancelOwnOpen(of: output.path)
+            return nil
+        }
+        return TokenFileFormat.token(in: bytes, format: output.format)
     }
 
     /// Performs one action; returns what the machine answers to its outcome.
@@ -180,18 +221,25 @@ package final class AccountRefresher<C: WallClock>: Sendable {
         }
     }
 
+    /// Writes the token to every output, each atomically; a failure of one is the attempt's
+    /// (the outputs written keep the new token, the others their old one, until the retry).
     private func write(_ token: AccessToken) -> [Machine.Action] {
-        let output = account.output
-        let bytes = TokenFileFormat.render(
-            token, format: output.format, accountId: account.accountId.value, accountDomain: account.accountDomain,
-            refreshedAt: environment.clock.now.date)
         do {
-            try environment.sink.write(
-                bytes, to: output.path, mode: output.mode.bits, owner: output.owner, group: output.group)
+            for output in account.outputs { try write(token, to: output) }
             return event { machine, now, generator in machine.tokenWritten(now: now, using: &generator) }
         } catch {
             return event { machine, now, generator in machine.exchangeFailed(error, now: now, using: &generator) }
         }
+    }
+
+    private func write(_ token: AccessToken, to output: OutputConfiguration) throws(SidecarError) {
+        let now = environment.clock.now.date
+        let bytes = TokenFileFormat.render(
+            token, format: output.format, accountId: account.accountId.value, accountDomain: account.accountDomain,
+            refreshedAt: now)
+        try environment.sink.write(
+            bytes, to: output.path, mode: output.mode.bits, owner: output.owner, group: output.group)
+        environment.readTracker?.written(account: account.name.value, path: output.path, at: now)
     }
 
     private func notify(expiresOn: Date) async {

@@ -201,7 +201,8 @@ package struct AccountStateMachine<C: WallClock>: Sendable {
         }
         return AccountSnapshot(
             name: account.name.value, accountId: account.accountId.value, output: account.output.path,
-            inFlight: inFlight, expiresOn: current?.expiresOn, lastRefresh: lastRefresh, nextAttempt: nextAttempt?.date,
+            outputs: account.outputs.map(\.path), inFlight: inFlight, expiresOn: current?.expiresOn,
+            lastRefresh: lastRefresh, nextAttempt: nextAttempt?.date,
             consecutiveFailures: scheduler.consecutiveFailures, lastFailure: lastFailure)
     }
 

@@ -22,12 +22,16 @@ package final class CredentialFactory: Sendable {
         self.pipeline = pipeline
     }
 
-    /// The account's token source: its STS client and, for account keys, the key file read again
-    /// before each exchange.
-    package func tokenSource(for account: AccountConfiguration) throws -> StsTokenSource {
+    /// The account's token source: its STS client and, for account keys, the key files read
+    /// again before each exchange.
+    /// - Parameter onKeyUse: Told which key file the STS accepted after each exchange.
+    package func tokenSource(
+        for account: AccountConfiguration, onKeyUse: @escaping @Sendable (Int, String) -> Void = { _, _ in }
+    ) throws -> StsTokenSource {
         let (client, key) = try client(for: account)
         return StsTokenSource(
-            client: client, accountKey: key.flatMap { key in account.credential.keyFile.map { (key, $0) } })
+            client: client,
+            accountKey: key.map { ($0, AccountKeyFiles(files: account.credential.accountKeyFiles, onUse: onKeyUse)) })
     }
 
     /// The client, and for account keys the credential whose key is refreshed from the key file
@@ -62,6 +66,11 @@ package final class CredentialFactory: Sendable {
             credential.certificateFile ?? "", credential.authorityHost ?? "",
             "\(credential.sendCertificateChain ?? false)",
         ].joined(separator: "|")
+    }
+
+    /// The Entra ID credential of an account (shared with the accounts of the same identity).
+    func entraCredential(for configuration: CredentialConfiguration) throws -> any TokenCredential {
+        try credential(for: configuration)
     }
 
     private func credential(for configuration: CredentialConfiguration) throws -> any TokenCredential {

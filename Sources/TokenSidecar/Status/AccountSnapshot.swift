@@ -15,8 +15,10 @@ package struct AccountSnapshot: Sendable {
     package var name: String
     /// The account id.
     package var accountId: String
-    /// The output file.
+    /// The output file (the first of them).
     package var output: String
+    /// Every output file.
+    package var outputs: [String] = []
     /// Whether an exchange is in flight (or the account is starting).
     package var inFlight: Bool
     /// The expiry of the token on disk, if there is one.

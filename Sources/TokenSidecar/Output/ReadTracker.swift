@@ -1,0 +1,217 @@
+import AzureCore
+import Dispatch
+package import Logging
+import ServiceLifecycle
+package import SidecarConfig
+import Synchronization
+
+#if canImport(FoundationEssentials)
+package import FoundationEssentials
+#else
+package import Foundation
+#endif
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Musl)
+import Musl
+#endif
+
+/// Sees the application pick up each new token: the output folders are watched with inotify, and
+/// an open of a token file by another process (every container of the pod shares the in-memory
+/// volume, and inotify sees them all) is the application reading it. The sidecar's own reads are
+/// announced first and not counted.
+///
+/// Limits (docs/consuming-tokens.md): a reader that keeps the file open and re-reads it with
+/// `pread` reads the old token and is seen only when it opens the file again; a reader that
+/// `mmap`s it is seen at the open only; another process reading the file (`cat`, the `token`
+/// command) counts as a read.
+///
+/// `@unchecked Sendable`: the dispatch source is created here and cancelled in ``cancel()``; its
+/// handler runs on one queue and touches only the `Mutex`-guarded state.
+package final class ReadTracker: @unchecked Sendable {
+    private struct Tracked {
+        var account: String
+        var expectReadWithin: Duration?
+    }
+
+    private struct State {
+        /// Token file path → its account.
+        var paths: [String: Tracked] = [:]
+        /// Watch descriptor → folder.
+        var folders: [Int32: String] = [:]
+        /// Opens the sidecar announced and inotify has not reported yet, by path.
+        var ownOpens: [String: Int] = [:]
+        /// When each account's latest token must have been read by, and for which file.
+        var deadlines: [String: (at: Date, path: String)] = [:]
+    }
+
+    private let board: StatusBoard
+    private let metrics: SidecarMetrics
+    private let logger: Logger
+    private let state = Mutex(State())
+    private let descriptor: Int32
+    private let source: (any DispatchSourceRead)?
+    private let deadlineChanges: AsyncStream<Void>
+    private let signalDeadlineChange: AsyncStream<Void>.Continuation
+
+    /// Starts watching (no folder yet: ``track(_:)`` adds them); `nil` where inotify is not
+    /// available.
+    package init?(board: StatusBoard, metrics: SidecarMetrics, logger: Logger) {
+        #if os(Linux)
+        let descriptor = inotify_init1(Int32(IN_NONBLOCK | IN_CLOEXEC))
+        guard descriptor >= 0 else { return nil }
+        self.descriptor = descriptor
+        self.board = board
+        self.metrics = metrics
+        self.logger = logger
+        (deadlineChanges, signalDeadlineChange) = AsyncStream.makeStream(
+            of: Void.self, bufferingPolicy: .bufferingNewest(1))
+        let source = DispatchSource.makeReadSource(
+            fileDescriptor: descriptor, queue: DispatchQueue(label: "mr-token-sidecar.read-tracker"))
+        self.source = source
+        source.setEventHandler { [weak self] in self?.drain() }
+        source.setCancelHandler { close(descriptor) }
+        source.resume()
+        #else
+        return nil
+        #endif
+    }
+
+    /// Watches the output files of these accounts (and forgets the others).
+    package func track(_ accounts: [AccountConfiguration]) {
+        var paths: [String: Tracked] = [:]
+        for account in accounts {
+            for output in account.outputs {
+                paths[output.path] = Tracked(
+                    account: account.name.value, expectReadWithin: output.expectReadWithin?.duration)
+            }
+        }
+        let folders = Set(paths.keys.map { AtomicFileSink.split($0).directory })
+        state.withLock { state in
+            state.paths = paths
+            let watched = Set(state.folders.values)
+            for folder in folders.subtracting(watched) {
+                let watch = inotify_add_watch(descriptor, folder, UInt32(IN_OPEN))
+                if watch >= 0 { state.folders[watch] = folder }
+            }
+        }
+    }
+
+    /// The sidecar is about to open `path` itself: that open is not the application's.
+    package func expectOwnOpen(of path: String) {
+        state.withLock { $0.ownOpens[path, default: 0] += 1 }
+    }
+
+    /// The open announced did not happen (the file was missing).
+    package func cancelOwnOpen(of path: String) {
+        state.withLock { state in
+            if let count = state.ownOpens[path] { state.ownOpens[path] = count > 1 ? count - 1 : nil }
+        }
+    }
+
+    /// The sidecar wrote a new token to `path`.
+    package func written(account: String, path: String, at time: Date) {
+        let within = state.withLock { state -> Duration? in
+            let within = state.paths[path]?.expectReadWithin
+            if let within {
+                state.deadlines[account] = (time.addingTimeInterval(within.seconds), path)
+            } else {
+                state.deadlines[account] = nil
+            }
+            return within
+        }
+        board.updateActivity(account) { $0.lastWrite = time }
+        metrics.reads(account, activity: board.activity(account))
+        if within != nil { signalDeadlineChange.yield() }
+    }
+
+    /// Warns once for each new token the application has not read in time, until cancelled.
+    package func run() async {
+        while !Task.isCancelled {
+            let next = state.withLock { $0.deadlines.values.map(\.at).min() }
+            let changes = deadlineChanges
+            await withTaskGroup(of: Void.self) { group in
+                group.addTask {
+                    for await _ in changes { return }
+                }
+                if let next {
+                    group.addTask { try? await Task.sleep(for: .seconds(max(0, next.timeIntervalSinceNow))) }
+                }
+                await group.next()
+                group.cancelAll()
+            }
+            let now = Date()
+            let due = state.withLock { state -> [(String, String)] in
+                let due = state.deadlines.filter { $0.value.at <= now }
+                for account in due.keys { state.deadlines[account] = nil }
+                return due.map { ($0.key, $0.value.path) }
+            }
+            for (account, path) in due where board.activity(account).readSinceWrite != true {
+                logger.warning(
+                    "the application has not read the new token in time: it may still use the old one (see docs/consuming-tokens.md)",
+                    metadata: [LogKeys.account: "\(account)", LogKeys.path: "\(path)"])
+            }
+        }
+    }
+
+    /// Stops watching.
+    package func cancel() {
+        source?.cancel()
+        signalDeadlineChange.finish()
+    }
+
+    /// Reads every pending event; an open of a tracked file by someone else is a read.
+    private func drain() {
+        var buffer = [UInt8](repeating: 0, count: 8192)
+        let headerSize = MemoryLayout<inotify_event>.size
+        while true {
+            let count = buffer.withUnsafeMutableBytes { read(descriptor, $0.baseAddress, $0.count) }
+            guard count > 0 else { return }
+            var offset = 0
+            var opened: [String] = []
+            while offset + headerSize <= count {
+                let (watch, mask, length) = buffer.withUnsafeBytes { raw -> (Int32, UInt32, Int) in
+                    let event = raw.loadUnaligned(fromByteOffset: offset, as: inotify_event.self)
+                    return (event.wd, event.mask, Int(event.len))
+                }
+                if mask & UInt32(IN_OPEN) != 0, length > 0, mask & UInt32(IN_ISDIR) == 0 {
+                    let start = offset + headerSize
+                    let nameBytes = buffer[start..<min(start + length, count)].prefix { $0 != 0 }
+                    let name = String(decoding: nameBytes, as: UTF8.self)
+                    if let folder = state.withLock({ $0.folders[watch] }) {
+                        opened.append(folder.hasSuffix("/") ? folder + name : folder + "/" + name)
+                    }
+                }
+                offset += headerSize + length
+            }
+            let now = Date()
+            for path in opened { reported(path, at: now) }
+        }
+    }
+
+    private func reported(_ path: String, at time: Date) {
+        let account = state.withLock { state -> String? in
+            guard let tracked = state.paths[path] else { return nil }
+            if let own = state.ownOpens[path] {
+                state.ownOpens[path] = own > 1 ? own - 1 : nil
+                return nil
+            }
+            return tracked.account
+        }
+        guard let account else { return }
+        board.updateActivity(account) { $0.lastRead = time }
+        metrics.reads(account, activity: board.activity(account))
+    }
+}
+
+/// Runs the read tracker's warnings until graceful shutdown, then stops watching.
+struct ReadTrackerService: Service {
+    let tracker: ReadTracker
+
+    func run() async throws {
+        await cancelWhenGracefulShutdown {
+            await tracker.run()
+        }
+        tracker.cancel()
+    }
+}

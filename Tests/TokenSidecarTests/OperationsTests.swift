@@ -1,0 +1,177 @@
+import AzureCore
+import Foundation
+import MixedRealityAuthentication
+import NIOHTTP1
+import STSEmulator
+import TestSupport
+import Testing
+
+@Suite("Operations: termination message, key rotation, several outputs, the app's reads")
+struct OperationsTests {
+    @Test(
+        "a failed --once leaves a secret-free summary with the hop, the codes and the fix in --termination-message-path; the default path is never created"
+    )
+    func terminationMessage() async throws {
+        try await withSidecar { harness in
+            var account = harness.defaultAccount
+            account.key = "V3JvbmdLZXlXcm9uZ0tleVdyb25nS2V5V3Jvbmc0NA=="
+            try harness.writeConfig([account])
+            let path = harness.directory.appending(path: "termination-log").path
+            let failed = try harness.start(["run", "--once", "--termination-message-path", path])
+            #expect(await failed.exitStatus() == 1)
+            let message = try String(contentsOfFile: path, encoding: .utf8)
+            #expect(message.hasPrefix("mr-token-sidecar: 1 account(s) without a token"))
+            #expect(message.contains("anchors: sts: authentication_failed (HTTP 401)"), "\(message)")
+            #expect(message.contains("Fix: the STS refused the account key"))
+            #expect(message.contains("[MS-CV "))
+            #expect(message.utf8.count <= 4096)
+            #expect(!message.contains(account.key!))
+            #expect(failed.standardError.contains(#""mr.hop":"sts""#))
+
+            // A config that does not load says so there too.
+            try FileManager.default.removeItem(atPath: harness.configPath)
+            try harness.writeConfig([harness.defaultAccount], extra: "refresh:\n  at: 7")
+            let broken = try harness.start(["run", "--termination-message-path", path])
+            #expect(await broken.exitStatus() == 2)
+            #expect(try String(contentsOfFile: path, encoding: .utf8).contains("refresh"))
+
+            // Without the flag, the default path is written only where the kubelet made it.
+            let quiet = try harness.start(["run", "--once"])
+            #expect(await quiet.exitStatus() == 2)
+            #expect(!FileManager.default.fileExists(atPath: "/dev/termination-log"))
+        }
+    }
+
+    @Test(
+        "keyFiles: a 401 on one key moves to the next at once; /status, the metric and a warning say which is live; rotating back works"
+    )
+    func keyRotation() async throws {
+        try await withSidecar(stsLifetime: 4) { harness in
+            let right = harness.fixture.identities.accountKey
+            let wrong = "V3JvbmdLZXlXcm9uZ0tleVdyb25nS2V5V3Jvbmc0NA=="
+            let primary = harness.directory.appending(path: "primary.key").path
+            let secondary = harness.directory.appending(path: "secondary.key").path
+            try wrong.write(toFile: primary, atomically: true, encoding: .utf8)
+            try right.write(toFile: secondary, atomically: true, encoding: .utf8)
+            var account = harness.defaultAccount
+            account.key = nil
+            account.credential = "type: accountKey\n      keyFiles: [\(primary), \(secondary)]"
+            try harness.writeConfig([account], refresh: "  at: 0.5\n  jitter: 0")
+            let child = try harness.start()
+            #expect(await child.waitForStandardError(#""msg":"token refreshed""#))
+            #expect(child.standardError.contains("the STS refused the account key; trying the next of keyFiles"))
+            #expect(child.standardError.contains("running on an account key other than the first of keyFiles"))
+            let port = try #require(await harness.probePort(child))
+            let status = try await rawRequest(.GET, "http://127.0.0.1:\(port)/status", caFile: nil).text
+            #expect(status.contains(#""accountKeyFile":"\#(secondary)""#), "\(status)")
+            let metrics = try await rawRequest(.GET, "http://127.0.0.1:\(port)/metrics", caFile: nil).text
+            #expect(metrics.contains(#"mr_token_account_key_index{account="anchors"} 1"#))
+
+            // The secondary is rotated now: the primary holds the live key again.
+            try right.write(toFile: primary, atomically: true, encoding: .utf8)
+            try wrong.write(toFile: secondary, atomically: true, encoding: .utf8)
+            let warnings = child.standardError.components(separatedBy: "trying the next of keyFiles").count
+            #expect(await child.waitForStandardError("trying the next of keyFiles", count: warnings))
+            #expect(await child.waitForStandardError(#""msg":"token refreshed""#, count: 2))
+            let after = try await rawRequest(.GET, "http://127.0.0.1:\(port)/metrics", caFile: nil).text
+            #expect(after.contains(#"mr_token_account_key_index{account="anchors"} 0"#), "\(after)")
+            child.signal(SIGTERM)
+            #expect(await child.exitStatus() == 0)
+            expectNoSecrets(child, harness.secrets(extra: [wrong]))
+        }
+    }
+
+    @Test(
+        "outputs: one token in several files and formats, each with its mode; a restart adopts the first and rewrites a missing one without an STS call"
+    )
+    func severalOutputs() async throws {
+        try await withSidecar { harness in
+            let json = harness.directory.appending(path: "out/anchors.json").path
+            let env = harness.directory.appending(path: "out/anchors.env").path
+            var account = harness.defaultAccount
+            account.extra = """
+                    outputs:
+                      - {path: \(json), format: json, mode: "0444"}
+                      - {path: \(env), format: env, mode: "0400"}
+                """
+            try harness.writeConfig([account])
+            let once = try harness.start(["run", "--once"])
+            #expect(await once.exitStatus() == 0, "\(once.standardError)")
+            let token = try #require(harness.read(harness.output("anchors")))
+            let jsonText = try #require(harness.read(json))
+            let object = try #require(
+                try JSONSerialization.jsonObject(with: Data(jsonText.utf8)) as? [String: Any])
+            #expect(object["accessToken"] as? String == token)
+            #expect(try #require(harness.read(env)).contains("MIXED_REALITY_ACCESS_TOKEN='\(token)'"))
+            #expect(try fileMode(json).mode == 0o444)
+            #expect(try fileMode(env).mode == 0o400)
+            #expect(try fileMode(harness.output("anchors")).mode == 0o440)
+
+            let requests = harness.stsRequests(harness.fixture.identities.accountId).count
+            try FileManager.default.removeItem(atPath: json)
+            let again = try harness.start(["run", "--once"])
+            #expect(await again.exitStatus() == 0)
+            #expect(harness.stsRequests(harness.fixture.identities.accountId).count == requests, "adopted, no STS call")
+            #expect(harness.read(json)?.contains(token) == true, "the missing output got the adopted token")
+
+            // Two outputs of one account may not share a file.
+            try FileManager.default.removeItem(atPath: harness.configPath)
+            account.extra = "    outputs:\n      - {path: \(harness.output("anchors"))}"
+            try harness.writeConfig([account])
+            let clash = try harness.start(["validate"])
+            #expect(await clash.exitStatus() == 2)
+            #expect(clash.standardError.contains("accounts[0].outputs[0].path: is also another output of this account"))
+        }
+    }
+
+    @Test(
+        "the app's reads: an app that re-reads is seen (metric, /status); one that does not gets one warning after expectReadWithin"
+    )
+    func readTracking() async throws {
+        try await withSidecar(stsLifetime: 4) { harness in
+            var eager = harness.defaultAccount
+            eager.name = "eager"
+            eager.keyName = "anchors"
+            var lazy = eager
+            lazy.name = "lazy"
+            try harness.writeConfig([eager, lazy], refresh: "  at: 0.5\n  jitter: 0")
+            // expectReadWithin belongs to the output: put it there.
+            var yaml = try String(contentsOfFile: harness.configPath, encoding: .utf8)
+            yaml = yaml.replacingOccurrences(of: "mode: \"0440\"", with: "mode: \"0440\"\n      expectReadWithin: 1s")
+            try FileManager.default.removeItem(atPath: harness.configPath)
+            try yaml.write(toFile: harness.configPath, atomically: true, encoding: .utf8)
+
+            let child = try harness.start()
+            #expect(await child.waitForStandardError(#""msg":"token refreshed""#, count: 2))
+            let stop = harness.directory.appending(path: "stop").path
+            // The eager app reads its file every 100 ms; the lazy one never.
+            let reader = try ChildProcess.startSystem(
+                "/usr/bin/python3",
+                [
+                    "-c",
+                    "import os, sys, time\nwhile not os.path.exists(sys.argv[2]):\n    open(sys.argv[1]).read()\n    time.sleep(0.1)",
+                    harness.output("eager"), stop,
+                ])
+            // After the next rotation, the lazy account's new token goes unread past its second.
+            #expect(await child.waitForStandardError("the application has not read the new token in time"))
+            let port = try #require(await harness.probePort(child))
+            let metrics = try await rawRequest(.GET, "http://127.0.0.1:\(port)/metrics", caFile: nil).text
+            #expect(metrics.contains(#"mr_token_read_since_write{account="eager"} 1"#), "\(metrics)")
+            #expect(metrics.contains(#"mr_token_read_since_write{account="lazy"} 0"#))
+            #expect(metrics.contains(#"mr_token_last_read_timestamp_seconds{account="eager"}"#))
+            let status = try await rawRequest(.GET, "http://127.0.0.1:\(port)/status", caFile: nil).json()
+            let accounts = try #require(status["accounts"] as? [[String: Any]])
+            let eagerStatus = try #require(accounts.first { $0["name"] as? String == "eager" })
+            #expect(eagerStatus["readSinceWrite"] as? Bool == true)
+            #expect((eagerStatus["secondsSinceRead"] as? Int).map { $0 < 5 } == true)
+            let warnings = child.standardError.components(separatedBy: "has not read the new token in time")
+            #expect(
+                warnings.dropFirst().allSatisfy { $0.contains(#""mr.account":"lazy""#) },
+                "only the lazy app is warned about")
+            #expect(FileManager.default.createFile(atPath: stop, contents: nil))
+            #expect(await reader.exitStatus() == 0)
+            child.signal(SIGTERM)
+            #expect(await child.exitStatus() == 0)
+        }
+    }
+}
