@@ -31,6 +31,8 @@ let package = Package(
         .library(name: "AzureCore", targets: ["AzureCore"]),
         .library(name: "AzureIdentity", targets: ["AzureIdentity"]),
         .library(name: "MixedRealityAuthentication", targets: ["MixedRealityAuthentication"]),
+        // For applications in the pod: the sidecar's token file as a TokenCredential.
+        .library(name: "MixedRealityTokenFile", targets: ["MixedRealityTokenFile"]),
         .library(name: "STSEmulator", targets: ["STSEmulator"]),
         .executable(name: "mr-token-sidecar", targets: ["mr-token-sidecar"]),
         .executable(name: "mr-token-sidecar-demo", targets: ["mr-token-sidecar-demo"]),
@@ -93,6 +95,42 @@ let package = Package(
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "NIOHTTP1", package: "swift-nio"),
             ],
+            swiftSettings: swiftSettings
+        ),
+
+        // The sidecar's token file as a TokenCredential, for applications (no dependency on the sidecar).
+        .target(
+            name: "MixedRealityTokenFile",
+            dependencies: [
+                "AzureCore", "MixedRealityAuthentication",
+                .product(name: "Logging", package: "swift-log"),
+            ],
+            swiftSettings: swiftSettings
+        ),
+
+        // MARK: Examples (built and run by the test command)
+
+        // The SDKs' three ways to get a token: an account key, an Entra ID credential, a ready token.
+        .executableTarget(
+            name: "mr-example-get-token",
+            dependencies: [
+                "AzureCore", "AzureIdentity", "MixedRealityAuthentication",
+                .product(name: "Logging", package: "swift-log"),
+            ],
+            path: "Examples/GetToken",
+            swiftSettings: swiftSettings
+        ),
+        // A token vending service in the pod, for devices: reads the sidecar's file, authenticates
+        // its callers with a bearer key, rate-limits them.
+        .executableTarget(
+            name: "mr-example-token-vending",
+            dependencies: [
+                "AzureCore", "MixedRealityTokenFile",
+                .product(name: "Hummingbird", package: "hummingbird"),
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "NIOCore", package: "swift-nio"),
+            ],
+            path: "Examples/TokenVendingService",
             swiftSettings: swiftSettings
         ),
 
@@ -313,7 +351,7 @@ let package = Package(
             name: "TokenSidecarTests",
             dependencies: [
                 "TokenSidecar", "TokenSidecarTesting", "SidecarConfig", "DaemonSupport", "AzureCore", "AzureIdentity",
-                "MixedRealityAuthentication", "STSEmulator", "TestSupport",
+                "MixedRealityAuthentication", "MixedRealityTokenFile", "STSEmulator", "TestSupport",
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "NIOHTTP1", package: "swift-nio"),
                 .product(name: "Crypto", package: "swift-crypto"),

@@ -11,8 +11,8 @@ ensure_swift
 ensure_debian_packages git ca-certificates libyaml-dev
 ensure_venv "$VENV" pytest requests azure-mixedreality-authentication azure-identity
 
-log "swift format lint (the .swift-format configuration; swift format -i -r Sources Tests Benchmarks fixes most)"
-swift format lint --strict -r Sources Tests Benchmarks Package.swift
+log "swift format lint (the .swift-format configuration; swift format -i -r Sources Tests Benchmarks Examples fixes most)"
+swift format lint --strict -r Sources Tests Benchmarks Examples Package.swift
 
 export MR_STRICT=1  # adds -require-explicit-sendable (Package.swift)
 log "swift build --build-tests (warnings are errors)"

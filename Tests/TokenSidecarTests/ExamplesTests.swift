@@ -1,0 +1,288 @@
+import AzureCore
+import Foundation
+import MixedRealityAuthentication
+import MixedRealityTokenFile
+import NIOHTTP1
+import STSEmulator
+import Synchronization
+import TestSupport
+import Testing
+
+/// The app side: the examples run as built, against the emulator and the sidecar, as an app
+/// developer would run them.
+@Suite("Examples and the app side")
+struct ExamplesTests {
+    /// The environment the examples read, pointed at the emulator.
+    static func exampleEnvironment(_ fixture: EmulatorFixture) -> [String: String] {
+        [
+            "MR_ACCOUNT_ID": fixture.identities.accountId, "MR_ACCOUNT_DOMAIN": fixture.identities.accountDomain,
+            "MR_STS_ENDPOINT": fixture.baseURL.absoluteString, "MR_CA_FILE": fixture.caFile,
+        ]
+    }
+
+    /// No JWT in the text: the examples print about the token, never the token.
+    static func holdsNoJWT(_ text: String) -> Bool {
+        !text.split(whereSeparator: { " \n\"':=".contains($0) }).contains {
+            $0.hasPrefix("eyJ") && $0.split(separator: ".").count == 3
+        }
+    }
+
+    @Test("GetToken, the account key: one STS call with the key, the token's account and expiry printed, no secret")
+    func getTokenAccountKey() async throws {
+        try await withEmulator { fixture in
+            var environment = Self.exampleEnvironment(fixture)
+            environment["MR_ACCOUNT_KEY"] = fixture.identities.accountKey
+            let child = try ChildProcess.start(
+                executable: "mr-example-get-token", arguments: ["account-key"], environment: environment)
+            #expect(await child.exitStatus() == 0, "\(child.standardError)")
+            #expect(
+                child.standardOutput.contains("a Mixed Reality token for account \(fixture.identities.accountId)"),
+                "\(child.standardOutput)")
+            let sts = fixture.emulator.requests.filter { $0.endpoint == .sts }
+            #expect(sts.count == 1)
+            #expect(Self.holdsNoJWT(child.standardOutput + child.standardError))
+            #expect(!(child.standardOutput + child.standardError).contains(fixture.identities.accountKey))
+        }
+    }
+
+    @Test("GetToken, Entra ID: DefaultAzureCredential from AZURE_* variables, then the STS with the Entra token")
+    func getTokenEntra() async throws {
+        try await withEmulator { fixture in
+            var environment = Self.exampleEnvironment(fixture)
+            environment["AZURE_TENANT_ID"] = fixture.identities.tenantId
+            environment["AZURE_CLIENT_ID"] = fixture.identities.clientId
+            environment["AZURE_CLIENT_SECRET"] = fixture.identities.clientSecret
+            environment["AZURE_AUTHORITY_HOST"] = fixture.baseURL.absoluteString
+            let child = try ChildProcess.start(
+                executable: "mr-example-get-token", arguments: ["entra"], environment: environment)
+            #expect(await child.exitStatus() == 0, "\(child.standardError)")
+            #expect(child.standardOutput.contains("a Mixed Reality token for account"), "\(child.standardOutput)")
+            #expect(fixture.emulator.requests.filter { $0.endpoint == .entra }.count == 1)
+            #expect(fixture.emulator.requests.filter { $0.endpoint == .sts }.count == 1)
+            let output = child.standardOutput + child.standardError
+            #expect(Self.holdsNoJWT(output))
+            #expect(!output.contains(fixture.identities.clientSecret))
+        }
+    }
+
+    @Test("GetToken, a ready token: passed through with no STS call; a wrong key fails with the STS's reason, exit 1")
+    func getTokenPassthroughAndFailure() async throws {
+        try await withEmulator { fixture in
+            let ready = try fixture.emulator.mintMixedRealityToken(
+                accountId: fixture.identities.accountId, accountDomain: fixture.identities.accountDomain,
+                lifetime: 3600)
+            var environment = Self.exampleEnvironment(fixture)
+            environment["MR_ACCESS_TOKEN"] = ready
+            let child = try ChildProcess.start(
+                executable: "mr-example-get-token", arguments: ["passthrough"], environment: environment)
+            #expect(await child.exitStatus() == 0, "\(child.standardError)")
+            #expect(child.standardOutput.contains("\(ready.count) characters"), "\(child.standardOutput)")
+            #expect(fixture.emulator.requests.isEmpty, "a ready token needs no STS call")
+            #expect(Self.holdsNoJWT(child.standardOutput + child.standardError))
+
+            let wrongKey = TestIdentities.randomSecret()
+            environment["MR_ACCOUNT_KEY"] = wrongKey
+            let refused = try ChildProcess.start(
+                executable: "mr-example-get-token", arguments: ["account-key"], environment: environment)
+            #expect(await refused.exitStatus() == 1)
+            #expect(refused.standardError.contains("401"), "\(refused.standardError)")
+            #expect(!refused.standardError.contains(wrongKey))
+
+            let usage = try ChildProcess.start(
+                executable: "mr-example-get-token", arguments: ["nonsense"], environment: environment)
+            #expect(await usage.exitStatus() == 2)
+            #expect(usage.standardError.contains("usage: mr-example-get-token account-key | entra | passthrough"))
+        }
+    }
+
+    @Test(
+        "TokenVendingService: 401 without the key, the sidecar's token with its expiry with it, the next token after a rotation, 429 with Retry-After past the rate"
+    )
+    func tokenVending() async throws {
+        try await withSidecar(stsLifetime: 4) { harness in
+            try harness.writeConfig([harness.defaultAccount], refresh: "  at: 0.5\n  jitter: 0")
+            let sidecar = try harness.start()
+            let keyFile = harness.directory.appending(path: "vending.key").path
+            let key = TestIdentities.randomSecret()
+            try key.write(toFile: keyFile, atomically: true, encoding: .utf8)
+            let vending = try ChildProcess.start(
+                executable: "mr-example-token-vending", arguments: [],
+                environment: [
+                    "MR_TOKEN_FILE": harness.output("anchors"), "MR_VENDING_KEY_FILE": keyFile,
+                    "MR_VENDING_ADDRESS": "127.0.0.1:0", "MR_VENDING_RATE": "60", "MR_VENDING_BURST": "6",
+                    "MR_VENDING_MIN_VALIDITY": "1",
+                ])
+            let line = try #require(await vending.firstStdoutLine(), "\(vending.standardError)")
+            let port = try #require(Int(line.replacing("listening on ", with: "")))
+            let url = "http://127.0.0.1:\(port)/token"
+
+            let anonymous = try await rawRequest(.GET, url, caFile: nil)
+            #expect(anonymous.status == 401)
+            #expect(anonymous.headers["WWW-Authenticate"].first == "Bearer")
+            let wrong = try await rawRequest(
+                .GET, url, caFile: nil, headers: [("Authorization", "Bearer \(TestIdentities.randomSecret())")])
+            #expect(wrong.status == 401)
+
+            #expect(await sidecar.waitForStandardError(#""msg":"token refreshed""#))
+            let authorized = [("Authorization", "Bearer \(key)")]
+            let first = try await rawRequest(.GET, url, caFile: nil, headers: authorized)
+            #expect(first.status == 200, "\(first.text)")
+            #expect(first.headers["Cache-Control"].first == "no-store")
+            let firstBody = try first.json()
+            let firstToken = try #require(firstBody["accessToken"] as? String)
+            #expect(firstToken == harness.read(harness.output("anchors")))
+            let expiresOn = try #require(firstBody["expiresOnTimestamp"] as? Double)
+            #expect(expiresOn == (try JWTExpiry.expiry(of: firstToken).timeIntervalSince1970 * 1000).rounded())
+            #expect(firstBody["expiresOn"] is String)
+
+            // The sidecar replaces the 4-second token after 2 seconds; the service follows.
+            #expect(await sidecar.waitForStandardError(#""msg":"token refreshed""#, count: 2))
+            let second = try await rawRequest(.GET, url, caFile: nil, headers: authorized)
+            let secondToken = try #require(try second.json()["accessToken"] as? String)
+            #expect(secondToken != firstToken)
+            #expect(try JWTExpiry.expiry(of: secondToken) > Date())
+
+            // A burst of six at one a second: a caller that keeps asking is told when to come back.
+            var limited: RawResponse?
+            for _ in 0..<10 {
+                let response = try await rawRequest(.GET, url, caFile: nil, headers: authorized)
+                if response.status == 429 {
+                    limited = response
+                    break
+                }
+            }
+            let tooMany = try #require(limited, "no 429 after a burst of requests")
+            #expect(Int(tooMany.headers["Retry-After"].first ?? "") ?? 0 >= 1)
+
+            vending.signal(SIGTERM)
+            #expect(await vending.exitStatus() == 0, "\(vending.standardError)")
+            sidecar.signal(SIGTERM)
+            #expect(await sidecar.exitStatus() == 0)
+            let logs = vending.standardOutput + vending.standardError
+            #expect(!logs.contains(key))
+            #expect(!logs.contains(firstToken) && !logs.contains(secondToken))
+            expectNoSecrets(sidecar, harness.secrets())
+        }
+    }
+
+    @Test(
+        "TokenFileCredential against the running sidecar: waits for the first token, follows rotations in every format, never returns an expired token"
+    )
+    func tokenFileCredentialFollowsTheSidecar() async throws {
+        try await withSidecar(stsLifetime: 2) { harness in
+            var account = harness.defaultAccount
+            let json = harness.directory.appending(path: "out/anchors.json").path
+            let env = harness.directory.appending(path: "out/anchors.env").path
+            account.extra = """
+                    outputs:
+                      - {path: \(json), format: json}
+                      - {path: \(env), format: env}
+                """
+            try harness.writeConfig([account], refresh: "  at: 0.5\n  jitter: 0")
+            // Created before the sidecar runs: the first call waits for the first token.
+            let credentials = [harness.output("anchors"), json, env].map {
+                TokenFileCredential(path: $0, wait: .seconds(30), minimumValidity: .milliseconds(200))
+            }
+            let sidecar = try harness.start()
+            var seen: [Set<String>] = Array(repeating: [], count: credentials.count)
+            while seen.contains(where: { $0.count < 3 }) {
+                for (index, credential) in credentials.enumerated() {
+                    let token = try await credential.token()
+                    let expiresOn = try JWTExpiry.expiry(of: token.token)
+                    #expect(expiresOn == token.expiresOn)
+                    #expect(expiresOn.timeIntervalSinceNow > 0, "an expired token was returned")
+                    seen[index].insert(token.token)
+                }
+                // Until the next write: the sidecar's log says so.
+                let writes = sidecar.standardError.components(separatedBy: #""msg":"token refreshed""#).count
+                #expect(await sidecar.waitForStandardError(#""msg":"token refreshed""#, count: writes))
+            }
+            sidecar.signal(SIGTERM)
+            #expect(await sidecar.exitStatus() == 0)
+
+            // The sidecar is gone; its last token expires within 2 s, and then nothing is returned.
+            let late = TokenFileCredential(path: json, wait: .seconds(3), minimumValidity: .milliseconds(200))
+            await #expect(throws: TokenFileError.self) {
+                while true { _ = try await late.token() }
+            }
+        }
+    }
+
+    @Test("TokenFileCredential: no file, a partial file, another account's garbage: it waits, then names the file")
+    func tokenFileCredentialWaitsAndFails() async throws {
+        try await withEmulator { fixture in
+            try await withTemporaryDirectory { directory in
+                let path = directory.appending(path: "token").path
+                let credential = TokenFileCredential(path: path, wait: .seconds(10))
+                let token = try fixture.emulator.mintMixedRealityToken(
+                    accountId: fixture.identities.accountId, accountDomain: fixture.identities.accountDomain,
+                    lifetime: 3600)
+                async let waited = credential.token()
+                // A half-written token is not a token; the complete file, renamed in, is.
+                try String(token.prefix(40)).write(toFile: path, atomically: false, encoding: .utf8)
+                try (token + "\n").write(toFile: path + ".tmp", atomically: false, encoding: .utf8)
+                try FileManager.default.removeItem(atPath: path)
+                try FileManager.default.moveItem(atPath: path + ".tmp", toPath: path)
+                #expect(try await waited.token == token)
+
+                try "not a token".write(toFile: path, atomically: true, encoding: .utf8)
+                let impatient = TokenFileCredential(path: path, wait: .milliseconds(300))
+                let error = await #expect(throws: TokenFileError.self) { try await impatient.token() }
+                #expect(error?.message.contains(path) == true)
+
+                // An expired token is never returned.
+                let expired = try fixture.emulator.mintMixedRealityToken(
+                    accountId: fixture.identities.accountId, accountDomain: fixture.identities.accountDomain,
+                    lifetime: -10)
+                try expired.write(toFile: path, atomically: true, encoding: .utf8)
+                await #expect(throws: TokenFileError.self) { try await impatient.token() }
+            }
+        }
+    }
+
+    @Test(
+        "MixedRealityTokenCredential: one STS call for many concurrent callers, the cached token until 5 minutes before expiry, a failure retried at the next call"
+    )
+    func mixedRealityTokenCredential() async throws {
+        try await withEmulator(configure: { $0.stsTokenLifetimeSeconds = 3600 }) { fixture in
+            let now = Mutex(Date())
+            let client = try MixedRealityStsClient(
+                accountId: fixture.identities.accountId, accountDomain: fixture.identities.accountDomain,
+                credential: try AzureKeyCredential(fixture.identities.accountKey),
+                options: MixedRealityStsClientOptions(
+                    customEndpointURL: fixture.baseURL.absoluteString, pipeline: fixture.pipelineOptions))
+            let credential = MixedRealityTokenCredential(client: client, now: { now.withLock { $0 } })
+            let context = TokenRequestContext(scopes: ["https://sts.mixedreality.azure.com//.default"])
+            let tokens = try await withThrowingTaskGroup(of: String.self) { group in
+                for _ in 0..<20 {
+                    group.addTask {
+                        try await credential.getToken(for: context, logger: AzureLogging.disabledLogger).token
+                    }
+                }
+                return try await group.reduce(into: Set<String>()) { $0.insert($1) }
+            }
+            #expect(tokens.count == 1)
+            #expect(fixture.emulator.requests.filter { $0.endpoint == .sts }.count == 1)
+
+            // 54 minutes later the token still has 6 minutes: cached. At 56, it is replaced.
+            now.withLock { $0 = $0.addingTimeInterval(54 * 60) }
+            _ = try await credential.getToken(for: context, logger: AzureLogging.disabledLogger)
+            #expect(fixture.emulator.requests.filter { $0.endpoint == .sts }.count == 1)
+            now.withLock { $0 = $0.addingTimeInterval(2 * 60) }
+            fixture.emulator.inject(Fault(endpoint: .sts, status: 401))
+            await #expect(throws: MixedRealityAuthenticationError.self) {
+                try await credential.getToken(for: context, logger: AzureLogging.disabledLogger)
+            }
+            let replaced = try await credential.getToken(for: context, logger: AzureLogging.disabledLogger)
+            #expect(!tokens.contains(replaced.token))
+            #expect(fixture.emulator.requests.filter { $0.endpoint == .sts }.count == 3)
+
+            // A ready token passes through the factory as it is.
+            let ready = StaticTokenCredential(replaced)
+            let passed = try MixedRealityTokenCredential.credential(
+                accountId: fixture.identities.accountId, accountDomain: fixture.identities.accountDomain,
+                credential: ready)
+            #expect(passed is StaticTokenCredential)
+        }
+    }
+}
