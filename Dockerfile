@@ -32,6 +32,7 @@ COPY Package.swift VERSION ./
 COPY Sources ./Sources
 COPY Tests ./Tests
 COPY Benchmarks ./Benchmarks
+COPY Examples ./Examples
 RUN mkdir -p /opt/static-yaml/lib /opt/static-yaml/pkgconfig \
     && ln -s "$(dpkg -L libyaml-dev | grep '/libyaml\.a$')" /opt/static-yaml/lib/libyaml.a \
     && printf 'Name: LibYAML\nDescription: libyaml, linked statically\nVersion: 0.2\nLibs: -L/opt/static-yaml/lib -lyaml\nCflags:\n' \

@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
-# Runs every test: the Swift suites (built with warnings as errors and explicit Sendable) and
-# the checks that are not Swift: the Azure SDK for Python against the emulator, the Dockerfile and
+# Runs every test: the Swift suites (built with warnings as errors and explicit Sendable; they run
+# the examples too) and the checks that are not Swift: the Azure SDK for Python against the
+# emulator, the token-file readers (Python, Node.js, Go, C#) against a rotating sidecar, the Dockerfile and
 # manifest checks, and the image built and run with podman.
 # Works on a fresh Debian machine with Swift: installs what is missing first.
 set -euo pipefail
@@ -9,6 +10,9 @@ cd "$ROOT"
 
 ensure_swift
 ensure_debian_packages git ca-certificates libyaml-dev
+# The token-file readers in other languages (Examples/readers) are compiled and run: Node.js, Go,
+# and C# with Mono's compiler.
+ensure_debian_packages nodejs golang-go mono-mcs mono-runtime libmono-system-runtime-serialization4.0-cil
 ensure_venv "$VENV" pytest requests azure-mixedreality-authentication azure-identity
 
 log "swift format lint (the .swift-format configuration; swift format -i -r Sources Tests Benchmarks Examples fixes most)"
@@ -28,7 +32,7 @@ swift test --skip-build --skip "$HEAVY"
 log "swift test (the reliability suite, CI counts: docs/reliability.md)"
 swift test --skip-build --filter "$HEAVY"
 
-log "Azure SDK for Python against the emulator"
+log "Azure SDK for Python against the emulator; the token-file readers against a rotating sidecar"
 "$VENV/bin/python" -m pytest -q -p no:cacheprovider Tests/python
 
 scripts/check-kubernetes.sh

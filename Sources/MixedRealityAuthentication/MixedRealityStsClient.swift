@@ -55,13 +55,23 @@ public struct MixedRealityTokenResponse: Sendable {
     }
 }
 
+/// A credential whose tokens are Mixed Reality tokens already: the STS client and
+/// ``MixedRealityTokenCredential/credential(accountId:accountDomain:credential:options:)`` pass it
+/// through instead of exchanging its token at the STS as an Entra ID token.
+///
+/// ``StaticTokenCredential`` (a token obtained elsewhere), ``MixedRealityTokenCredential`` and the
+/// sidecar's token file (`TokenFileCredential`) are such credentials.
+public protocol MixedRealityTokenSource: TokenCredential {}
+
+extension StaticTokenCredential: MixedRealityTokenSource {}
+
 /// Exchanges an account key or an Entra ID token for a Mixed Reality access token, as the Azure
 /// SDKs' `MixedRealityStsClient` does.
 public struct MixedRealityStsClient: Sendable {
     enum Credential: Sendable {
         case accountKey(AzureKeyCredential)
         case token(any TokenCredential)
-        case ready(StaticTokenCredential)
+        case ready(any MixedRealityTokenSource)
     }
 
     static let apiVersion = "2019-02-28-preview"
@@ -94,8 +104,9 @@ public struct MixedRealityStsClient: Sendable {
             accountId: accountId, accountDomain: accountDomain, credential: .accountKey(credential), options: options)
     }
 
-    /// Creates a client that authenticates with an Entra ID token credential, or passes a ready
-    /// Mixed Reality token through when `credential` is a ``StaticTokenCredential``.
+    /// Creates a client that authenticates with an Entra ID token credential, or passes Mixed
+    /// Reality tokens through when `credential` is a ``MixedRealityTokenSource`` (such as a
+    /// ``StaticTokenCredential`` holding a token obtained elsewhere).
     /// - Parameters:
     ///   - accountId: The account id (a UUID).
     ///   - accountDomain: The account domain.
@@ -109,7 +120,7 @@ public struct MixedRealityStsClient: Sendable {
         options: MixedRealityStsClientOptions = MixedRealityStsClientOptions()
     ) throws {
         let wrapped: Credential =
-            if let ready = credential as? StaticTokenCredential { .ready(ready) } else { .token(credential) }
+            if let ready = credential as? any MixedRealityTokenSource { .ready(ready) } else { .token(credential) }
         try self.init(accountId: accountId, accountDomain: accountDomain, credential: wrapped, options: options)
     }
 
@@ -198,8 +209,16 @@ public struct MixedRealityStsClient: Sendable {
         let bearer: String
         switch credential {
         case .ready(let ready):
-            return MixedRealityTokenResponse(
-                accessToken: ready.accessToken, correlationVector: nil, msCV: nil, tries: 0)
+            let token: AccessToken
+            do {
+                token = try await ready.getToken(
+                    for: TokenRequestContext(scopes: [options.authenticationScope]), logger: logger)
+            } catch {
+                throw MixedRealityAuthenticationError(
+                    .authenticationFailed, "no Mixed Reality token from \(ready) for account \(accountId)",
+                    isRetriable: Self.isRetriable(error), cause: error)
+            }
+            return MixedRealityTokenResponse(accessToken: token, correlationVector: nil, msCV: nil, tries: 0)
         case .accountKey(let key):
             bearer = "\(accountId):\(key.key)"
         case .token(let tokenCredential):

@@ -13,7 +13,7 @@ public import Foundation
 /// Rendering) take one credential, and this one exchanges the account's credential for a Mixed
 /// Reality token, keeps it until shortly before it expires, and lets concurrent callers share one
 /// exchange. The scopes of the request are ignored: the token is the account's.
-public final class MixedRealityTokenCredential: TokenCredential, CustomStringConvertible {
+public final class MixedRealityTokenCredential: MixedRealityTokenSource, CustomStringConvertible {
     private enum State {
         case empty
         case cached(AccessToken)
@@ -38,16 +38,16 @@ public final class MixedRealityTokenCredential: TokenCredential, CustomStringCon
         self.now = now
     }
 
-    /// The credential of an account, as the SDKs' `GetMixedRealityCredential`: a ready Mixed
-    /// Reality token (``StaticTokenCredential``) passes through as it is; any other credential is
-    /// exchanged at the account's STS.
+    /// The credential of an account, as the SDKs' `GetMixedRealityCredential`: a credential of
+    /// Mixed Reality tokens (``MixedRealityTokenSource``: a ``StaticTokenCredential``, the sidecar's
+    /// token file) passes through as it is; any other credential is exchanged at the account's STS.
     /// - Throws: ``MixedRealityAuthenticationError`` (`invalidArgument`) for a bad account id,
     ///   domain or endpoint.
     public static func credential(
         accountId: String, accountDomain: String, credential: any TokenCredential,
         options: MixedRealityStsClientOptions = MixedRealityStsClientOptions()
     ) throws -> any TokenCredential {
-        if let ready = credential as? StaticTokenCredential { return ready }
+        if let ready = credential as? any MixedRealityTokenSource { return ready }
         return MixedRealityTokenCredential(
             client: try MixedRealityStsClient(
                 accountId: accountId, accountDomain: accountDomain, credential: credential, options: options))

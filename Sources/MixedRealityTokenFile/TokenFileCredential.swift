@@ -1,7 +1,7 @@
 public import AzureCore
 import Dispatch
 public import Logging
-import MixedRealityAuthentication
+public import MixedRealityAuthentication
 import Synchronization
 
 #if canImport(FoundationEssentials)
@@ -45,7 +45,8 @@ public struct TokenFileError: AzureError, CustomStringConvertible {
 ///   and fails with ``TokenFileError`` after the deadline.
 ///
 /// The scopes of the request are ignored: the file holds the Mixed Reality token of one account.
-public final class TokenFileCredential: TokenCredential, CustomStringConvertible {
+/// As a ``MixedRealityTokenSource`` it is passed through by the STS client, never exchanged.
+public final class TokenFileCredential: MixedRealityTokenSource, CustomStringConvertible {
     /// The file's format.
     public enum Format: Sendable {
         /// Told apart by content: a JSON object, `MIXED_REALITY_ACCESS_TOKEN=` lines, or the JWT.

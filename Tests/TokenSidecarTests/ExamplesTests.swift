@@ -208,7 +208,9 @@ struct ExamplesTests {
         }
     }
 
-    @Test("TokenFileCredential: no file, a partial file, another account's garbage: it waits, then names the file")
+    @Test(
+        "TokenFileCredential: no file, then a partial file: it waits for the whole token; garbage or an expired token: it fails naming the file; the STS client passes its token through"
+    )
     func tokenFileCredentialWaitsAndFails() async throws {
         try await withEmulator { fixture in
             try await withTemporaryDirectory { directory in
@@ -224,6 +226,13 @@ struct ExamplesTests {
                 try FileManager.default.removeItem(atPath: path)
                 try FileManager.default.moveItem(atPath: path + ".tmp", toPath: path)
                 #expect(try await waited.token == token)
+                // A Mixed Reality client given the file passes its token through: no STS call.
+                let client = try MixedRealityStsClient(
+                    accountId: fixture.identities.accountId, accountDomain: fixture.identities.accountDomain,
+                    credential: credential,
+                    options: MixedRealityStsClientOptions(customEndpointURL: fixture.baseURL.absoluteString))
+                #expect(try await client.getToken().token == token)
+                #expect(fixture.emulator.requests.isEmpty)
 
                 try "not a token".write(toFile: path, atomically: true, encoding: .utf8)
                 let impatient = TokenFileCredential(path: path, wait: .milliseconds(300))
@@ -241,7 +250,7 @@ struct ExamplesTests {
     }
 
     @Test(
-        "MixedRealityTokenCredential: one STS call for many concurrent callers, the cached token until 5 minutes before expiry, a failure retried at the next call"
+        "MixedRealityTokenCredential: one STS call for many concurrent callers, the cached token until 5 minutes before expiry, a failure retried at the next call; Mixed Reality token sources pass through"
     )
     func mixedRealityTokenCredential() async throws {
         try await withEmulator(configure: { $0.stsTokenLifetimeSeconds = 3600 }) { fixture in
@@ -283,6 +292,10 @@ struct ExamplesTests {
                 accountId: fixture.identities.accountId, accountDomain: fixture.identities.accountDomain,
                 credential: ready)
             #expect(passed is StaticTokenCredential)
+            let file = try MixedRealityTokenCredential.credential(
+                accountId: fixture.identities.accountId, accountDomain: fixture.identities.accountDomain,
+                credential: TokenFileCredential(path: "/nonexistent/token"))
+            #expect(file is TokenFileCredential)
         }
     }
 }

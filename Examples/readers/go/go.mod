@@ -1,0 +1,3 @@
+module mrtokenfile
+
+go 1.19
