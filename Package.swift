@@ -60,6 +60,8 @@ let package = Package(
         // MARK: Client libraries
 
         // The release version (VERSION) as a C string.
+        // The Swift runtime's global-executor hooks, set from C (a static binary exports no symbols).
+        .target(name: "CExecutorHooks"),
         .target(name: "CVersion", cSettings: [.define("MR_VERSION", to: "\"\(version)\"")]),
         .target(
             name: "AzureCore",
@@ -69,6 +71,7 @@ let package = Package(
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOHTTP1", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
                 .product(name: "NIOSSL", package: "swift-nio-ssl"),
                 .product(name: "Crypto", package: "swift-crypto"),
                 .product(name: "_CryptoExtras", package: "swift-crypto"),
@@ -150,14 +153,16 @@ let package = Package(
         .target(
             name: "DaemonSupport",
             dependencies: [
-                "AzureCore",
+                "AzureCore", "CExecutorHooks",
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "HummingbirdCore", package: "hummingbird"),
                 .product(name: "HummingbirdTLS", package: "hummingbird"),
                 .product(name: "HTTPTypes", package: "swift-http-types"),
                 .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOHTTP1", package: "swift-nio"),
                 .product(name: "NIOHTTPTypes", package: "swift-nio-extras"),
+                .product(name: "NIOPosix", package: "swift-nio"),
                 .product(name: "NIOSSL", package: "swift-nio-ssl"),
                 .product(name: "NIOTLS", package: "swift-nio"),
                 .product(name: "Prometheus", package: "swift-prometheus"),
@@ -266,6 +271,20 @@ let package = Package(
             name: "mr-micro-benchmarks",
             dependencies: ["AzureCore", "SidecarConfig", "TokenSidecar", "MixedRealityAuthentication"],
             path: "Benchmarks/Micro",
+            swiftSettings: swiftSettings
+        ),
+        // The webhook's load generator (Benchmarks/run.sh): AdmissionReviews over kept-alive TLS
+        // connections, at a fixed rate or as fast as they are answered.
+        .executableTarget(
+            name: "mr-webhook-load",
+            dependencies: [
+                .product(name: "AsyncHTTPClient", package: "async-http-client"),
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOHTTP1", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
+                .product(name: "NIOSSL", package: "swift-nio-ssl"),
+            ],
+            path: "Benchmarks/WebhookLoad",
             swiftSettings: swiftSettings
         ),
 

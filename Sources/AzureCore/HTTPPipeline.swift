@@ -168,7 +168,7 @@ package struct HTTPPipeline: Sendable {
         options: HTTPPipelineOptions,
         component: String,
         environment: [String: String] = ProcessInfo.processInfo.environment,
-        sleep: @escaping @Sendable (Duration) async throws -> Void = { try await Task.sleep(for: $0) }
+        sleep: @escaping @Sendable (Duration) async throws -> Void = { try await EventLoopSleep.sleep(for: $0) }
     ) throws(AzureCoreError) {
         self.options = options
         var proxies = try ProxySettings.resolve(option: options.proxy, environment: environment)

@@ -1,3 +1,4 @@
+import AzureCore
 import Synchronization
 
 /// Bounds how many tasks run a body at once, first come first served: the sidecar's exchanges,
@@ -58,7 +59,7 @@ package final class ConcurrencyLimiter: Sendable {
                 }
             }
             group.addTask {
-                try? await Task.sleep(for: wait)
+                try? await EventLoopSleep.sleep(for: wait)
                 return false
             }
             let first = await group.next() ?? false

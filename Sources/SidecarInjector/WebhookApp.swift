@@ -117,6 +117,6 @@ struct ShutdownDelay: Service {
         readiness.set(false)
         guard delay > .zero else { return }
         logger.notice("shutting down: /readyz fails while /mutate still answers for the shutdown delay")
-        try? await Task.sleep(for: delay)
+        try? await EventLoopSleep.sleep(for: delay)
     }
 }

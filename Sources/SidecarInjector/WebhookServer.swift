@@ -34,7 +34,8 @@ struct WebhookServer: Service {
         while first == nil {
             first = checkCertificate()
             if first == nil {
-                guard (try? await cancelWhenGracefulShutdown({ try await Task.sleep(for: interval) })) != nil else {
+                guard (try? await cancelWhenGracefulShutdown({ try await EventLoopSleep.sleep(for: interval) })) != nil
+                else {
                     return
                 }
             }
@@ -42,7 +43,8 @@ struct WebhookServer: Service {
         guard let first else { return }
         try await withThrowingTaskGroup(of: Void.self) { group in
             group.addTask {
-                while (try? await cancelWhenGracefulShutdown({ try await Task.sleep(for: interval) })) != nil {
+                while (try? await cancelWhenGracefulShutdown({ try await EventLoopSleep.sleep(for: interval) })) != nil
+                {
                     _ = checkCertificate()
                 }
             }

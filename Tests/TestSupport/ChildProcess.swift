@@ -260,3 +260,22 @@ package func statusKiB(_ pid: Int32, _ field: String) -> Int {
     else { return 0 }
     return Int(line.split(separator: " ").dropFirst().first ?? "0") ?? 0
 }
+
+/// How often the process's threads ran: the context switches of all of them (voluntary and not)
+/// and the CPU time in clock ticks (`utime + stime`), from `/proc`.
+package func schedulingCounts(_ pid: Int32) -> (switches: Int, cpuTicks: Int) {
+    var switches = 0
+    for task in (try? FileManager.default.contentsOfDirectory(atPath: "/proc/\(pid)/task")) ?? [] {
+        guard let text = try? String(contentsOfFile: "/proc/\(pid)/task/\(task)/status", encoding: .utf8) else {
+            continue
+        }
+        for line in text.split(separator: "\n") where line.contains("ctxt_switches:") {
+            switches += Int(line.split(whereSeparator: { $0 == " " || $0 == "\t" }).last ?? "0") ?? 0
+        }
+    }
+    let stat = (try? String(contentsOfFile: "/proc/\(pid)/stat", encoding: .utf8)) ?? ""
+    // Fields after the command (which may hold spaces) in parentheses: utime is the 14th field.
+    let fields = stat.split(separator: ")").last?.split(separator: " ") ?? []
+    let ticks = fields.count > 12 ? (Int(fields[11]) ?? 0) + (Int(fields[12]) ?? 0) : 0
+    return (switches, ticks)
+}

@@ -170,6 +170,41 @@ struct OperationsTests {
                 "only the lazy app is warned about")
             #expect(FileManager.default.createFile(atPath: stop, contents: nil))
             #expect(await reader.exitStatus() == 0)
+            // After its warnings the tracker waits for the next deadline; it does not spin (it
+            // once did, a core at 100 % for good).
+            let before = schedulingCounts(child.pid)
+            try await Task.sleep(for: .seconds(2))
+            let after = schedulingCounts(child.pid)
+            #expect(
+                after.cpuTicks - before.cpuTicks < 50,
+                "the sidecar used \(after.cpuTicks - before.cpuTicks) ticks in 2 s")
+            child.signal(SIGTERM)
+            #expect(await child.exitStatus() == 0)
+        }
+    }
+
+    @Test(
+        "idle: once its token is written and its memory trimmed, the sidecar does not wake at all (no libdispatch monitor, no Date-header timer, no config poll)"
+    )
+    func idleNeverWakes() async throws {
+        try await withSidecar { harness in
+            try harness.writeConfig([harness.defaultAccount], logLevel: "debug")
+            let child = try harness.start()
+            #expect(await child.waitForStandardError(#""msg":"token refreshed""#))
+            let port = try #require(await harness.probePort(child))
+            // A probe, as the kubelet sends them: the server answers and goes back to sleep.
+            #expect(try await rawRequest(.GET, "http://127.0.0.1:\(port)/readyz", caFile: nil).status == 200)
+            // The last scheduled work: the trimmer, 15 s after the refresh.
+            #expect(await child.waitForStandardError("idle: memory given back"))
+            // A second for the trim to finish, then a window of five in which nothing is due.
+            try await Task.sleep(for: .seconds(1))
+            let before = schedulingCounts(child.pid)
+            try await Task.sleep(for: .seconds(5))
+            let after = schedulingCounts(child.pid)
+            // A once-a-second timer shows 5 or more (MR_GLOBAL_EXECUTOR=dispatch: libdispatch's monitor).
+            #expect(
+                after.switches - before.switches <= 2, "\(after.switches - before.switches) context switches in 5 s")
+            #expect(after.cpuTicks - before.cpuTicks <= 1)
             child.signal(SIGTERM)
             #expect(await child.exitStatus() == 0)
         }

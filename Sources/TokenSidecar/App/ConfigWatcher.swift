@@ -1,3 +1,5 @@
+import AzureCore
+
 #if canImport(FoundationEssentials)
 import FoundationEssentials
 #else
@@ -7,41 +9,42 @@ import Foundation
 /// Watches the config file's identity (following symlinks) and calls `onChange` when it changes.
 ///
 /// With inotify (Linux) it wakes only when something changes in the file's folder (where
-/// Kubernetes swaps a ConfigMap's `..data` link) or in its target's, plus a check a minute in
-/// case an event was missed; without, it polls every `pollInterval`.
+/// Kubernetes swaps a ConfigMap's `..data` link) or in its target's, and never otherwise: no
+/// periodic check, so that an idle sidecar does not wake (docs/benchmarks.md). When the link
+/// points elsewhere afterwards, the watch moves to the new folders. Without inotify, or when no
+/// folder can be watched (it does not exist yet), it polls every `pollInterval` until one can.
 struct ConfigWatcher: Sendable {
     let path: String
     let pollInterval: Duration
 
+    /// The folders whose entries decide the file's identity: its own and its target's.
+    private func folders() -> Set<String> {
+        let resolved = URL(filePath: path).resolvingSymlinksInPath().path
+        return Set([path, resolved].map { AtomicFileSink.split($0).directory })
+    }
+
     /// Watches until the task is cancelled.
     func run(onChange: @Sendable () -> Void) async {
         var last = FileIdentity(path)
-        let (changes, signal) = AsyncStream.makeStream(of: Void.self, bufferingPolicy: .bufferingNewest(1))
-        let resolved = URL(filePath: path).resolvingSymlinksInPath().path
-        let folders = Set([path, resolved].map { AtomicFileSink.split($0).directory })
-        let notifier = FolderNotifier(folders: Array(folders)) { signal.yield() }
-        defer { notifier?.cancel() }
-        let interval = notifier == nil ? pollInterval : max(pollInterval, .seconds(60))
         while !Task.isCancelled {
-            if notifier != nil {
-                // Wake on a change or after `interval`, whichever comes first.
-                await withTaskGroup(of: Void.self) { group in
-                    group.addTask {
-                        for await _ in changes { return }
-                        // The stream only ends with the notifier; never spin on it.
-                        try? await Task.sleep(for: interval)
-                    }
-                    group.addTask { try? await Task.sleep(for: interval) }
-                    await group.next()
-                    group.cancelAll()
+            let watched = folders()
+            let (changes, signal) = AsyncStream.makeStream(of: Void.self, bufferingPolicy: .bufferingNewest(1))
+            let notifier = FolderNotifier(folders: watched.sorted()) { signal.yield() }
+            defer { notifier?.cancel() }
+            var iterator = changes.makeAsyncIterator()
+            while !Task.isCancelled {
+                if notifier != nil {
+                    // Until something changes in a watched folder; nil when the task is cancelled.
+                    guard await iterator.next() != nil else { return }
+                } else {
+                    guard (try? await EventLoopSleep.sleep(for: pollInterval)) != nil else { return }
                 }
-            } else {
-                try? await Task.sleep(for: interval)
-            }
-            let now = FileIdentity(path)
-            if now != last {
-                last = now
-                if now != nil { onChange() }
+                let now = FileIdentity(path)
+                if now != last {
+                    last = now
+                    if now != nil { onChange() }
+                }
+                if folders() != watched { break }  // the link moved, or a folder appeared: watch anew
             }
         }
     }

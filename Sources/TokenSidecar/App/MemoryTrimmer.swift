@@ -49,7 +49,7 @@ final class MemoryTrimmer: Service, Sendable {
                 while let last = self.lastActivity.withLock({ $0 }) {
                     let remaining = self.quietPeriod - (ContinuousClock.now - last)
                     guard remaining > .zero else { break }
-                    guard (try? await Task.sleep(for: remaining)) != nil else { return }
+                    guard (try? await EventLoopSleep.sleep(for: remaining)) != nil else { return }
                 }
                 let released = Self.trim()
                 self.logger.debug("idle: memory given back", metadata: [LogKeys.bytes: .integer(released)])

@@ -48,6 +48,7 @@ package struct SystemWallClock: WallClock {
             try Task.checkCancellation()
             return
         }
-        try await Task.sleep(for: .seconds(remaining), tolerance: tolerance)
+        // On an event-loop timer: Task.sleep would start libdispatch's once-a-second monitor.
+        try await EventLoopSleep.sleep(for: .seconds(remaining))
     }
 }

@@ -51,8 +51,8 @@ package final class ReadTracker: @unchecked Sendable {
     private let state = Mutex(State())
     private let descriptor: Int32
     private let source: (any DispatchSourceRead)?
-    private let deadlineChanges: AsyncStream<Void>
-    private let signalDeadlineChange: AsyncStream<Void>.Continuation
+    /// Cuts the deadline sleep short when a new deadline is set.
+    private let deadlineChange = Waker()
 
     /// Starts watching (no folder yet: ``track(_:)`` adds them); `nil` where inotify is not
     /// available.
@@ -64,8 +64,6 @@ package final class ReadTracker: @unchecked Sendable {
         self.board = board
         self.metrics = metrics
         self.logger = logger
-        (deadlineChanges, signalDeadlineChange) = AsyncStream.makeStream(
-            of: Void.self, bufferingPolicy: .bufferingNewest(1))
         let source = DispatchSource.makeReadSource(
             fileDescriptor: descriptor, queue: DispatchQueue(label: "mr-token-sidecar.read-tracker"))
         self.source = source
@@ -122,24 +120,15 @@ package final class ReadTracker: @unchecked Sendable {
         }
         board.updateActivity(account) { $0.lastWrite = time }
         metrics.reads(account, activity: board.activity(account))
-        if within != nil { signalDeadlineChange.yield() }
+        if within != nil { deadlineChange.wake() }
     }
 
     /// Warns once for each new token the application has not read in time, until cancelled.
     package func run() async {
         while !Task.isCancelled {
             let next = state.withLock { $0.deadlines.values.map(\.at).min() }
-            let changes = deadlineChanges
-            await withTaskGroup(of: Void.self) { group in
-                group.addTask {
-                    for await _ in changes { return }
-                }
-                if let next {
-                    group.addTask { try? await Task.sleep(for: .seconds(max(0, next.timeIntervalSinceNow))) }
-                }
-                await group.next()
-                group.cancelAll()
-            }
+            // Until the earliest deadline or a new one; with none, until a new one.
+            _ = await deadlineChange.sleep(for: next.map { .seconds(max(0, $0.timeIntervalSinceNow)) })
             let now = Date()
             let due = state.withLock { state -> [(String, String)] in
                 let due = state.deadlines.filter { $0.value.at <= now }
@@ -157,7 +146,7 @@ package final class ReadTracker: @unchecked Sendable {
     /// Stops watching.
     package func cancel() {
         source?.cancel()
-        signalDeadlineChange.finish()
+        deadlineChange.wake()
     }
 
     /// Reads every pending event; an open of a tracked file by someone else is a read.

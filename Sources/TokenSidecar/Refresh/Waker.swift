@@ -1,3 +1,4 @@
+import AzureCore
 import Synchronization
 
 /// A sleep that another task can cut short. A wake before the sleep is kept, not lost.
@@ -31,6 +32,28 @@ final class Waker: Sendable {
         return await withTaskGroup(of: Bool.self) { group in
             group.addTask {
                 try? await clock.sleep(until: deadline, tolerance: nil)
+                return false
+            }
+            group.addTask { await self.waitForWake() }
+            let first = await group.next() ?? false
+            group.cancelAll()
+            return first
+        }
+    }
+
+    /// Sleeps for `duration` (on an event-loop timer; `nil`: until woken), a wake, or
+    /// cancellation. Returns `true` when woken.
+    func sleep(for duration: Duration?) async -> Bool {
+        if state.withLock({ state in
+            defer { state.pending = false }
+            return state.pending
+        }) {
+            return true
+        }
+        guard let duration else { return await waitForWake() }
+        return await withTaskGroup(of: Bool.self) { group in
+            group.addTask {
+                try? await EventLoopSleep.sleep(for: duration)
                 return false
             }
             group.addTask { await self.waitForWake() }
