@@ -3,13 +3,17 @@
 
 Run by Benchmarks/run.sh (which builds release and makes the virtualenv). Starts the release
 emulator on loopback and measures:
-  1. cold start to token on disk: `mr-token-sidecar run --once` against peer.py, alternating,
-     RUNS times each (median, ratio), with the peak RSS of each run;
-  2. idle RSS of the daemons 60 s after their first token (one account), beside the peer's;
-  3. CPU time per idle minute of both daemons;
+  1. cold start to token on disk: `mr-token-sidecar run --once` against peer.py and against curl
+     (the floor: one process, one TLS handshake, one request), alternating, RUNS times each
+     (medians, each client's overhead over curl), with the peak RSS of each run;
+  2. idle RSS of the daemons (one account), sampled every 5 s over IDLE_SECONDS once the first
+     token's refresh has settled, beside the peer's;
+  3. CPU time of both daemons over the same window;
   4. 1, 100, 1,000 accounts: time until every token is on disk, peak RSS, the emulator's
      requests per second and the most exchanges it saw in flight (against refresh.maxConcurrent);
-  5. the in-process micro-benchmarks (mr-micro-benchmarks).
+  5. the webhook under load: AdmissionReviews of a realistic pod over kept-alive TLS connections
+     (mr-webhook-load) at 200 a second, then as fast as they are answered;
+  6. the in-process micro-benchmarks (mr-micro-benchmarks).
 Writes build/benchmarks/results.json, docs/benchmarks-accounts.png, and the results section of
 docs/benchmarks.md.
 """
@@ -42,7 +46,9 @@ ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 BIN = sys.argv[1]
 PEER_PYTHON = sys.argv[2]
 RUNS = int(os.environ.get("MR_BENCH_RUNS", "20"))
-IDLE_SECONDS = int(os.environ.get("MR_BENCH_IDLE_SECONDS", "60"))
+IDLE_SECONDS = int(os.environ.get("MR_BENCH_IDLE_SECONDS", "600"))
+WEBHOOK_SECONDS = int(os.environ.get("MR_BENCH_WEBHOOK_SECONDS", "60"))
+WEBHOOK_RATE = 200
 SETTLE_SECONDS = 20
 ACCOUNT_COUNTS = [1, 100, 1000]
 MAX_CONCURRENT = 8
@@ -212,29 +218,46 @@ def main():
     peer = [PEER_PYTHON, os.path.join(ROOT, "Benchmarks", "peer.py"), "--account-id", account,
             "--account-key-file", key_file, "--endpoint", emulator.url, "--out", peer_out]
 
-    log(f"1. cold start to token on disk, {RUNS} runs each, alternating")
-    cold = {"sidecar": [], "peer": [], "sidecarPeakKiB": [], "peerPeakKiB": []}
+    curl_out = os.path.join(one, "out", "curl.json")
+    # The floor: the same exchange by curl, one process, one TLS handshake, one request.
+    # The SDKs' request: the emulator checks Accept and X-MRC-CV as the STS does.
+    curl = ["curl", "-sS", "--fail", "--cacert", emulator.ca, "-H", f"Authorization: Bearer {account}:{key}",
+            "-H", "Accept: application/json", "-H", "X-MRC-CV: AAAAAAAAAAAAAAAAAAAAAA",
+            "-o", curl_out, f"{emulator.url}/Accounts/{account}/token?api-version=2019-02-28-preview"]
+
+    log(f"1. cold start to token on disk, {RUNS} runs each of the sidecar, the peer and curl, alternating")
+    cold = {name: [] for name in ("sidecar", "peer", "curl", "sidecarPeakKiB", "peerPeakKiB", "curlPeakKiB")}
     for _ in range(RUNS):
-        for name in ("sidecar", "peer"):
-            for path in (sidecar_out, peer_out):
+        for name in ("sidecar", "peer", "curl"):
+            for path in (sidecar_out, peer_out, curl_out):
                 if os.path.exists(path):
                     os.remove(path)
             if name == "sidecar":
                 elapsed, peak = timed_run([os.path.join(BIN, "mr-token-sidecar"), "run", "--once", "--config", config])
                 assert os.path.getsize(sidecar_out) > 100
-            else:
+            elif name == "peer":
                 elapsed, peak = timed_run(peer, env=peer_env)
                 assert os.path.getsize(peer_out) > 100
+            else:
+                elapsed, peak = timed_run(curl)
+                assert os.path.getsize(curl_out) > 100
             cold[name].append(elapsed)
             cold[name + "PeakKiB"].append(peak)
+    median_ms = {name: statistics.median(cold[name]) * 1000 for name in ("sidecar", "peer", "curl")}
     results["coldStart"] = {
-        "sidecarMedianMs": statistics.median(cold["sidecar"]) * 1000,
-        "peerMedianMs": statistics.median(cold["peer"]) * 1000,
-        "ratio": statistics.median(cold["peer"]) / statistics.median(cold["sidecar"]),
+        "sidecarMedianMs": median_ms["sidecar"],
+        "peerMedianMs": median_ms["peer"],
+        "curlMedianMs": median_ms["curl"],
+        "ratio": median_ms["peer"] / median_ms["sidecar"],
+        "sidecarOverCurlMs": median_ms["sidecar"] - median_ms["curl"],
+        "peerOverCurlMs": median_ms["peer"] - median_ms["curl"],
+        "overheadRatio": (median_ms["peer"] - median_ms["curl"]) / max(0.01, median_ms["sidecar"] - median_ms["curl"]),
         "sidecarPeakMedianKiB": statistics.median(cold["sidecarPeakKiB"]),
         "peerPeakMedianKiB": statistics.median(cold["peerPeakKiB"]),
+        "curlPeakMedianKiB": statistics.median(cold["curlPeakKiB"]),
         "sidecarAllMs": [round(x * 1000, 2) for x in cold["sidecar"]],
         "peerAllMs": [round(x * 1000, 2) for x in cold["peer"]],
+        "curlAllMs": [round(x * 1000, 2) for x in cold["curl"]],
     }
     print(json.dumps(results["coldStart"], indent=1))
 
@@ -255,12 +278,22 @@ def main():
     # last refresh), then measure a quiet minute.
     time.sleep(SETTLE_SECONDS)
     meters = {name: CPUMeter(p.pid) for name, p in daemons.items()}
-    time.sleep(IDLE_SECONDS)
+    # RSS at every point of the window: sampled every 5 s, the largest kept.
+    highest = {name: {"rss": 0, "anon": 0} for name in daemons}
+    end = time.time() + IDLE_SECONDS
+    while time.time() < end:
+        for name, process in daemons.items():
+            status = proc_status(process.pid)
+            highest[name]["rss"] = max(highest[name]["rss"], kib(status["VmRSS"]))
+            highest[name]["anon"] = max(highest[name]["anon"], kib(status["RssAnon"]))
+        time.sleep(min(5, max(0, end - time.time())))
     idle = {}
     for name, process in daemons.items():
         status = proc_status(process.pid)
         idle[name] = {
             "rssKiB": kib(status["VmRSS"]), "anonKiB": kib(status["RssAnon"]), "fileKiB": kib(status["RssFile"]),
+            "maxRssKiB": max(highest[name]["rss"], kib(status["VmRSS"])),
+            "maxAnonKiB": max(highest[name]["anon"], kib(status["RssAnon"])),
             "peakKiB": kib(status["VmHWM"]), "rssAtFirstTokenKiB": kib(first[name]["VmRSS"]),
             "cpuMsPerMinute": meters[name].stop() * 60 / IDLE_SECONDS, "cpuMeter": meters[name].kind,
         }
@@ -302,7 +335,11 @@ def main():
                           "floorSeconds": count / MAX_CONCURRENT * 0.05}
     print(json.dumps(results["latency"]))
 
-    log("5. in-process micro-benchmarks")
+    log(f"5. the webhook: {WEBHOOK_RATE} reviews a second for {WEBHOOK_SECONDS} s, then as fast as answered")
+    results["webhook"] = webhook_benchmark()
+    print(json.dumps(results["webhook"], indent=1))
+
+    log("6. in-process micro-benchmarks")
     micro = subprocess.run([os.path.join(BIN, "mr-micro-benchmarks")], capture_output=True, text=True, check=True)
     results["micro"] = json.loads(micro.stdout)
     print(json.dumps(results["micro"], indent=1))
@@ -314,6 +351,91 @@ def main():
     plot(results)
     write_doc(results)
     shutil.rmtree(WORK, ignore_errors=True)
+
+
+def admission_review():
+    """An AdmissionReview of a realistic pod, as the API server sends it: the workload-identity
+    fixture with the fields a Deployment's pod carries (env, probes, volumes, managedFields)."""
+    with open(os.path.join(ROOT, "Tests", "SidecarInjectorTests", "Fixtures", "admission", "workload-identity.pod.json")) as f:
+        pod = json.load(f)
+    pod["metadata"]["generateName"] = "anchors-api-7d9f8c6b5-"
+    pod["metadata"]["ownerReferences"] = [{"apiVersion": "apps/v1", "kind": "ReplicaSet", "name": "anchors-api-7d9f8c6b5",
+                                           "uid": str(uuid.uuid4()), "controller": True, "blockOwnerDeletion": True}]
+    pod["metadata"]["managedFields"] = [{"manager": "kube-controller-manager", "operation": "Update", "apiVersion": "v1",
+                                         "fieldsType": "FieldsV1", "fieldsV1": {"f:metadata": {"f:labels": {
+                                             f"f:{name}": {} for name in pod["metadata"]["labels"]}}}}]
+    container = pod["spec"]["containers"][0]
+    container["env"] = container.get("env", []) + [{"name": f"APP_SETTING_{n}", "value": f"value-{n}-" + "x" * 24}
+                                                   for n in range(24)]
+    container["resources"] = {"requests": {"cpu": "100m", "memory": "128Mi"}, "limits": {"memory": "256Mi"}}
+    container["livenessProbe"] = {"httpGet": {"path": "/healthz", "port": 8080}, "periodSeconds": 10}
+    container["readinessProbe"] = {"httpGet": {"path": "/ready", "port": 8080}, "periodSeconds": 5}
+    container["volumeMounts"] = container.get("volumeMounts", []) + [
+        {"name": "kube-api-access-abcde", "mountPath": "/var/run/secrets/kubernetes.io/serviceaccount", "readOnly": True}]
+    pod["spec"]["volumes"] = pod["spec"].get("volumes", []) + [{"name": "kube-api-access-abcde", "projected": {
+        "defaultMode": 420, "sources": [{"serviceAccountToken": {"expirationSeconds": 3607, "path": "token"}},
+                                        {"configMap": {"name": "kube-root-ca.crt", "items": [{"key": "ca.crt", "path": "ca.crt"}]}}]}}]
+    pod["spec"]["tolerations"] = [{"key": "node.kubernetes.io/not-ready", "operator": "Exists", "effect": "NoExecute",
+                                   "tolerationSeconds": 300}]
+    return {"apiVersion": "admission.k8s.io/v1", "kind": "AdmissionReview", "request": {
+        "uid": str(uuid.uuid4()), "kind": {"group": "", "version": "v1", "kind": "Pod"},
+        "resource": {"group": "", "version": "v1", "resource": "pods"},
+        "requestKind": {"group": "", "version": "v1", "kind": "Pod"},
+        "requestResource": {"group": "", "version": "v1", "resource": "pods"},
+        "namespace": pod["metadata"]["namespace"], "operation": "CREATE",
+        "userInfo": {"username": "system:serviceaccount:kube-system:replicaset-controller",
+                     "uid": str(uuid.uuid4()), "groups": ["system:serviceaccounts", "system:authenticated"]},
+        "object": pod, "oldObject": None, "dryRun": False,
+        "options": {"kind": "CreateOptions", "apiVersion": "meta.k8s.io/v1"}}}
+
+
+def webhook_benchmark():
+    folder = os.path.join(WORK, "webhook")
+    os.makedirs(folder, exist_ok=True)
+    cert, key = os.path.join(folder, "tls.crt"), os.path.join(folder, "tls.key")
+    subprocess.run(["openssl", "req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256", "-nodes",
+                    "-keyout", key, "-out", cert, "-days", "2", "-subj", "/CN=127.0.0.1",
+                    "-addext", "subjectAltName=IP:127.0.0.1"], check=True, capture_output=True)
+    body = os.path.join(folder, "review.json")
+    with open(body, "w") as f:
+        json.dump(admission_review(), f)
+    stderr = open(os.path.join(folder, "webhook.log"), "w+")
+    process = subprocess.Popen(
+        [os.path.join(BIN, "mr-token-sidecar"), "webhook", "--address", "127.0.0.1:0", "--probe-address", "127.0.0.1:0",
+         "--tls-cert-file", cert, "--tls-key-file", key, "--sidecar-image", "registry.example/mr-token-sidecar:0.1.0"],
+        stdout=subprocess.DEVNULL, stderr=stderr)
+    CHILDREN.append(process)
+    port = None
+    deadline = time.time() + 30
+    while port is None and time.time() < deadline:
+        stderr.seek(0)
+        match = re.search(r'webhook listening.*?"mr.listen_address":"127.0.0.1:(\d+)"', stderr.read())
+        port = int(match.group(1)) if match else None
+        time.sleep(0.05)
+    assert port, "the webhook did not start"
+    url = f"https://127.0.0.1:{port}/mutate"
+    check = subprocess.run(["curl", "-sS", "--fail", "--cacert", cert, "-H", "Content-Type: application/json",
+                            "--data-binary", f"@{body}", url], capture_output=True, text=True, check=True)
+    answer = json.loads(check.stdout)["response"]
+    assert answer["allowed"] and answer.get("patch"), f"the review was not mutated: {answer}"
+
+    def run(arguments):
+        rss, cpu_before = 0, cpu_seconds(process.pid)
+        load = subprocess.Popen([os.path.join(BIN, "mr-webhook-load"), "--url", url, "--ca", cert, "--body", body]
+                                + arguments, stdout=subprocess.PIPE, text=True)
+        while load.poll() is None:
+            rss = max(rss, kib(proc_status(process.pid)["VmRSS"]))
+            time.sleep(0.1)
+        result = json.loads(load.stdout.read())
+        result["webhookCpuSeconds"] = cpu_seconds(process.pid) - cpu_before
+        result["webhookMaxRssKiB"] = rss
+        return result
+
+    rate = run(["--connections", "4", "--seconds", str(WEBHOOK_SECONDS), "--rate", str(WEBHOOK_RATE)])
+    saturated = run(["--connections", "8", "--seconds", str(max(10, WEBHOOK_SECONDS // 3)), "--max"])
+    process.terminate()
+    process.wait()
+    return {"bodyBytes": os.path.getsize(body), "rate": rate, "max": saturated, "cores": os.cpu_count()}
 
 
 def plot(results):
@@ -347,23 +469,28 @@ def write_doc(results):
         "",
         f"### Cold start to token on disk (median of {results['runs']} runs each, alternating)",
         "",
-        "| | median | peak RSS (median) |",
-        "|---|---|---|",
-        f"| `mr-token-sidecar run --once` | {c['sidecarMedianMs']:.1f} ms | {c['sidecarPeakMedianKiB'] / 1024:.1f} MiB |",
-        f"| Azure SDK for Python (peer.py) | {c['peerMedianMs']:.1f} ms | {c['peerPeakMedianKiB'] / 1024:.1f} MiB |",
-        f"| ratio | **{c['ratio']:.1f}x faster** | {c['peerPeakMedianKiB'] / c['sidecarPeakMedianKiB']:.1f}x less |",
+        "The server's time is in every client's figure; curl (one process, one TLS handshake, one request, no file",
+        "written atomically) is the floor, and each client's overhead is its time over curl's.",
         "",
-        f"### Idle daemon, one account: RSS {results['idleSeconds'] + SETTLE_SECONDS} s after the first token, CPU over the last {results['idleSeconds']} s ({i['sidecar']['cpuMeter']})",
+        "| | median | over curl | peak RSS (median) |",
+        "|---|---|---|---|",
+        f"| `mr-token-sidecar run --once` | {c['sidecarMedianMs']:.1f} ms | {c['sidecarOverCurlMs']:.1f} ms | {c['sidecarPeakMedianKiB'] / 1024:.1f} MiB |",
+        f"| Azure SDK for Python (peer.py) | {c['peerMedianMs']:.1f} ms | {c['peerOverCurlMs']:.1f} ms | {c['peerPeakMedianKiB'] / 1024:.1f} MiB |",
+        f"| curl (the floor) | {c['curlMedianMs']:.1f} ms | | {c['curlPeakMedianKiB'] / 1024:.1f} MiB |",
+        f"| ratio | **{c['ratio']:.1f}x faster** | **1/{c['overheadRatio']:.1f} of the peer's overhead** | {c['peerPeakMedianKiB'] / c['sidecarPeakMedianKiB']:.1f}x less |",
         "",
-        "| | RSS | of it anonymous | of it file-backed | peak | CPU per idle minute |",
-        "|---|---|---|---|---|---|",
+        f"### Idle daemon, one account: RSS sampled every 5 s and CPU over {results['idleSeconds']} s, from {SETTLE_SECONDS} s after the first token ({i['sidecar']['cpuMeter']})",
+        "",
+        "| | RSS at the end | of it anonymous | of it file-backed | highest RSS in the window | highest anonymous | peak since start | CPU per idle minute |",
+        "|---|---|---|---|---|---|---|---|",
     ]
     for name, label in (("sidecar", "`mr-token-sidecar run`"), ("peer", "Azure SDK for Python (peer.py --daemon)")):
         d = i[name]
         lines.append(f"| {label} | {d['rssKiB'] / 1024:.1f} MiB | {d['anonKiB'] / 1024:.1f} MiB | {d['fileKiB'] / 1024:.1f} MiB | "
+                     f"{d['maxRssKiB'] / 1024:.1f} MiB | {d['maxAnonKiB'] / 1024:.1f} MiB | "
                      f"{d['peakKiB'] / 1024:.1f} MiB | {d['cpuMsPerMinute']:.2f} ms |")
     lines += [
-        f"| ratio | {i['rssRatio']:.2f}x less | | | | |",
+        f"| ratio | {i['rssRatio']:.2f}x less | | | | | | |",
         "",
         "### 1, 100 and 1,000 accounts (`run --once`, `refresh.maxConcurrent: 8`)",
         "",
@@ -382,6 +509,22 @@ def write_doc(results):
         f"(bound {latency['maxConcurrent']}), peak RSS {latency['peakKiB'] / 1024:.1f} MiB.",
         "",
         "![time and peak RSS against the number of accounts](benchmarks-accounts.png)",
+        "",
+    ]
+    w = results["webhook"]
+    lines += [
+        f"### The webhook under load (AdmissionReviews of {w['bodyBytes']:,} bytes, kept-alive TLS, {w['cores']} cores shared with the load generator)",
+        "",
+        "| load | reviews/s answered | p50 | p99 | max | errors | webhook CPU | generator CPU | webhook highest RSS |",
+        "|---|---|---|---|---|---|---|---|---|",
+    ]
+    for key, label in (("rate", f"{WEBHOOK_RATE}/s for {WEBHOOK_SECONDS} s, 4 connections"),
+                       ("max", "as fast as answered, 8 connections")):
+        r = w[key]
+        lines.append(f"| {label} | {r['perSecond']:.0f} | {r['p50Ms']:.2f} ms | {r['p99Ms']:.2f} ms | {r['maxMs']:.1f} ms | "
+                     f"{r['errors']} | {r['webhookCpuSeconds'] / r['seconds'] * 100:.0f} % of a core | "
+                     f"{r['generatorCpuSeconds'] / r['seconds'] * 100:.0f} % of a core | {r['webhookMaxRssKiB'] / 1024:.1f} MiB |")
+    lines += [
         "",
         "### In-process micro-benchmarks (release build; median and 90th percentile per operation)",
         "",
