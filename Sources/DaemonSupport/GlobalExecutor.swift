@@ -2,12 +2,6 @@ import CExecutorHooks
 import NIOCore
 import NIOPosix
 
-#if canImport(Glibc)
-import Glibc
-#elseif canImport(Darwin)
-import Darwin
-#endif
-
 /// Runs Swift concurrency's global executor on NIO's event loops, immediate and delayed jobs
 /// alike, so that an idle daemon never wakes.
 ///
@@ -68,18 +62,6 @@ package enum GlobalExecutor {
 
     /// A deadline of the runtime's clocks (1: continuous, 2: suspending), as a delay from now.
     private static func schedule(_ job: UnownedJob, at seconds: Int64, _ nanoseconds: Int64, clock: Int32) {
-        #if os(Linux)
-        let clockId = clock == 1 ? CLOCK_BOOTTIME : CLOCK_MONOTONIC
-        #else
-        let clockId = clock == 1 ? CLOCK_MONOTONIC_RAW : CLOCK_UPTIME_RAW
-        #endif
-        #if canImport(Glibc)
-        var now = Glibc.timespec()
-        #else
-        var now = Darwin.timespec()
-        #endif
-        clock_gettime(clockId, &now)
-        let delay = (seconds - Int64(now.tv_sec)) * 1_000_000_000 + (nanoseconds - Int64(now.tv_nsec))
-        schedule(job, in: UInt64(max(0, delay)))
+        schedule(job, in: UInt64(mr_nanoseconds_until(seconds, nanoseconds, clock)))
     }
 }
