@@ -50,7 +50,9 @@ struct CommandTests {
         }
     }
 
-    @Test("a ConfigMap update (the ..data symlink swapped) is seen and applied")
+    @Test(
+        "ConfigMap updates (the ..data symlink swapped, the old folder removed) are seen and applied, one after another"
+    )
     func configMapSwap() async throws {
         try await withSidecar { harness in
             // Lay the config out as the kubelet does: config.yaml -> ..data/config.yaml, ..data -> ..v1
@@ -82,6 +84,19 @@ struct CommandTests {
             #expect(rename(temporaryLink, root.appendingPathComponent("..data").path) == 0)
             #expect(await child.waitForStandardError("\"mr.account\":\"swapped\""))
             #expect(await child.waitForStandardError("\"msg\":\"token refreshed\"", count: 2))
+
+            // The kubelet removes the old folder; the next update is seen as well (the watch
+            // followed the link, with no periodic check to fall back on).
+            try FileManager.default.removeItem(at: v1)
+            renamed.name = "again"
+            try harness.writeConfig([renamed])
+            let v3 = root.appendingPathComponent("..v3")
+            try FileManager.default.createDirectory(at: v3, withIntermediateDirectories: true)
+            try FileManager.default.moveItem(
+                atPath: harness.configPath, toPath: v3.appendingPathComponent("config.yaml").path)
+            try FileManager.default.createSymbolicLink(atPath: temporaryLink, withDestinationPath: "..v3")
+            #expect(rename(temporaryLink, root.appendingPathComponent("..data").path) == 0)
+            #expect(await child.waitForStandardError("\"mr.account\":\"again\""))
             child.signal(SIGTERM)
             #expect(await child.exitStatus() == 0)
         }

@@ -23,28 +23,38 @@ struct ConfigWatcher: Sendable {
         return Set([path, resolved].map { AtomicFileSink.split($0).directory })
     }
 
+    /// Device and inode of each folder (`nil` for one that does not exist).
+    private static func folderIdentities(_ folders: Set<String>) -> [[Int64]?] {
+        folders.sorted().map { FileIdentity($0).map { Array($0.values.prefix(2)) } }
+    }
+
     /// Watches until the task is cancelled.
     func run(onChange: @Sendable () -> Void) async {
         var last = FileIdentity(path)
         while !Task.isCancelled {
             let watched = folders()
+            // A folder deleted or replaced loses its watch (inotify then reports IN_IGNORED,
+            // which wakes this loop): its device and inode tell.
+            let identities = Self.folderIdentities(watched)
             let (changes, signal) = AsyncStream.makeStream(of: Void.self, bufferingPolicy: .bufferingNewest(1))
             let notifier = FolderNotifier(folders: watched.sorted()) { signal.yield() }
             defer { notifier?.cancel() }
             var iterator = changes.makeAsyncIterator()
             while !Task.isCancelled {
+                // Looked at first, so that a change made while the watch moved is not missed.
+                let now = FileIdentity(path)
+                if now != last {
+                    last = now
+                    if now != nil { onChange() }
+                }
+                // The link moved, or a folder appeared, went or was replaced: watch anew.
+                if folders() != watched || Self.folderIdentities(watched) != identities { break }
                 if notifier != nil {
                     // Until something changes in a watched folder; nil when the task is cancelled.
                     guard await iterator.next() != nil else { return }
                 } else {
                     guard (try? await EventLoopSleep.sleep(for: pollInterval)) != nil else { return }
                 }
-                let now = FileIdentity(path)
-                if now != last {
-                    last = now
-                    if now != nil { onChange() }
-                }
-                if folders() != watched { break }  // the link moved, or a folder appeared: watch anew
             }
         }
     }
