@@ -124,10 +124,12 @@ struct InFlightLimit<Context: RequestContext>: RouterMiddleware {
 
 /// The `Date` header (RFC 9110's IMF-fixdate), formatted when asked and kept for the rest of the
 /// second: no timer.
-final class HTTPDate: Sendable {
+package final class HTTPDate: Sendable {
+    package init() {}
+
     private let cache = Mutex<(second: Int64, text: String)>((-1, ""))
 
-    func now() -> String {
+    package func now() -> String {
         let second = Int64(Date().timeIntervalSince1970)
         return cache.withLock { cache in
             if cache.second != second { cache = (second, Self.format(second)) }
@@ -136,7 +138,7 @@ final class HTTPDate: Sendable {
     }
 
     /// `Sun, 06 Nov 1994 08:49:37 GMT`.
-    static func format(_ epochSecond: Int64) -> String {
+    package static func format(_ epochSecond: Int64) -> String {
         let days = epochSecond >= 0 ? epochSecond / 86_400 : (epochSecond - 86_399) / 86_400
         let secondOfDay = epochSecond - days * 86_400
         // Civil date from days since 1970-01-01 (Howard Hinnant's algorithm).

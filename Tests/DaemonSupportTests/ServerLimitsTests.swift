@@ -4,6 +4,7 @@ import Foundation
 import Hummingbird
 import Logging
 import NIOCore
+import NIOHTTP1
 import ServiceLifecycle
 import TestSupport
 import Testing
@@ -245,6 +246,28 @@ struct LoopbackAndTextTests {
         #expect(Set(documented.map(\.0)) == Set(keys).union(["time", "level", "logger", "msg"]))
         for (key, type, _) in LogKeys.all {
             #expect(documented.first { $0.0 == key }?.1 == type.rawValue, "\(key) is documented as \(type)")
+        }
+    }
+}
+
+@Suite("The Date header, formatted without a timer")
+struct HTTPDateTests {
+    @Test("IMF-fixdate for known instants: RFC 9110's example, a leap day, the epoch, the end of a year")
+    func knownInstants() {
+        #expect(HTTPDate.format(784_111_777) == "Sun, 06 Nov 1994 08:49:37 GMT")
+        #expect(HTTPDate.format(1_709_164_800) == "Thu, 29 Feb 2024 00:00:00 GMT")
+        #expect(HTTPDate.format(0) == "Thu, 01 Jan 1970 00:00:00 GMT")
+        #expect(HTTPDate.format(1_798_761_599) == "Thu, 31 Dec 2026 23:59:59 GMT")
+    }
+
+    @Test("every answer of the servers carries it, for the current second")
+    func onAnswers() async throws {
+        try await withLimitedServer(ServerLimits()) { port in
+            let response = try await rawRequest(.GET, "http://127.0.0.1:\(port)/", caFile: nil)
+            let date = try #require(response.headers["Date"].first)
+            let now = Int64(Date().timeIntervalSince1970)
+            #expect([HTTPDate.format(now), HTTPDate.format(now - 1)].contains(date), "\(date)")
+            #expect(response.headers["Server"].first == "test")
         }
     }
 }
