@@ -125,12 +125,17 @@ struct ExamplesTests {
 
             #expect(await sidecar.waitForStandardError(#""msg":"token refreshed""#))
             let authorized = [("Authorization", "Bearer \(key)")]
+            // The file as it was just before and just after the request: the sidecar may rotate in between.
+            let fileBefore = harness.read(harness.output("anchors"))
             let first = try await rawRequest(.GET, url, caFile: nil, headers: authorized)
+            let fileAfter = harness.read(harness.output("anchors"))
             #expect(first.status == 200, "\(first.text)")
             #expect(first.headers["Cache-Control"].first == "no-store")
             let firstBody = try first.json()
             let firstToken = try #require(firstBody["accessToken"] as? String)
-            #expect(firstToken == harness.read(harness.output("anchors")))
+            // Booleans, not the tokens: a failing expectation prints its operands.
+            let servedTheFile = firstToken == fileBefore || firstToken == fileAfter
+            #expect(servedTheFile, "the service handed out the sidecar's token")
             let expiresOn = try #require(firstBody["expiresOnTimestamp"] as? Double)
             #expect(expiresOn == (try JWTExpiry.expiry(of: firstToken).timeIntervalSince1970 * 1000).rounded())
             #expect(firstBody["expiresOn"] is String)
@@ -139,7 +144,8 @@ struct ExamplesTests {
             #expect(await sidecar.waitForStandardError(#""msg":"token refreshed""#, count: 2))
             let second = try await rawRequest(.GET, url, caFile: nil, headers: authorized)
             let secondToken = try #require(try second.json()["accessToken"] as? String)
-            #expect(secondToken != firstToken)
+            let rotated = secondToken != firstToken
+            #expect(rotated, "a new token after the rotation")
             #expect(try JWTExpiry.expiry(of: secondToken) > Date())
 
             // A burst of six at one a second: a caller that keeps asking is told when to come back.
@@ -225,13 +231,15 @@ struct ExamplesTests {
                 try (token + "\n").write(toFile: path + ".tmp", atomically: false, encoding: .utf8)
                 try FileManager.default.removeItem(atPath: path)
                 try FileManager.default.moveItem(atPath: path + ".tmp", toPath: path)
-                #expect(try await waited.token == token)
+                let whole = try await waited.token == token
+                #expect(whole, "the whole token, once renamed in")
                 // A Mixed Reality client given the file passes its token through: no STS call.
                 let client = try MixedRealityStsClient(
                     accountId: fixture.identities.accountId, accountDomain: fixture.identities.accountDomain,
                     credential: credential,
                     options: MixedRealityStsClientOptions(customEndpointURL: fixture.baseURL.absoluteString))
-                #expect(try await client.getToken().token == token)
+                let passedThrough = try await client.getToken().token == token
+                #expect(passedThrough, "the file's token, unchanged")
                 #expect(fixture.emulator.requests.isEmpty)
 
                 try "not a token".write(toFile: path, atomically: true, encoding: .utf8)
@@ -283,7 +291,8 @@ struct ExamplesTests {
                 try await credential.getToken(for: context, logger: AzureLogging.disabledLogger)
             }
             let replaced = try await credential.getToken(for: context, logger: AzureLogging.disabledLogger)
-            #expect(!tokens.contains(replaced.token))
+            let isNew = !tokens.contains(replaced.token)
+            #expect(isNew, "a new token after the refresh margin")
             #expect(fixture.emulator.requests.filter { $0.endpoint == .sts }.count == 3)
 
             // A ready token passes through the factory as it is.

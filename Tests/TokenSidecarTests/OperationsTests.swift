@@ -101,8 +101,11 @@ struct OperationsTests {
             let jsonText = try #require(harness.read(json))
             let object = try #require(
                 try JSONSerialization.jsonObject(with: Data(jsonText.utf8)) as? [String: Any])
-            #expect(object["accessToken"] as? String == token)
-            #expect(try #require(harness.read(env)).contains("MIXED_REALITY_ACCESS_TOKEN='\(token)'"))
+            // Booleans, not the texts: a failing expectation prints its operands, and these hold tokens.
+            let jsonHoldsIt = object["accessToken"] as? String == token
+            #expect(jsonHoldsIt, "the json output holds the token")
+            let envHoldsIt = harness.read(env)?.contains("MIXED_REALITY_ACCESS_TOKEN='\(token)'") == true
+            #expect(envHoldsIt, "the env output holds the token, quoted")
             #expect(try fileMode(json).mode == 0o444)
             #expect(try fileMode(env).mode == 0o400)
             #expect(try fileMode(harness.output("anchors")).mode == 0o440)
@@ -112,7 +115,8 @@ struct OperationsTests {
             let again = try harness.start(["run", "--once"])
             #expect(await again.exitStatus() == 0)
             #expect(harness.stsRequests(harness.fixture.identities.accountId).count == requests, "adopted, no STS call")
-            #expect(harness.read(json)?.contains(token) == true, "the missing output got the adopted token")
+            let rewritten = harness.read(json)?.contains(token) == true
+            #expect(rewritten, "the missing output got the adopted token")
 
             // Two outputs of one account may not share a file.
             try FileManager.default.removeItem(atPath: harness.configPath)
