@@ -24,6 +24,32 @@ package enum FileStatus {
 }
 
 extension FileStatus {
+    /// What tells one version of a file from the next: a rename over it changes the device or
+    /// inode, a write in place the size or the modification time.
+    package struct Identity: Equatable, Sendable {
+        package var device: UInt64
+        package var inode: UInt64
+        package var size: Int64
+        package var modifiedNanoseconds: Int64
+
+        /// The same file (device and inode), whatever its content.
+        package var file: [UInt64] { [device, inode] }
+    }
+
+    /// The identity of `path` (following symbolic links), or `nil` when it cannot be examined.
+    package static func identity(_ path: String) -> Identity? {
+        var info = stat()
+        guard stat(path, &info) == 0 else { return nil }
+        #if canImport(Darwin)
+        let modified = info.st_mtimespec
+        #else
+        let modified = info.st_mtim
+        #endif
+        return Identity(
+            device: UInt64(info.st_dev), inode: UInt64(info.st_ino), size: Int64(info.st_size),
+            modifiedNanoseconds: Int64(modified.tv_sec) * 1_000_000_000 + Int64(modified.tv_nsec))
+    }
+
     /// `tmpfs` and `ramfs`: file systems in memory (Kubernetes' `emptyDir.medium: Memory`).
     package static let memoryFileSystems: Set<String> = ["tmpfs", "ramfs"]
 

@@ -218,31 +218,15 @@ struct CertificateMaterial: Sendable {
 
 /// The certificate file, parsed again whenever its identity (device, inode, size, mtime) changes.
 final class CertificateFile: Sendable {
-    struct Identity: Equatable {
-        var device: UInt64
-        var inode: UInt64
-        var size: Int64
-        var modified: Int64
-        var modifiedNanos: Int64
-    }
-
     let path: String
-    private let cached = Mutex<(identity: Identity, material: CertificateMaterial)?>(nil)
+    private let cached = Mutex<(identity: FileStatus.Identity, material: CertificateMaterial)?>(nil)
 
     init(path: String) {
         self.path = path
     }
 
-    static func identity(of path: String) -> Identity? {
-        var info = stat()
-        guard stat(path, &info) == 0 else { return nil }
-        return Identity(
-            device: UInt64(info.st_dev), inode: UInt64(info.st_ino), size: Int64(info.st_size),
-            modified: Int64(info.st_mtim.tv_sec), modifiedNanos: Int64(info.st_mtim.tv_nsec))
-    }
-
     func current() throws -> CertificateMaterial {
-        let identity = Self.identity(of: path)
+        let identity = FileStatus.identity(path)
         if let identity, let cached = cached.withLock({ $0 }), cached.identity == identity { return cached.material }
         let pem = try SecretFile.read(path, what: "the certificate file", credential: ClientCertificateCredential.name)
         let material = try CertificateMaterial.parse(pem, path: path)

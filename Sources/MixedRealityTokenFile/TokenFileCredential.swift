@@ -1,5 +1,4 @@
 public import AzureCore
-import Dispatch
 public import Logging
 public import MixedRealityAuthentication
 import Synchronization
@@ -8,11 +7,6 @@ import Synchronization
 public import FoundationEssentials
 #else
 public import Foundation
-#endif
-#if canImport(Glibc)
-import Glibc
-#elseif canImport(Musl)
-import Musl
 #endif
 
 /// Why a token file gave no token.
@@ -64,7 +58,7 @@ public final class TokenFileCredential: MixedRealityTokenSource, CustomStringCon
 
     private struct Cached {
         var token: AccessToken
-        var identity: [Int64]
+        var identity: FileStatus.Identity
     }
 
     private let cached = Mutex<Cached?>(nil)
@@ -125,7 +119,7 @@ public final class TokenFileCredential: MixedRealityTokenSource, CustomStringCon
     /// The cached token, or the file's when it changed or the cached one is about to expire; `nil`
     /// when neither is valid long enough.
     private func current() -> AccessToken? {
-        let identity = Self.identity(path)
+        let identity = FileStatus.identity(path)
         let now = now()
         let fresh = { (token: AccessToken) in token.expiresOn.timeIntervalSince(now) >= self.minimumValidity.seconds }
         if let cached = cached.withLock({ $0 }), cached.identity == identity, fresh(cached.token) {
@@ -176,69 +170,51 @@ public final class TokenFileCredential: MixedRealityTokenSource, CustomStringCon
         return String(value.dropFirst().dropLast()).replacing("'\\''", with: "'")
     }
 
-    /// Device, inode, size and modification time: a rename over the file changes them.
-    static func identity(_ path: String) -> [Int64]? {
-        guard let attributes = try? FileManager.default.attributesOfItem(atPath: path) else { return nil }
-        return [
-            (attributes[.systemNumber] as? Int).map(Int64.init) ?? 0,
-            (attributes[.systemFileNumber] as? Int).map(Int64.init) ?? 0,
-            (attributes[.size] as? Int).map(Int64.init) ?? 0,
-            Int64(((attributes[.modificationDate] as? Date)?.timeIntervalSince1970 ?? 0) * 1_000_000),
-        ]
-    }
-
     public var description: String { "TokenFileCredential(\(path))" }
 }
 
-/// Wakes waiters when something happens in the file's folder (inotify, through a dispatch source:
-/// no thread and no timer while nothing changes).
-///
-/// `@unchecked Sendable`: the dispatch source is created here and cancelled in ``cancel()``; its
-/// handler touches only the `Mutex`-guarded waiters.
-final class FileWatcher: @unchecked Sendable {
-    private let source: any DispatchSourceRead
-    private let waiters = Mutex<[UInt64: CheckedContinuation<Void, Never>]>([:])
-    private let counter = Mutex<UInt64>(0)
+/// Wakes waiters when something happens in the file's folder (``FolderNotifier``: inotify through
+/// a dispatch source, no thread and no timer while nothing changes).
+final class FileWatcher: Sendable {
+    /// The waiters, apart from the watcher so that the notifier's handler can hold them.
+    private final class Waiters: Sendable {
+        let pending = Mutex<(next: UInt64, continuations: [UInt64: CheckedContinuation<Void, Never>])>((0, [:]))
+
+        func wakeAll() {
+            let woken = pending.withLock { pending in
+                defer { pending.continuations.removeAll() }
+                return Array(pending.continuations.values)
+            }
+            for waiter in woken { waiter.resume() }
+        }
+    }
+
+    private let waiters = Waiters()
+    private let notifier: FolderNotifier
 
     init?(path: String) {
-        #if os(Linux)
         let folder = path.lastIndex(of: "/").map { $0 == path.startIndex ? "/" : String(path[..<$0]) } ?? "."
-        let descriptor = inotify_init1(Int32(IN_NONBLOCK | IN_CLOEXEC))
-        guard descriptor >= 0 else { return nil }
-        let mask = UInt32(IN_CREATE | IN_MOVED_TO | IN_CLOSE_WRITE | IN_DELETE | IN_ATTRIB | IN_MODIFY)
-        guard inotify_add_watch(descriptor, folder.isEmpty ? "." : folder, mask) >= 0 else {
-            close(descriptor)
-            return nil
-        }
-        source = DispatchSource.makeReadSource(
-            fileDescriptor: descriptor, queue: DispatchQueue(label: "mr-token-file.watch"))
-        source.setEventHandler { [weak self] in
-            var buffer = [UInt8](repeating: 0, count: 4096)
-            while buffer.withUnsafeMutableBytes({ read(descriptor, $0.baseAddress, $0.count) }) > 0 {}
-            self?.wakeAll()
-        }
-        source.setCancelHandler { close(descriptor) }
-        source.resume()
-        #else
-        return nil
-        #endif
+        let waiters = waiters
+        guard let notifier = FolderNotifier(folders: [folder.isEmpty ? "." : folder], onChange: { waiters.wakeAll() })
+        else { return nil }
+        self.notifier = notifier
     }
 
     /// Returns at the next change in the folder, or after `timeout`. A change between the
     /// caller's last look at the file and this call is seen at the timeout at the latest.
     func nextChange(within timeout: Duration) async {
-        let id = counter.withLock { value -> UInt64 in
-            value += 1
-            return value
-        }
         let timer = Mutex<Task<Void, Never>?>(nil)
         await withCheckedContinuation { continuation in
-            waiters.withLock { $0[id] = continuation }
+            let id = waiters.pending.withLock { pending -> UInt64 in
+                pending.next += 1
+                pending.continuations[pending.next] = continuation
+                return pending.next
+            }
             // Started once the continuation is registered, so that even a zero timeout resumes it.
             timer.withLock {
-                $0 = Task {
+                $0 = Task { [waiters] in
                     try? await Task.sleep(for: timeout)
-                    self.waiters.withLock { $0.removeValue(forKey: id) }?.resume()
+                    waiters.pending.withLock { $0.continuations.removeValue(forKey: id) }?.resume()
                 }
             }
         }
@@ -246,15 +222,7 @@ final class FileWatcher: @unchecked Sendable {
     }
 
     func cancel() {
-        source.cancel()
-        wakeAll()
-    }
-
-    private func wakeAll() {
-        let woken = waiters.withLock { waiters in
-            defer { waiters.removeAll() }
-            return Array(waiters.values)
-        }
-        for waiter in woken { waiter.resume() }
+        notifier.cancel()
+        waiters.wakeAll()
     }
 }

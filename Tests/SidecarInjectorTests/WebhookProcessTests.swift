@@ -27,11 +27,7 @@ struct WebhookProcessTests {
                     "--allow-image-override",
                 ],
                 environment: [:])
-            #expect(await child.waitForStandardError("webhook listening"))
-            let line = try #require(
-                child.standardError.split(separator: "\n").first { $0.contains("webhook listening") })
-            let range = try #require(line.range(of: #""mr.listen_address":"127.0.0.1:"#))
-            let port = try #require(Int(line[range.upperBound...].prefix(while: \.isNumber)))
+            let port = try #require(await child.listeningPort("webhook listening"))
             let pod = try AdmissionFixtures.pod("plain")
             let response = try await rawRequest(
                 .POST, "https://127.0.0.1:\(port)/mutate", caFile: files.caFile,
@@ -99,14 +95,8 @@ struct WebhookProcessTests {
                     "--shutdown-delay", "3s",
                 ],
                 environment: [:])
-            #expect(await child.waitForStandardError("webhook listening"))
-            func port(_ what: String) throws -> Int {
-                let line = try #require(child.standardError.split(separator: "\n").first { $0.contains(what) })
-                let range = try #require(line.range(of: #""mr.listen_address":"127.0.0.1:"#))
-                return try #require(Int(line[range.upperBound...].prefix(while: \.isNumber)))
-            }
-            let mutate = try port("webhook listening")
-            let probes = try port("probe server listening")
+            let mutate = try #require(await child.listeningPort("webhook listening"))
+            let probes = try #require(await child.listeningPort("probe server listening"))
             #expect(try await rawRequest(.GET, "http://127.0.0.1:\(probes)/readyz", caFile: nil).status == 200)
             let stopping = ContinuousClock.now
             child.signal(SIGTERM)

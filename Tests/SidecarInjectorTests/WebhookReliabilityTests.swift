@@ -158,11 +158,7 @@ struct WebhookReliabilityTests {
                     "--log-level", "notice",
                 ],
                 environment: [:])
-            #expect(await webhook.waitForStandardError("webhook listening"))
-            let line = try #require(
-                webhook.standardError.split(separator: "\n").first { $0.contains("webhook listening") })
-            let range = try #require(line.range(of: #""mr.listen_address":"127.0.0.1:"#))
-            let port = try #require(Int(line[range.upperBound...].prefix(while: \.isNumber)))
+            let port = try #require(await webhook.listeningPort("webhook listening"))
 
             let abuser = try ChildProcess.startSystem(
                 "/usr/bin/python3",

@@ -279,3 +279,15 @@ package func schedulingCounts(_ pid: Int32) -> (switches: Int, cpuTicks: Int) {
     let ticks = fields.count > 12 ? (Int(fields[11]) ?? 0) + (Int(fields[12]) ?? 0) : 0
     return (switches, ticks)
 }
+
+extension ChildProcess {
+    /// The loopback port a daemon logged with `message` (`"mr.listen_address":"127.0.0.1:PORT"`),
+    /// once that line is on standard error; `nil` when it never comes.
+    package func listeningPort(_ message: String) async -> Int? {
+        guard await waitForStandardError(message),
+            let line = standardError.split(separator: "\n").first(where: { $0.contains(message) }),
+            let range = line.range(of: #""mr.listen_address":"127.0.0.1:"#)
+        else { return nil }
+        return Int(line[range.upperBound...].prefix(while: \.isNumber))
+    }
+}

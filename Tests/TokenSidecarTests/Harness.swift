@@ -112,10 +112,7 @@ struct SidecarHarness {
 
     /// The probe server's port, from the sidecar's log line.
     func probePort(_ child: ChildProcess) async -> Int? {
-        guard await child.waitForStandardError("probe server listening") else { return nil }
-        let text = child.standardError
-        guard let range = text.range(of: #""mr.listen_address":"127.0.0.1:"#) else { return nil }
-        return Int(text[range.upperBound...].prefix(while: \.isNumber))
+        await child.listeningPort("probe server listening")
     }
 
     /// The STS requests the emulator saw for an account.

@@ -159,13 +159,25 @@ struct OperationsTests {
             // After the next rotation, the lazy account's new token goes unread past its second.
             #expect(await child.waitForStandardError("the application has not read the new token in time"))
             let port = try #require(await harness.probePort(child))
-            let metrics = try await rawRequest(.GET, "http://127.0.0.1:\(port)/metrics", caFile: nil).text
+            // A rotation may land between the eager app's reads (every 100 ms): its flag is back
+            // on its next read, so look a few times, a read apart.
+            var metrics = ""
+            for _ in 0..<5 {
+                metrics = try await rawRequest(.GET, "http://127.0.0.1:\(port)/metrics", caFile: nil).text
+                if metrics.contains(#"mr_token_read_since_write{account="eager"} 1"#) { break }
+                try await Task.sleep(for: .milliseconds(150))
+            }
             #expect(metrics.contains(#"mr_token_read_since_write{account="eager"} 1"#), "\(metrics)")
             #expect(metrics.contains(#"mr_token_read_since_write{account="lazy"} 0"#))
             #expect(metrics.contains(#"mr_token_last_read_timestamp_seconds{account="eager"}"#))
-            let status = try await rawRequest(.GET, "http://127.0.0.1:\(port)/status", caFile: nil).json()
-            let accounts = try #require(status["accounts"] as? [[String: Any]])
-            let eagerStatus = try #require(accounts.first { $0["name"] as? String == "eager" })
+            var eagerStatus: [String: Any] = [:]
+            for _ in 0..<5 {
+                let status = try await rawRequest(.GET, "http://127.0.0.1:\(port)/status", caFile: nil).json()
+                let accounts = try #require(status["accounts"] as? [[String: Any]])
+                eagerStatus = try #require(accounts.first { $0["name"] as? String == "eager" })
+                if eagerStatus["readSinceWrite"] as? Bool == true { break }
+                try await Task.sleep(for: .milliseconds(150))
+            }
             #expect(eagerStatus["readSinceWrite"] as? Bool == true)
             #expect((eagerStatus["secondsSinceRead"] as? Int).map { $0 < 5 } == true)
             let warnings = child.standardError.components(separatedBy: "has not read the new token in time")

@@ -141,11 +141,18 @@ def test_reader_follows_rotations(rotating_sidecar, external_readers, language):
 def hostile_files(rotating_sidecar, directory: Path):
     """A whole token of the sidecar's, and files that hold none."""
     wait_for_first(rotating_sidecar["paths"].values())
-    token = json.loads(Path(rotating_sidecar["paths"]["json"]).read_text())["accessToken"]
-    header, payload, signature = token.split(".")
+    issued = json.loads(Path(rotating_sidecar["paths"]["json"]).read_text())["accessToken"]
+    header, payload, signature = issued.split(".")
     claims = json.loads(decoded(payload))
-    claims["exp"] = int(time.time()) - 10
-    expired_payload = base64.urlsafe_b64encode(json.dumps(claims).encode()).decode().rstrip("=")
+
+    def with_exp(exp):
+        encoded = base64.urlsafe_b64encode(json.dumps({**claims, "exp": exp}).encode()).decode().rstrip("=")
+        return f"{header}.{encoded}.{signature}"
+
+    # The sidecar's 2-second tokens may expire while a reader starts: the whole token of these
+    # checks is one of them with ten minutes more (the readers do not verify signatures).
+    token = with_exp(int(time.time()) + 600)
+    expired_payload = with_exp(int(time.time()) - 10).split(".")[1]
     return token, {
         "garbage": "not a token\n",
         "expired": f"{header}.{expired_payload}.{signature}",

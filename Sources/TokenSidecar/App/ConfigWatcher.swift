@@ -24,13 +24,13 @@ struct ConfigWatcher: Sendable {
     }
 
     /// Device and inode of each folder (`nil` for one that does not exist).
-    private static func folderIdentities(_ folders: Set<String>) -> [[Int64]?] {
-        folders.sorted().map { FileIdentity($0).map { Array($0.values.prefix(2)) } }
+    private static func folderIdentities(_ folders: Set<String>) -> [[UInt64]?] {
+        folders.sorted().map { FileStatus.identity($0)?.file }
     }
 
     /// Watches until the task is cancelled.
     func run(onChange: @Sendable () -> Void) async {
-        var last = FileIdentity(path)
+        var last = FileStatus.identity(path)
         while !Task.isCancelled {
             let watched = folders()
             // A folder deleted or replaced loses its watch (inotify then reports IN_IGNORED,
@@ -42,7 +42,7 @@ struct ConfigWatcher: Sendable {
             var iterator = changes.makeAsyncIterator()
             while !Task.isCancelled {
                 // Looked at first, so that a change made while the watch moved is not missed.
-                let now = FileIdentity(path)
+                let now = FileStatus.identity(path)
                 if now != last {
                     last = now
                     if now != nil { onChange() }
@@ -57,23 +57,5 @@ struct ConfigWatcher: Sendable {
                 }
             }
         }
-    }
-}
-
-/// Device, inode, size and modification time of a file, following symlinks.
-struct FileIdentity: Equatable {
-    let values: [Int64]
-
-    init?(_ path: String) {
-        guard
-            let attributes = try? FileManager.default.attributesOfItem(
-                atPath: URL(filePath: path).resolvingSymlinksInPath().path)
-        else { return nil }
-        values = [
-            (attributes[.systemNumber] as? Int).map(Int64.init) ?? 0,
-            (attributes[.systemFileNumber] as? Int).map(Int64.init) ?? 0,
-            (attributes[.size] as? Int).map(Int64.init) ?? 0,
-            Int64(((attributes[.modificationDate] as? Date)?.timeIntervalSince1970 ?? 0) * 1_000_000),
-        ]
     }
 }

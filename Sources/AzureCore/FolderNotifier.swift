@@ -10,13 +10,17 @@ import Musl
 /// has its attributes changed (inotify, read through a dispatch source: no thread waits and no
 /// timer runs while nothing changes).
 ///
+/// Shared by the sidecar's config watcher and the applications' `TokenFileCredential`. The
+/// dispatch queue is serial, so it never starts libdispatch's once-a-second workqueue monitor
+/// (docs/architecture.md).
+///
 /// `@unchecked Sendable`: the dispatch source is created, resumed and cancelled here only, and
 /// dispatch serializes its handlers on `queue`.
-final class FolderNotifier: @unchecked Sendable {
+package final class FolderNotifier: @unchecked Sendable {
     private let source: any DispatchSourceRead
 
     /// Starts watching; `nil` where inotify is not available (the caller then polls).
-    init?(folders: [String], onChange: @escaping @Sendable () -> Void) {
+    package init?(folders: [String], onChange: @escaping @Sendable () -> Void) {
         #if os(Linux)
         let descriptor = inotify_init1(Int32(IN_NONBLOCK | IN_CLOEXEC))
         guard descriptor >= 0 else { return nil }
@@ -27,7 +31,7 @@ final class FolderNotifier: @unchecked Sendable {
             close(descriptor)
             return nil
         }
-        let queue = DispatchQueue(label: "mr-token-sidecar.config-watch")
+        let queue = DispatchQueue(label: "folder-notifier")
         source = DispatchSource.makeReadSource(fileDescriptor: descriptor, queue: queue)
         source.setEventHandler {
             var buffer = [UInt8](repeating: 0, count: 4096)
@@ -41,5 +45,5 @@ final class FolderNotifier: @unchecked Sendable {
         #endif
     }
 
-    func cancel() { source.cancel() }
+    package func cancel() { source.cancel() }
 }
