@@ -178,8 +178,6 @@ let package = Package(
             dependencies: [
                 "AzureCore", "AzureIdentity", "MixedRealityAuthentication", "SidecarConfig", "DaemonSupport",
                 .product(name: "Logging", package: "swift-log"),
-                .product(name: "Metrics", package: "swift-metrics"),
-                .product(name: "Prometheus", package: "swift-prometheus"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
                 .product(name: "UnixSignals", package: "swift-service-lifecycle"),
                 .product(name: "Hummingbird", package: "hummingbird"),

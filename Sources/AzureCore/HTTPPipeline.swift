@@ -156,6 +156,34 @@ package struct HTTPPipeline: Sendable {
         return HTTPClient(eventLoopGroupProvider: .singleton, configuration: configuration)
     }
 
+    /// The CA bundles read so far, by path, with the identity of the file they were read from:
+    /// every account's pipeline trusts the same `tls.caFile`, read and parsed once, and read
+    /// again when the file is replaced (a rotated CA, a reload).
+    private static let bundles = Mutex<[String: (identity: FileStatus.Identity, certificates: [NIOSSLCertificate])]>(
+        [:])
+
+    private static func certificates(_ caFile: String) throws(AzureCoreError) -> [NIOSSLCertificate] {
+        let identity = FileStatus.identity(caFile)
+        if let identity, let cached = bundles.withLock({ $0[caFile] }), cached.identity == identity {
+            return cached.certificates
+        }
+        let certificates: [NIOSSLCertificate]
+        do {
+            certificates = try NIOSSLCertificate.fromPEMFile(caFile)
+        } catch {
+            throw AzureCoreError(
+                .tls,
+                "cannot read the CA bundle \(caFile): give a readable PEM file of CA certificates",
+                cause: error
+            )
+        }
+        guard !certificates.isEmpty else {
+            throw AzureCoreError(.tls, "\(caFile) holds no PEM certificate")
+        }
+        if let identity { bundles.withLock { $0[caFile] = (identity, certificates) } }
+        return certificates
+    }
+
     /// Creates a pipeline.
     /// - Parameters:
     ///   - options: The options.
@@ -177,20 +205,7 @@ package struct HTTPPipeline: Sendable {
         var tls = TLSConfiguration.makeClientConfiguration()
         tls.minimumTLSVersion = .tlsv12
         if let caFile = options.additionalTrustedCAFile {
-            let certificates: [NIOSSLCertificate]
-            do {
-                certificates = try NIOSSLCertificate.fromPEMFile(caFile)
-            } catch {
-                throw AzureCoreError(
-                    .tls,
-                    "cannot read the CA bundle \(caFile): give a readable PEM file of CA certificates",
-                    cause: error
-                )
-            }
-            guard !certificates.isEmpty else {
-                throw AzureCoreError(.tls, "\(caFile) holds no PEM certificate")
-            }
-            tls.additionalTrustRoots = [.certificates(certificates)]
+            tls.additionalTrustRoots = [.certificates(try Self.certificates(caFile))]
         }
         self.tlsConfiguration = tls
         var agent = "azsdk-swift-\(component)/\(ReleaseVersion.current) (Swift; Linux)"

@@ -30,21 +30,103 @@ package struct MetricDescription: Sendable {
     }
 }
 
+/// Series a daemon keeps as plain values and renders itself at each scrape: many series (one
+/// set per account) without a registry object per series.
+package protocol MetricsCollector: Sendable {
+    /// Appends whole families (`# HELP`, `# TYPE`, samples); no family the registry also has.
+    func collect(into text: inout PrometheusText)
+}
+
+/// The Prometheus text exposition format (0.0.4), escaped as swift-prometheus escapes it.
+package struct PrometheusText {
+    package private(set) var bytes: [UInt8]
+
+    package init(_ bytes: [UInt8] = []) { self.bytes = bytes }
+
+    /// `# HELP` (backslashes and line feeds escaped) and `# TYPE` lines.
+    package mutating func family(_ name: String, type: String, help: String) {
+        bytes.append(contentsOf: "# HELP \(name) ".utf8)
+        for byte in help.utf8 {
+            switch byte {
+            case UInt8(ascii: "\\"): bytes.append(contentsOf: #"\\"#.utf8)
+            case UInt8(ascii: "\n"): bytes.append(contentsOf: #"\n"#.utf8)
+            default: bytes.append(byte)
+            }
+        }
+        bytes.append(contentsOf: "\n# TYPE \(name) \(type)\n".utf8)
+    }
+
+    /// One sample of a gauge.
+    package mutating func sample(_ name: String, labels: [(String, String)], _ value: Double) {
+        series(name, labels)
+        bytes.append(contentsOf: "\(value)\n".utf8)
+    }
+
+    /// One sample of a counter.
+    package mutating func sample(_ name: String, labels: [(String, String)], count: Int) {
+        series(name, labels)
+        bytes.append(contentsOf: "\(count)\n".utf8)
+    }
+
+    /// A histogram's `_bucket` samples (`bounds` as they are to be printed, then `+Inf`), `_sum` and `_count`.
+    package mutating func histogram(
+        _ name: String, labels: [(String, String)], bounds: [String], cumulativeCounts: [Int], sum: Double, count: Int
+    ) {
+        for (bound, bucketCount) in zip(bounds, cumulativeCounts) {
+            series(name + "_bucket", labels + [("le", bound)])
+            bytes.append(contentsOf: "\(bucketCount)\n".utf8)
+        }
+        series(name + "_bucket", labels + [("le", "+Inf")])
+        bytes.append(contentsOf: "\(count)\n".utf8)
+        sample(name + "_sum", labels: labels, sum)
+        sample(name + "_count", labels: labels, count: count)
+    }
+
+    /// `name{label="value",...} ` with `\\`, `"` and line feeds escaped in the values.
+    private mutating func series(_ name: String, _ labels: [(String, String)]) {
+        bytes.append(contentsOf: name.utf8)
+        if !labels.isEmpty {
+            bytes.append(UInt8(ascii: "{"))
+            for (index, (label, value)) in labels.enumerated() {
+                if index > 0 { bytes.append(UInt8(ascii: ",")) }
+                bytes.append(contentsOf: label.utf8)
+                bytes.append(contentsOf: #"=""#.utf8)
+                for byte in value.utf8 {
+                    switch byte {
+                    case UInt8(ascii: "\\"): bytes.append(contentsOf: #"\\"#.utf8)
+                    case UInt8(ascii: "\""): bytes.append(contentsOf: #"\""#.utf8)
+                    case UInt8(ascii: "\n"): bytes.append(contentsOf: #"\n"#.utf8)
+                    default: bytes.append(byte)
+                    }
+                }
+                bytes.append(UInt8(ascii: "\""))
+            }
+            bytes.append(UInt8(ascii: "}"))
+        }
+        bytes.append(UInt8(ascii: " "))
+    }
+}
+
 /// A daemon's Prometheus registry: the swift-metrics factory its code records through (every
-/// metric with its `# HELP` text and its histogram buckets), `mr_token_sidecar_build_info`, and
-/// the process's own `process_*` series as Prometheus clients name them, read from `/proc` at
-/// each scrape.
+/// metric with its `# HELP` text and its histogram buckets), the collectors that render their own
+/// series, `mr_token_sidecar_build_info`, and the process's own `process_*` series as Prometheus
+/// clients name them, read from `/proc` at each scrape.
 package final class MetricsRegistry: Sendable {
     package let registry: PrometheusCollectorRegistry
     package let factory: any MetricsFactory
     private let process: ProcessMetrics
+    private let collectors: [any MetricsCollector]
 
     /// - Parameters:
     ///   - component: `sidecar` or `webhook`, the `component` label of the build info.
     ///   - descriptions: The daemon's metrics by name.
-    package init(component: String, descriptions: [String: MetricDescription]) {
+    ///   - collectors: Series rendered at each scrape after the registry's.
+    package init(
+        component: String, descriptions: [String: MetricDescription], collectors: [any MetricsCollector] = []
+    ) {
         let registry = PrometheusCollectorRegistry()
         self.registry = registry
+        self.collectors = collectors
         factory = DescribedMetricsFactory(registry: registry, descriptions: descriptions)
         process = ProcessMetrics(registry: registry)
         registry.makeGauge(
@@ -56,7 +138,9 @@ package final class MetricsRegistry: Sendable {
     /// The Prometheus text, with the process's series read now.
     package func emit() -> [UInt8] {
         process.update()
-        return registry.emitToBuffer()
+        var text = PrometheusText(registry.emitToBuffer())
+        for collector in collectors { collector.collect(into: &text) }
+        return text.bytes
     }
 
     static let architecture: String = {
@@ -165,7 +249,7 @@ private struct DescribedMetricsFactory: MetricsFactory {
 
     func makeRecorder(label: String, dimensions: [(String, String)], aggregate: Bool) -> any RecorderHandler {
         guard aggregate else { return registry.makeGauge(descriptor: descriptor(label), labels: dimensions) }
-        let buckets = (descriptions[label]?.buckets ?? Self.defaultBuckets).map { Double($0.components.seconds) }
+        let buckets = (descriptions[label]?.buckets ?? Self.defaultBuckets).map(\.seconds)
         return registry.makeValueHistogram(descriptor: descriptor(label), labels: dimensions, buckets: buckets)
     }
 

@@ -266,7 +266,7 @@ extension STSEmulator {
         guard let uuid = UUID(uuidString: accountId) else {
             return refuse(400, "Invalid request", "the account id in the path is not a UUID")
         }
-        guard let account = configuration.accounts.first(where: { UUID(uuidString: $0.accountId) == uuid }) else {
+        guard let account = accounts[uuid] else {
             return refuse(401, "Invalid token", "unknown account")
         }
         guard let authorization = incoming.header("Authorization"), authorization.hasPrefix("Bearer "),

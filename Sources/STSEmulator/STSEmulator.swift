@@ -39,6 +39,8 @@ public final class STSEmulator: Service, Sendable {
     let state = EmulatorState()
     let logger: Logger
     private let certificates: [String: [RegisteredCertificate]]
+    /// The accounts by id, looked up once per request (the first of equal ids wins).
+    let accounts: [UUID: EmulatorConfiguration.Account]
     private let tlsConfiguration: TLSConfiguration?
     private let running = RunningSignal()
 
@@ -51,6 +53,9 @@ public final class STSEmulator: Service, Sendable {
         try configuration.validate()
         self.configuration = configuration
         self.logger = logger
+        self.accounts = configuration.accounts.reduce(into: [:]) { accounts, account in
+            if let id = UUID(uuidString: account.accountId), accounts[id] == nil { accounts[id] = account }
+        }
         self.certificateAuthority = try TestCertificateAuthority()
         self.stsKey = try JWTIssuerKey.sts.get()
         self.entraKey = try JWTIssuerKey.entra.get()

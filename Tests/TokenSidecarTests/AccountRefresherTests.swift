@@ -2,7 +2,6 @@ import AzureCore
 import DaemonSupport
 import Foundation
 import Logging
-import Metrics
 import MixedRealityAuthentication
 import SidecarConfig
 import TestSupport
@@ -22,7 +21,7 @@ struct DriverFixture {
 
     init(notify: String = "") throws {
         account = try machineAccount(notify: notify)
-        let metrics = SidecarMetrics(factory: NOOPMetricsHandler.instance)
+        let metrics = SidecarMetrics()
         environment = RefreshEnvironment(
             clock: clock, sink: sink, board: board, metrics: metrics, limiter: ConcurrencyLimiter(limit: 1),
             notifier: try Notifier(pipelineOptions: .init(), metrics: metrics), logger: logs.logger())

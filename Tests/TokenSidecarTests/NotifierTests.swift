@@ -1,6 +1,5 @@
 import AzureCore
 import Foundation
-import Metrics
 import SidecarConfig
 import TestSupport
 import Testing
@@ -12,7 +11,7 @@ struct NotifierTests {
     let notifier: Notifier
 
     init() throws {
-        notifier = try Notifier(pipelineOptions: .init(), metrics: SidecarMetrics(factory: NOOPMetricsHandler.instance))
+        notifier = try Notifier(pipelineOptions: .init(), metrics: SidecarMetrics())
     }
 
     func signal(_ path: String) -> NotifyConfiguration.Signal {

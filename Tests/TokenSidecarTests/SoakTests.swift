@@ -2,7 +2,6 @@ import AzureCore
 import DaemonSupport
 import Foundation
 import Logging
-import Metrics
 import MixedRealityAuthentication
 import SidecarConfig
 import Synchronization
@@ -82,7 +81,7 @@ struct SoakTests {
         let log = ExchangeLog()
         let sink = InMemorySink()
         let quiet = Logger(label: "soak", factory: { _ in SwiftLogNoOpLogHandler() })
-        let metrics = SidecarMetrics(factory: NOOPMetricsHandler.instance)
+        let metrics = SidecarMetrics()
         let environment = RefreshEnvironment(
             clock: clock, sink: sink, board: StatusBoard(), metrics: metrics,
             limiter: ConcurrencyLimiter(limit: rules.maxConcurrent),

@@ -1,8 +1,6 @@
 import AzureCore
 package import DaemonSupport
 package import Logging
-import Metrics
-import Prometheus
 import ServiceLifecycle
 package import SidecarConfig
 
@@ -49,8 +47,9 @@ package struct SidecarApp: Service {
         var pipeline = HTTPPipelineOptions(applicationId: "mr-token-sidecar/\(version)")
         pipeline.additionalTrustedCAFile = configuration.tls.caFile
         pipeline.proxy = configuration.proxy?.pipelineProxy
-        let registry = MetricsRegistry(component: "sidecar", descriptions: SidecarMetrics.descriptions)
-        let metrics = SidecarMetrics(factory: registry.factory)
+        let metrics = SidecarMetrics()
+        let registry = MetricsRegistry(
+            component: "sidecar", descriptions: SidecarMetrics.descriptions, collectors: [metrics])
         let trimmer = MemoryTrimmer(logger: logger)
         let board = StatusBoard()
         let tracker = ReadTracker(board: board, metrics: metrics, logger: logger)
@@ -93,7 +92,16 @@ package struct SidecarApp: Service {
     /// failed, with what to do about it.
     package func runOnce() async -> [(account: String, advice: FailureAdvice, msCV: String?)] {
         await withTaskGroup(of: (String, FailureAdvice, String?)?.self) { group in
-            for account in configuration.accounts {
+            // At most `window` accounts have a task at a time, each waiting for one of the
+            // limiter's permits or holding one: enough to keep every permit busy while some
+            // accounts back off between tries, without a task and a refresher for each of
+            // 1,000 accounts at once (7 KB of task frames each).
+            let window = max(64, 4 * configuration.refresh.maxConcurrent)
+            var failures: [(account: String, advice: FailureAdvice, msCV: String?)] = []
+            for (index, account) in configuration.accounts.enumerated() {
+                if index >= window, let finished = await group.next(), let failure = finished {
+                    failures.append(failure)
+                }
                 group.addTask {
                     let name = account.name.value
                     do {
@@ -113,7 +121,6 @@ package struct SidecarApp: Service {
                     }
                 }
             }
-            var failures: [(account: String, advice: FailureAdvice, msCV: String?)] = []
             for await failure in group {
                 if let failure { failures.append(failure) }
             }

@@ -1,6 +1,5 @@
 import AzureCore
 import AzureIdentity
-package import CoreMetrics
 package import DaemonSupport
 import MixedRealityAuthentication
 import SidecarConfig
@@ -12,8 +11,9 @@ package import FoundationEssentials
 package import Foundation
 #endif
 
-/// The sidecar's metrics, built from an injected factory and fed by the state machines: their
-/// attempt records (counters, durations) and their snapshots (expiry, last success, state).
+/// The sidecar's metrics, fed by the state machines (their attempt records: counters, durations;
+/// their snapshots: expiry, last success, state) and rendered by the daemon's ``MetricsRegistry``
+/// at each scrape, as a ``MetricsCollector``.
 /// Names are `mr_token_*`; labels are the account name (bounded by the config), the result and
 /// the state (fixed sets).
 package final class SidecarMetrics: Sendable {
@@ -55,51 +55,49 @@ package final class SidecarMetrics: Sendable {
         return labels
     }()
 
-    /// One account's series. The per-result counters and per-state gauges are made when first
-    /// needed: swift-prometheus copies a metric family on every series added to it, so making all
-    /// of them for each of 1,000 accounts up front cost seconds at start.
-    private struct AccountMetrics {
-        let expiry: Gauge
-        let lastSuccess: Gauge
-        let duration: CoreMetrics.Timer
-        var attempts: [String: Counter] = [:]
-        var states: [AccountState: Gauge] = [:]
-        /// Made when the account uses them: key rotation, read tracking.
-        var others: [String: Gauge] = [:]
+    /// One account's series, plain values rendered at each scrape. A family's series of an
+    /// account appear once the account has used them (a state never entered, a result never
+    /// seen, a key index never reported have no series), as they did with swift-prometheus.
+    private struct AccountSeries {
+        var expiry = 0.0
+        var lastSuccess = 0.0
+        /// Cumulative counts per bucket of `durationBuckets`, the sum in seconds and the count.
+        var durationBuckets: [Int]
+        var durationSum = 0.0
+        var durationCount = 0
+        /// Per result, in the order first seen.
+        var attempts: [(result: String, count: Int)] = []
+        /// Per state entered, in the order first entered: 1 for the current one.
+        var states: [(state: AccountState, value: Double)] = []
+        /// Made when the account uses them (key rotation, read tracking), by metric name.
+        var others: [String: Double] = [:]
+
+        init(buckets: Int) { durationBuckets = Array(repeating: 0, count: buckets) }
     }
 
-    private let factory: any MetricsFactory
-    private let accounts = Mutex<[String: AccountMetrics]>([:])
-    private let reloads: [String: Counter]
-    private let notifications: [String: Counter]
+    /// The optional per-account gauges, in the order they are rendered.
+    private static let otherNames = [
+        "mr_token_account_key_index", "mr_token_written_timestamp_seconds", "mr_token_last_read_timestamp_seconds",
+        "mr_token_read_since_write",
+    ]
+    /// The upper bounds of `mr_token_refresh_duration_seconds`, in seconds.
+    private static let durationBuckets: [Double] =
+        (descriptions["mr_token_refresh_duration_seconds"]?.buckets ?? []).map(\.seconds)
+    private static let durationBucketLabels: [String] = durationBuckets.map { "\($0)" }
 
-    package init(factory: any MetricsFactory) {
-        self.factory = factory
-        reloads = Dictionary(
-            uniqueKeysWithValues: ["success", "failure"].map {
-                ($0, Counter(label: "mr_token_config_reloads_total", dimensions: [("result", $0)], factory: factory))
-            })
-        notifications = Dictionary(
-            uniqueKeysWithValues: ["success", "failure"].map {
-                ($0, Counter(label: "mr_token_notifications_total", dimensions: [("result", $0)], factory: factory))
-            })
-    }
+    /// Every account's series. One dictionary entry per account, rendered at a scrape: adding the
+    /// 1,000th account costs what adding the first did (swift-prometheus's registry copied a
+    /// metric family for each series added, which made 1,000 accounts quadratic).
+    private let accounts = Mutex<[String: AccountSeries]>([:])
+    private let reloads = Mutex<[String: Int]>(["success": 0, "failure": 0])
+    private let notifications = Mutex<[String: Int]>(["success": 0, "failure": 0])
+
+    package init() {}
 
     /// Runs `body` on the account's series, made on first use.
-    private func withMetrics<T>(_ account: String, _ body: (inout AccountMetrics) -> T) -> T {
+    private func withSeries<T>(_ account: String, _ body: (inout AccountSeries) -> T) -> T {
         accounts.withLock { accounts in
-            let dimensions = [("account", account)]
-            var metrics =
-                accounts[account]
-                ?? AccountMetrics(
-                    expiry: Gauge(label: "mr_token_expiry_timestamp_seconds", dimensions: dimensions, factory: factory),
-                    lastSuccess: Gauge(
-                        label: "mr_token_last_success_timestamp_seconds", dimensions: dimensions, factory: factory),
-                    duration: CoreMetrics.Timer(
-                        label: "mr_token_refresh_duration_seconds", dimensions: dimensions, factory: factory)
-                )
-            defer { accounts[account] = metrics }
-            return body(&metrics)
+            body(&accounts[account, default: AccountSeries(buckets: Self.durationBuckets.count)])
         }
     }
 
@@ -107,16 +105,20 @@ package final class SidecarMetrics: Sendable {
     package func record<C: WallClock>(_ account: String, _ record: AccountStateMachine<C>.AttemptRecord) {
         // Every result is in `results` (the labels are derived from the error types).
         let label = record.result
-        let (counter, timer) = withMetrics(account) { metrics -> (Counter, CoreMetrics.Timer) in
-            if let existing = metrics.attempts[label] { return (existing, metrics.duration) }
-            let counter = Counter(
-                label: "mr_token_refresh_attempts_total", dimensions: [("account", account), ("result", label)],
-                factory: factory)
-            metrics.attempts[label] = counter
-            return (counter, metrics.duration)
+        let seconds = record.duration.map { max(0, $0.seconds) }
+        withSeries(account) { series in
+            if let index = series.attempts.firstIndex(where: { $0.result == label }) {
+                series.attempts[index].count += 1
+            } else {
+                series.attempts.append((label, 1))
+            }
+            guard let seconds else { return }
+            for (index, bound) in Self.durationBuckets.enumerated() where seconds <= bound {
+                series.durationBuckets[index] += 1
+            }
+            series.durationSum += seconds
+            series.durationCount += 1
         }
-        counter.increment()
-        if let duration = record.duration { timer.recordNanoseconds(max(0, duration.nanoseconds)) }
     }
 
     /// Shows a snapshot: the expiry, the last success, and `mr_token_state{state}` 1 for the
@@ -124,28 +126,19 @@ package final class SidecarMetrics: Sendable {
     /// no series).
     package func publish(_ snapshot: AccountSnapshot, now: Date) {
         let state = snapshot.state(at: now)
-        let (expiry, lastSuccess, gauges) = withMetrics(snapshot.name) { metrics in
-            if metrics.states[state] == nil {
-                metrics.states[state] = Gauge(
-                    label: "mr_token_state", dimensions: [("account", snapshot.name), ("state", state.rawValue)],
-                    factory: factory)
+        withSeries(snapshot.name) { series in
+            if let expiresOn = snapshot.expiresOn { series.expiry = expiresOn.timeIntervalSince1970 }
+            if let lastRefresh = snapshot.lastRefresh { series.lastSuccess = lastRefresh.timeIntervalSince1970 }
+            if !series.states.contains(where: { $0.state == state }) { series.states.append((state, 0)) }
+            for index in series.states.indices {
+                series.states[index].value = series.states[index].state == state ? 1 : 0
             }
-            return (metrics.expiry, metrics.lastSuccess, metrics.states)
         }
-        if let expiresOn = snapshot.expiresOn { expiry.record(expiresOn.timeIntervalSince1970) }
-        if let lastRefresh = snapshot.lastRefresh { lastSuccess.record(lastRefresh.timeIntervalSince1970) }
-        for (candidate, gauge) in gauges { gauge.record(candidate == state ? 1 : 0) }
     }
 
     /// Sets one of the account's optional gauges, made on first use.
     private func set(_ account: String, _ label: String, _ value: Double) {
-        let gauge = withMetrics(account) { metrics -> Gauge in
-            if let existing = metrics.others[label] { return existing }
-            let gauge = Gauge(label: label, dimensions: [("account", account)], factory: factory)
-            metrics.others[label] = gauge
-            return gauge
-        }
-        gauge.record(value)
+        withSeries(account) { $0.others[label] = value }
     }
 
     /// The account key file the STS accepted (`mr_token_account_key_index`).
@@ -164,19 +157,69 @@ package final class SidecarMetrics: Sendable {
     }
 
     /// Counts a notification.
-    package func notification(success: Bool) { notifications[success ? "success" : "failure"]?.increment() }
+    package func notification(success: Bool) {
+        notifications.withLock { $0[success ? "success" : "failure", default: 0] += 1 }
+    }
 
     /// Counts a config reload.
-    package func reload(success: Bool) { reloads[success ? "success" : "failure"]?.increment() }
+    package func reload(success: Bool) { reloads.withLock { $0[success ? "success" : "failure", default: 0] += 1 } }
 
     /// Drops an account's series when it is removed from the config.
-    package func remove(_ account: String) {
-        guard let metrics = accounts.withLock({ $0.removeValue(forKey: account) }) else { return }
-        metrics.expiry.destroy()
-        metrics.lastSuccess.destroy()
-        metrics.duration.destroy()
-        metrics.attempts.values.forEach { $0.destroy() }
-        metrics.states.values.forEach { $0.destroy() }
-        metrics.others.values.forEach { $0.destroy() }
+    package func remove(_ account: String) { _ = accounts.withLock { $0.removeValue(forKey: account) } }
+}
+
+extension SidecarMetrics: MetricsCollector {
+    /// Every `mr_token_*` family, accounts in name order: a copy of the values is taken under the
+    /// lock, the text is written outside it.
+    package func collect(into text: inout PrometheusText) {
+        let accounts = self.accounts.withLock { $0 }.sorted { $0.key < $1.key }
+        let help = { (name: String) in Self.descriptions[name]?.help ?? "" }
+        func family(_ name: String, _ type: String, _ series: (String, AccountSeries) -> [([(String, String)], Double)])
+        {
+            let rows = accounts.flatMap { series($0.key, $0.value) }
+            guard !rows.isEmpty else { return }
+            text.family(name, type: type, help: help(name))
+            for (labels, value) in rows {
+                if type == "counter" {
+                    text.sample(name, labels: labels, count: Int(value))
+                } else {
+                    text.sample(name, labels: labels, value)
+                }
+            }
+        }
+        family("mr_token_expiry_timestamp_seconds", "gauge") { name, series in [([("account", name)], series.expiry)] }
+        family("mr_token_last_success_timestamp_seconds", "gauge") { name, series in
+            [([("account", name)], series.lastSuccess)]
+        }
+        family("mr_token_refresh_attempts_total", "counter") { name, series in
+            series.attempts.map { ([("account", name), ("result", $0.result)], Double($0.count)) }
+        }
+        family("mr_token_state", "gauge") { name, series in
+            series.states.map { ([("account", name), ("state", $0.state.rawValue)], $0.value) }
+        }
+        for other in Self.otherNames {
+            family(other, "gauge") { name, series in
+                series.others[other].map { [([("account", name)], $0)] } ?? []
+            }
+        }
+        let duration = "mr_token_refresh_duration_seconds"
+        if !accounts.isEmpty {
+            text.family(duration, type: "histogram", help: help(duration))
+            for (name, series) in accounts {
+                text.histogram(
+                    duration, labels: [("account", name)], bounds: Self.durationBucketLabels,
+                    cumulativeCounts: series.durationBuckets, sum: series.durationSum, count: series.durationCount)
+            }
+        }
+        let totals = [
+            ("mr_token_config_reloads_total", reloads.withLock { $0 }),
+            ("mr_token_notifications_total", notifications.withLock { $0 }),
+        ]
+        for (name, counts) in totals {
+            text.family(name, type: "counter", help: help(name))
+            for result in ["success", "failure"] {
+                text.sample(name, labels: [("result", result)], count: counts[result] ?? 0)
+            }
+        }
     }
 }

@@ -2,7 +2,6 @@ import AzureCore
 import DaemonSupport
 import Hummingbird
 import Logging
-import Prometheus
 import ServiceLifecycle
 
 #if canImport(FoundationEssentials)
