@@ -1,3 +1,5 @@
+import Synchronization
+
 #if canImport(Glibc)
 import Glibc
 #elseif canImport(Musl)
@@ -15,6 +17,8 @@ package struct AtomicFileSink: TokenSink {
 
     /// The random part of the temporary name (fixed by the tests that plant a symlink there).
     package var temporarySuffix: @Sendable () -> String = { AtomicFileSink.randomSuffix() }
+    /// The temporaries of each folder listed so far and not yet removed, by folder.
+    private let listed = SharedBox<[String: [String]]>([:])
 
     package init() {}
 
@@ -90,19 +94,36 @@ package struct AtomicFileSink: TokenSink {
         return result
     }
 
+    /// Removes the temporary files an interrupted write of `path` left (`.<name>.mr-token-tmp-*`).
+    /// Each folder is listed once per sink: 1,000 accounts writing into one folder cost one
+    /// listing, not 1,000 (a listing of 1,000 entries each). Temporaries of this process's own
+    /// writes never outlive the write, so what a folder held when first listed is all there is to
+    /// remove.
     package func removeStaleTemporaries(for path: String) -> Int {
         let (directory, name) = Self.split(path)
-        guard let handle = opendir(directory) else { return 0 }
-        defer { closedir(handle) }
         let prefix = "." + name + Self.temporaryMarker
-        var removed = 0
+        let stale = listed.withLock { listed -> [String] in
+            var temporaries = listed[directory] ?? Self.temporaries(in: directory)
+            let mine = temporaries.filter { $0.hasPrefix(prefix) }
+            temporaries.removeAll { $0.hasPrefix(prefix) }
+            listed[directory] = temporaries
+            return mine
+        }
+        return stale.reduce(0) { $0 + (unlink(directory + "/" + $1) == 0 ? 1 : 0) }
+    }
+
+    /// The names in `directory` that hold the temporary marker.
+    private static func temporaries(in directory: String) -> [String] {
+        guard let handle = opendir(directory) else { return [] }
+        defer { closedir(handle) }
+        var names: [String] = []
         while let entry = readdir(handle) {
             let entryName = withUnsafeBytes(of: entry.pointee.d_name) { raw in
                 String(decoding: raw.prefix(while: { $0 != 0 }), as: UTF8.self)
             }
-            if entryName.hasPrefix(prefix), unlink(directory + "/" + entryName) == 0 { removed += 1 }
+            if entryName.contains(temporaryMarker) { names.append(entryName) }
         }
-        return removed
+        return names
     }
 
     package static func split(_ path: String) -> (directory: String, name: String) {
@@ -119,4 +140,13 @@ package struct AtomicFileSink: TokenSink {
     static func errnoText() -> String {
         String(cString: strerror(errno))
     }
+}
+
+/// A `Mutex` a struct can hold and copy: every copy shares the value.
+final class SharedBox<Value: Sendable>: Sendable {
+    private let mutex: Mutex<Value>
+
+    init(_ value: Value) { mutex = Mutex(value) }
+
+    func withLock<T>(_ body: (inout Value) -> T) -> T { mutex.withLock { body(&$0) } }
 }
