@@ -12,7 +12,7 @@ emulator on loopback and measures:
   4. 1, 100, 1,000 accounts: time until every token is on disk, peak RSS, the emulator's
      requests per second and the most exchanges it saw in flight (against refresh.maxConcurrent);
   5. the webhook under load: AdmissionReviews of a realistic pod over kept-alive TLS connections
-     (mr-webhook-load) at 200 a second, then as fast as they are answered;
+     (mr-webhook-load) at 200 a second, then as fast as they are answered over 2, 8 and 16;
   6. the in-process micro-benchmarks (mr-micro-benchmarks).
 Writes build/benchmarks/results.json, docs/benchmarks-accounts.png, and the results section of
 docs/benchmarks.md.
@@ -49,6 +49,7 @@ RUNS = int(os.environ.get("MR_BENCH_RUNS", "20"))
 IDLE_SECONDS = int(os.environ.get("MR_BENCH_IDLE_SECONDS", "600"))
 WEBHOOK_SECONDS = int(os.environ.get("MR_BENCH_WEBHOOK_SECONDS", "60"))
 WEBHOOK_RATE = 200
+SATURATION_CONNECTIONS = [2, 8, 16]
 SETTLE_SECONDS = 20
 ACCOUNT_COUNTS = [1, 100, 1000]
 MAX_CONCURRENT = 8
@@ -432,7 +433,10 @@ def webhook_benchmark():
         return result
 
     rate = run(["--connections", "4", "--seconds", str(WEBHOOK_SECONDS), "--rate", str(WEBHOOK_RATE)])
-    saturated = run(["--connections", "8", "--seconds", str(max(10, WEBHOOK_SECONDS // 3)), "--max"])
+    # As many connections as an API server keeps open to a webhook varies; the rate it reaches
+    # depends on it (round trips in flight against contention on 2 cores), so several are tried.
+    saturated = [run(["--connections", str(count), "--seconds", str(max(10, WEBHOOK_SECONDS // 3)), "--max"])
+                 for count in SATURATION_CONNECTIONS]
     process.terminate()
     process.wait()
     return {"bodyBytes": os.path.getsize(body), "rate": rate, "max": saturated, "cores": os.cpu_count()}
@@ -518,9 +522,9 @@ def write_doc(results):
         "| load | reviews/s answered | p50 | p99 | max | errors | webhook CPU | generator CPU | webhook highest RSS |",
         "|---|---|---|---|---|---|---|---|---|",
     ]
-    for key, label in (("rate", f"{WEBHOOK_RATE}/s for {WEBHOOK_SECONDS} s, 4 connections"),
-                       ("max", "as fast as answered, 8 connections")):
-        r = w[key]
+    rows = [(w["rate"], f"{WEBHOOK_RATE}/s for {WEBHOOK_SECONDS} s, {w['rate']['connections']} connections")]
+    rows += [(r, f"as fast as answered, {r['connections']} connections") for r in w["max"]]
+    for r, label in rows:
         lines.append(f"| {label} | {r['perSecond']:.0f} | {r['p50Ms']:.2f} ms | {r['p99Ms']:.2f} ms | {r['maxMs']:.1f} ms | "
                      f"{r['errors']} | {r['webhookCpuSeconds'] / r['seconds'] * 100:.0f} % of a core | "
                      f"{r['generatorCpuSeconds'] / r['seconds'] * 100:.0f} % of a core | {r['webhookMaxRssKiB'] / 1024:.1f} MiB |")
