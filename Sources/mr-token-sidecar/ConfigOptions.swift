@@ -6,8 +6,11 @@ import SidecarConfig
 
 /// Where the config comes from: `--config FILE` (watched for changes) or `--config-env VARIABLE`.
 struct ConfigOptions: ParsableArguments {
+    /// Where the config is read from when `--config` is not given.
+    static let defaultConfigPath = "/etc/mr-token-sidecar/config.yaml"
+
     @Option(name: .shortAndLong, help: "The config file.")
-    var config: String = "/etc/mr-token-sidecar/config.yaml"
+    var config: String = ConfigOptions.defaultConfigPath
 
     @Option(
         help: ArgumentHelp(

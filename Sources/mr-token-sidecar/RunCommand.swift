@@ -98,3 +98,50 @@ struct RunCommand: AsyncParsableCommand {
         logger.info("every token is on disk", metadata: [LogKeys.count: .integer(app.configuration.accounts.count)])
     }
 }
+
+extension RunCommand {
+    /// `run` with only its own options, each well formed and given once, read without
+    /// swift-argument-parser: the path every pod start takes. swift-argument-parser finds a
+    /// command's options by reflection and dynamic casts, and each first cast scans every
+    /// protocol conformance of this 38 MB binary (a few milliseconds of a cold start, see
+    /// docs/benchmarks.md). Anything else (`--help`, `--version`, another subcommand, an unknown
+    /// or repeated option, a value that looks like an option, an invalid `--allowed-hosts`)
+    /// returns `nil` and goes through swift-argument-parser, with its messages.
+    static func quickParse(_ arguments: [String]) -> RunCommand? {
+        var rest = arguments[...]
+        if rest.first == "run" { rest = rest.dropFirst() }
+        var once = false
+        var values: [String: String] = [:]
+        let valued = [
+            "--config": "--config", "-c": "--config", "--config-env": "--config-env",
+            "--allowed-hosts": "--allowed-hosts", "--termination-message-path": "--termination-message-path",
+        ]
+        while let argument = rest.popFirst() {
+            var name = argument
+            var value: String?
+            if argument.hasPrefix("--"), let equals = argument.firstIndex(of: "=") {
+                name = String(argument[..<equals])
+                value = String(argument[argument.index(after: equals)...])
+            }
+            if name == "--once" {
+                guard value == nil, !once else { return nil }
+                once = true
+                continue
+            }
+            guard let key = valued[name], values[key] == nil else { return nil }
+            if value == nil { value = rest.popFirst() }
+            guard let value, !value.isEmpty, !value.hasPrefix("-") else { return nil }
+            values[key] = value
+        }
+        var options = ConfigOptions()
+        options.config = values["--config"] ?? ConfigOptions.defaultConfigPath
+        options.configEnv = values["--config-env"]
+        options.allowedHosts = values["--allowed-hosts"]
+        guard (try? options.validate()) != nil else { return nil }
+        var command = RunCommand()
+        command.options = options
+        command.once = once
+        command.terminationMessagePath = values["--termination-message-path"]
+        return command
+    }
+}

@@ -33,6 +33,11 @@ struct SidecarCommand: AsyncParsableCommand {
     /// Parses the command line and runs, with exit code 2 for usage errors.
     static func runMain() async {
         do {
+            // The pod's own start (`run` and its options) without swift-argument-parser's reflection.
+            if let command = RunCommand.quickParse(Array(CommandLine.arguments.dropFirst())) {
+                try await command.run()
+                return
+            }
             var command = try parseAsRoot()
             if var asyncCommand = command as? any AsyncParsableCommand {
                 try await asyncCommand.run()

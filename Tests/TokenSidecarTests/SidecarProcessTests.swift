@@ -60,6 +60,49 @@ struct SidecarProcessTests {
         }
     }
 
+    @Test(
+        "run's command line: every spelling of its options works (read without swift-argument-parser), anything else gets swift-argument-parser's answer"
+    )
+    func runCommandLine() async throws {
+        try await withSidecar { harness in
+            try harness.writeConfig([harness.defaultAccount])
+            let config = harness.configPath
+            func start(_ arguments: [String]) throws -> ChildProcess {
+                try ChildProcess.start(
+                    executable: "mr-token-sidecar", arguments: arguments, environment: SidecarHarness.environment)
+            }
+            let spellings: [[String]] = [
+                ["run", "--once", "--config", config], ["--once", "-c", config],
+                ["run", "--config=\(config)", "--once"],
+                ["--once", "--config", "/nowhere.yaml", "--config", config],  // repeated: the last wins, as before
+                [
+                    "run", "--once", "--allowed-hosts", "127.0.0.1", "--termination-message-path",
+                    harness.directory.appendingPathComponent("termination").path, "--config", config,
+                ],
+            ]
+            for arguments in spellings {
+                try? FileManager.default.removeItem(atPath: harness.output("anchors"))
+                let child = try start(arguments)
+                #expect(await child.exitStatus() == 0, "\(arguments): \(child.standardError)")
+                #expect(harness.read(harness.output("anchors"))?.hasPrefix("ey") == true, "\(arguments)")
+            }
+            let refusals: [([String], String)] = [
+                (["run", "--once", "--config"], "Missing value for '--config <config>'"),
+                (["run", "--once", "--bogus", "--config", config], "Unknown option '--bogus'"),
+                (["run", "--allowed-hosts", "a b", "--config", config], "--allowed-hosts: "),
+                (["run", "--once=yes", "--config", config], "--once"),
+            ]
+            for (arguments, message) in refusals {
+                let child = try start(arguments)
+                #expect(await child.exitStatus() == 2, "\(arguments)")
+                #expect(child.standardError.contains(message), "\(arguments): \(child.standardError)")
+            }
+            let help = try start(["run", "--help"])
+            #expect(await help.exitStatus() == 0)
+            #expect(help.standardOutput.contains("--termination-message-path"))
+        }
+    }
+
     @Test("--once exits 1 naming the account that failed; the others are written")
     func onceFailure() async throws {
         try await withSidecar { harness in
