@@ -64,12 +64,17 @@ enum YAMLParser {
             throw YAMLSyntaxError(line: 0, message: "cannot initialize libyaml")
         }
         defer { yaml_parser_delete(&parser) }
-        let bytes = Array(text.utf8)
-        return try bytes.withUnsafeBufferPointer { buffer throws(YAMLSyntaxError) -> YAMLNode? in
+        var text = text  // a native string's UTF-8, read in place (no copy of a large config)
+        let result = text.withUTF8 { buffer -> Result<YAMLNode?, YAMLSyntaxError> in
             yaml_parser_set_input_string(&parser, buffer.baseAddress, buffer.count)
             yaml_parser_set_encoding(&parser, YAML_UTF8_ENCODING)
-            return try read(&parser)
+            do throws(YAMLSyntaxError) {
+                return .success(try read(&parser))
+            } catch {
+                return .failure(error)
+            }
         }
+        return try result.get()
     }
 
     private static func read(_ parser: inout yaml_parser_t) throws(YAMLSyntaxError) -> YAMLNode? {
