@@ -35,6 +35,11 @@ public struct HTTPPipelineOptions: Sendable {
     /// says (the sidecar's notifications to the app in its pod); default `false`, as the Azure
     /// SDKs.
     package var loopbackSkipsProxy = false
+    /// Where the proxy variables and `AZURE_LOG_LEVEL` are read when the pipeline is made without
+    /// an environment of its own; `nil`: the process's. The sidecar reads its environment once
+    /// and hands it to every account's client (reading the process's builds a dictionary of it
+    /// each time).
+    package var environment: [String: String]?
 
     /// Creates pipeline options.
     /// - Parameters:
@@ -188,16 +193,18 @@ package struct HTTPPipeline: Sendable {
     /// - Parameters:
     ///   - options: The options.
     ///   - component: The component named in `User-Agent`, such as `mixedreality-authentication`.
-    ///   - environment: Where `AZURE_LOG_LEVEL` and the proxy variables are read.
+    ///   - environment: Where `AZURE_LOG_LEVEL` and the proxy variables are read (`nil`: the
+    ///     options' environment, else the process's).
     ///   - sleep: How to wait between tries (tests pass a fake).
     /// - Throws: ``AzureCoreError`` (`tls`) when the extra CA file cannot be read,
     ///   (`invalidArgument`) when a proxy URL is not usable.
     package init(
         options: HTTPPipelineOptions,
         component: String,
-        environment: [String: String] = ProcessInfo.processInfo.environment,
+        environment: [String: String]? = nil,
         sleep: @escaping @Sendable (Duration) async throws -> Void = { try await EventLoopSleep.sleep(for: $0) }
     ) throws(AzureCoreError) {
+        let environment = environment ?? options.environment ?? ProcessInfo.processInfo.environment
         self.options = options
         var proxies = try ProxySettings.resolve(option: options.proxy, environment: environment)
         proxies.loopbackSkipsProxy = options.loopbackSkipsProxy

@@ -51,14 +51,11 @@ public enum JWTExpiry: Sendable {
         guard let bytes = Base64URL.decode(payload) else {
             throw ParseError(reason: "the JWT payload is neither base64url nor base64")
         }
-        let claims: ClaimSet
-        do {
-            claims = try JSONDecoder().decode(ClaimSet.self, from: Data(bytes))
-        } catch {
+        guard case .object(let members)? = try? JSONParser().parse(bytes) else {
             throw ParseError(reason: "the JWT payload is not a JSON object")
         }
         let seconds: Double
-        switch claims.exp {
+        switch members["exp"] {
         case .number(let value)?:
             seconds = value
         case .string(let text)?:
@@ -66,55 +63,22 @@ public enum JWTExpiry: Sendable {
                 throw ParseError(reason: "the JWT claim exp is a string but not a number")
             }
             seconds = value
-        case nil, .absent?:
+        case nil, .null?:
             throw ParseError(reason: "the JWT has no exp claim (no expiration)")
-        case .other?:
+        default:
             throw ParseError(reason: "the JWT claim exp is neither a number nor a numeric string")
         }
         guard seconds.isFinite, seconds > 0, seconds < 253_402_300_800 * 10 else {
             throw ParseError(reason: "the JWT claim exp is not a plausible time")
         }
         let issuedAt: Date? =
-            switch claims.iat {
+            switch members["iat"] {
             case .number(let value)?: value > 0 && value.isFinite ? Date(timeIntervalSince1970: value) : nil
             case .string(let text)?: Double(text.trimmed).map { Date(timeIntervalSince1970: $0) }
             default: nil
             }
+        let accountId = members["aid"]?.string
         return Claims(
-            expiresOn: Date(timeIntervalSince1970: seconds.rounded(.down)), issuedAt: issuedAt, accountId: claims.aid)
-    }
-}
-
-private struct ClaimSet: Decodable {
-    enum Exp: Decodable {
-        case number(Double)
-        case string(String)
-        case absent
-        case other
-
-        init(from decoder: any Decoder) throws {
-            let container = try decoder.singleValueContainer()
-            if container.decodeNil() {
-                self = .absent
-            } else if let number = try? container.decode(Double.self) {
-                self = .number(number)
-            } else if let text = try? container.decode(String.self) {
-                self = .string(text)
-            } else {
-                self = .other
-            }
-        }
-    }
-    var exp: Exp?
-    var iat: Exp?
-    var aid: String?
-
-    enum CodingKeys: String, CodingKey { case exp, iat, aid }
-
-    init(from decoder: any Decoder) throws {
-        let container = try decoder.container(keyedBy: CodingKeys.self)
-        exp = try container.decodeIfPresent(Exp.self, forKey: .exp)
-        iat = try? container.decodeIfPresent(Exp.self, forKey: .iat)
-        aid = try? container.decodeIfPresent(String.self, forKey: .aid)
+            expiresOn: Date(timeIntervalSince1970: seconds.rounded(.down)), issuedAt: issuedAt, accountId: accountId)
     }
 }

@@ -128,5 +128,25 @@ struct CoreTypesTests {
         #expect(Base64URL.decode("+/+/AAE=") == bytes)
         #expect(Base64URL.decode("-_+/") == nil)
         #expect(Base64URL.decode("AAE=x") == nil)
+        #expect(Base64URL.decode("AAE===") == nil)
+        #expect(Base64URL.decode("A") == nil)
+        #expect(Base64URL.decode("AA*A") == nil)
+        #expect(Base64URL.decode("AA\u{e9}A") == nil)
+        #expect(Base64URL.decode("") == [])
+        // Every length and every byte value, against Foundation's standard base64.
+        var generator = SystemRandomNumberGenerator()
+        for length in 0..<70 {
+            let random = (0..<length).map { _ in UInt8.random(in: 0...255, using: &generator) }
+            let standard = Data(random).base64EncodedString()
+            let url = Base64URL.encode(random)
+            #expect(
+                url
+                    == standard.replacingOccurrences(of: "+", with: "-").replacingOccurrences(of: "/", with: "_")
+                    .replacingOccurrences(of: "=", with: ""))
+            #expect(Base64URL.decode(url) == random)
+            #expect(Base64URL.decode(standard) == random)
+            #expect(Base64URL.decode(standard.replacingOccurrences(of: "=", with: "")) == random)
+            if standard.hasSuffix("==") { #expect(Base64URL.decode(standard.dropLast()) == nil) }  // half padded
+        }
     }
 }

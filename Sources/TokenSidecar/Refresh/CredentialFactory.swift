@@ -19,6 +19,9 @@ package final class CredentialFactory: Sendable {
 
     package init(environment: [String: String], pipeline: HTTPPipelineOptions) {
         self.environment = environment
+        var pipeline = pipeline
+        // Every account's pipeline reads the proxy and log variables from this environment.
+        pipeline.environment = environment
         self.pipeline = pipeline
     }
 
