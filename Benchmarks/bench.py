@@ -8,7 +8,7 @@ emulator on loopback and measures:
      (medians, each client's overhead over curl), with the peak RSS of each run;
   2. idle RSS of the daemons (one account), sampled every 5 s over IDLE_SECONDS once the first
      token's refresh has settled, beside the peer's;
-  3. CPU time of both daemons over the same window;
+  3. CPU time of the daemons over the same window;
   4. 1, 100, 1,000 accounts: time until every token is on disk, peak RSS, the emulator's
      requests per second and the most exchanges it saw in flight (against refresh.maxConcurrent);
   5. the webhook under load: AdmissionReviews of a realistic pod over kept-alive TLS connections
@@ -107,7 +107,10 @@ def new_accounts(count):
     return [(str(uuid.uuid4()), uuid.uuid4().hex + uuid.uuid4().hex) for _ in range(count)]
 
 
-def sidecar_config(emulator, accounts, folder, server="127.0.0.1:0"):
+def sidecar_config(emulator, accounts, folder, server="127.0.0.1:0", system_roots=False):
+    """The config of a sidecar for these accounts. The emulator is a private endpoint with a known
+    CA: the sidecar trusts that CA alone (tls.systemRoots: false), as curl (--cacert) and the peer
+    (REQUESTS_CA_BUNDLE) do; system_roots=True adds the system store (the default config)."""
     os.makedirs(os.path.join(folder, "keys"), exist_ok=True)
     os.makedirs(os.path.join(folder, "out"), exist_ok=True)
     lines = ["accounts:"]
@@ -120,7 +123,8 @@ def sidecar_config(emulator, accounts, folder, server="127.0.0.1:0"):
             f"    endpoint: {emulator.url}", f"    credential: {{type: accountKey, keyFile: {key_file}}}",
             f"    output: {{path: {folder}/out/{index}.token, format: token, mode: \"0440\"}}",
         ]
-    lines += [f"refresh: {{maxConcurrent: {MAX_CONCURRENT}}}", f"tls: {{caFile: {emulator.ca}}}",
+    roots = "" if system_roots else ", systemRoots: false"
+    lines += [f"refresh: {{maxConcurrent: {MAX_CONCURRENT}}}", f"tls: {{caFile: {emulator.ca}{roots}}}",
               f"server: {{address: \"{server}\"}}", "log: {level: warning}"]
     path = os.path.join(folder, "config.yaml")
     with open(path, "w") as f:
@@ -232,6 +236,10 @@ def main():
     account, key = accounts[0]
     one = os.path.join(WORK, "one")
     config = sidecar_config(emulator, [accounts[0]], one, server="")
+    # The same sidecar with the system's CA store trusted as well (the default, tls.systemRoots: true).
+    one_system = os.path.join(WORK, "one-system")
+    config_system = sidecar_config(emulator, [accounts[0]], one_system, server="", system_roots=True)
+    system_out = os.path.join(one_system, "out", "0.token")
     key_file = os.path.join(one, "keys", "0")
     sidecar_out = os.path.join(one, "out", "0.token")
     peer_out = os.path.join(one, "out", "peer.token")
@@ -246,15 +254,20 @@ def main():
             "-o", curl_out, f"{emulator.url}/Accounts/{account}/token?api-version=2019-02-28-preview"]
 
     log(f"1. cold start to token on disk, {RUNS} runs each of the sidecar, the peer and curl, alternating")
-    cold = {name: [] for name in ("sidecar", "peer", "curl", "sidecarPeakKiB", "peerPeakKiB", "curlPeakKiB")}
+    names = ("sidecar", "sidecarSystem", "peer", "curl")
+    cold = {name + suffix: [] for name in names for suffix in ("", "PeakKiB")}
     for _ in range(RUNS):
-        for name in ("sidecar", "peer", "curl"):
-            for path in (sidecar_out, peer_out, curl_out):
+        for name in names:
+            for path in (sidecar_out, system_out, peer_out, curl_out):
                 if os.path.exists(path):
                     os.remove(path)
             if name == "sidecar":
                 elapsed, peak = timed_run([os.path.join(BIN, "mr-token-sidecar"), "run", "--once", "--config", config])
                 assert os.path.getsize(sidecar_out) > 100
+            elif name == "sidecarSystem":
+                elapsed, peak = timed_run(
+                    [os.path.join(BIN, "mr-token-sidecar"), "run", "--once", "--config", config_system])
+                assert os.path.getsize(system_out) > 100
             elif name == "peer":
                 elapsed, peak = timed_run(peer, env=peer_env)
                 assert os.path.getsize(peer_out) > 100
@@ -263,8 +276,12 @@ def main():
                 assert os.path.getsize(curl_out) > 100
             cold[name].append(elapsed)
             cold[name + "PeakKiB"].append(peak)
-    median_ms = {name: statistics.median(cold[name]) * 1000 for name in ("sidecar", "peer", "curl")}
+    median_ms = {name: statistics.median(cold[name]) * 1000 for name in names}
     results["coldStart"] = {
+        "sidecarSystemMedianMs": median_ms["sidecarSystem"],
+        "sidecarSystemOverCurlMs": median_ms["sidecarSystem"] - median_ms["curl"],
+        "sidecarSystemPeakMedianKiB": statistics.median(cold["sidecarSystemPeakKiB"]),
+        "sidecarSystemAllMs": [round(x * 1000, 2) for x in cold["sidecarSystem"]],
         "sidecarMedianMs": median_ms["sidecar"],
         "peerMedianMs": median_ms["peer"],
         "curlMedianMs": median_ms["curl"],
@@ -282,17 +299,24 @@ def main():
     }
     print(json.dumps(results["coldStart"], indent=1))
 
-    log(f"2-3. idle RSS and CPU of both daemons: {SETTLE_SECONDS} s after the first token, then {IDLE_SECONDS} s")
-    for path in (sidecar_out, peer_out):
+    log(f"2-3. idle RSS and CPU of the daemons (two sidecars, the peer): {SETTLE_SECONDS} s after the first token, then {IDLE_SECONDS} s")
+    for path in (sidecar_out, system_out, peer_out):
         if os.path.exists(path):
             os.remove(path)
+    binary_copy = os.path.join(OUT, "mr-token-sidecar-copy")  # on disk: tmpfs pages cannot be paged out
+    shutil.copy2(os.path.join(BIN, "mr-token-sidecar"), binary_copy)
     daemons = {
         "sidecar": subprocess.Popen([os.path.join(BIN, "mr-token-sidecar"), "run", "--config", config],
                                     stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL),
+        # A copy of the binary: two processes mapping the same file share its pages, and the
+        # kernel's MADV_PAGEOUT (the sidecar's trim once idle) leaves pages mapped twice alone.
+        "sidecarSystem": subprocess.Popen([binary_copy, "run", "--config", config_system],
+                                          stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL),
         "peer": subprocess.Popen(peer + ["--daemon"], env=peer_env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL),
     }
     CHILDREN.extend(daemons.values())
     wait_for(sidecar_out)
+    wait_for(system_out)
     wait_for(peer_out)
     first = {name: proc_status(p.pid) for name, p in daemons.items()}
     # Settle (the sidecar closes idle connections after 10 s and gives memory back 15 s after its
@@ -510,11 +534,14 @@ def write_doc(results):
         "",
         "The server's time is in every client's figure; curl (one process, one TLS handshake, one request, no file",
         "written atomically) is the floor, and each client's overhead is its time over curl's. Token files on "
-        f"{c['fileSystem']}, as deployed (emptyDir, medium: Memory).",
+        f"{c['fileSystem']}, as deployed (emptyDir, medium: Memory). Each client trusts the emulator's CA alone (curl",
+        "`--cacert`, the peer `REQUESTS_CA_BUNDLE`, the sidecar `tls: {caFile, systemRoots: false}`); the second row",
+        "adds the system's 140 or so public roots, as the sidecar's default does.",
         "",
         "| | median | over curl | peak RSS (median) |",
         "|---|---|---|---|",
         f"| `mr-token-sidecar run --once` | {c['sidecarMedianMs']:.1f} ms | {c['sidecarOverCurlMs']:.1f} ms | {c['sidecarPeakMedianKiB'] / 1024:.1f} MiB |",
+        f"| the same, trusting the system's CA store too (the default) | {c['sidecarSystemMedianMs']:.1f} ms | {c['sidecarSystemOverCurlMs']:.1f} ms | {c['sidecarSystemPeakMedianKiB'] / 1024:.1f} MiB |",
         f"| Azure SDK for Python (peer.py) | {c['peerMedianMs']:.1f} ms | {c['peerOverCurlMs']:.1f} ms | {c['peerPeakMedianKiB'] / 1024:.1f} MiB |",
         f"| curl (the floor) | {c['curlMedianMs']:.1f} ms | | {c['curlPeakMedianKiB'] / 1024:.1f} MiB |",
         f"| ratio | **{c['ratio']:.1f}x faster** | **1/{c['overheadRatio']:.1f} of the peer's overhead** | {c['peerPeakMedianKiB'] / c['sidecarPeakMedianKiB']:.1f}x less |",
@@ -524,7 +551,9 @@ def write_doc(results):
         "| | RSS at the end | of it anonymous | of it file-backed | highest RSS in the window | highest anonymous | peak since start | CPU per idle minute |",
         "|---|---|---|---|---|---|---|---|",
     ]
-    for name, label in (("sidecar", "`mr-token-sidecar run`"), ("peer", "Azure SDK for Python (peer.py --daemon)")):
+    for name, label in (("sidecar", "`mr-token-sidecar run`"),
+                        ("sidecarSystem", "the same, trusting the system's CA store too (the default)"),
+                        ("peer", "Azure SDK for Python (peer.py --daemon)")):
         d = i[name]
         lines.append(f"| {label} | {d['rssKiB'] / 1024:.1f} MiB | {d['anonKiB'] / 1024:.1f} MiB | {d['fileKiB'] / 1024:.1f} MiB | "
                      f"{d['maxRssKiB'] / 1024:.1f} MiB | {d['maxAnonKiB'] / 1024:.1f} MiB | "

@@ -35,6 +35,11 @@ public struct HTTPPipelineOptions: Sendable {
     /// says (the sidecar's notifications to the app in its pod); default `false`, as the Azure
     /// SDKs.
     package var loopbackSkipsProxy = false
+    /// Whether the system's CA store is trusted (default `true`). `false` trusts
+    /// ``additionalTrustedCAFile`` alone: a private endpoint with a known CA, where the 140 or so
+    /// public roots are neither needed nor wanted (and parsing them is most of a cold start's
+    /// TLS set-up).
+    package var trustSystemRoots = true
     /// Where the proxy variables and `AZURE_LOG_LEVEL` are read when the pipeline is made without
     /// an environment of its own; `nil`: the process's. The sidecar reads its environment once
     /// and hands it to every account's client (reading the process's builds a dictionary of it
@@ -212,7 +217,15 @@ package struct HTTPPipeline: Sendable {
         var tls = TLSConfiguration.makeClientConfiguration()
         tls.minimumTLSVersion = .tlsv12
         if let caFile = options.additionalTrustedCAFile {
-            tls.additionalTrustRoots = [.certificates(try Self.certificates(caFile))]
+            let certificates = try Self.certificates(caFile)
+            if options.trustSystemRoots {
+                tls.additionalTrustRoots = [.certificates(certificates)]
+            } else {
+                tls.trustRoots = .certificates(certificates)
+            }
+        } else if !options.trustSystemRoots {
+            throw AzureCoreError(
+                .tls, "trusting no system CA needs a CA bundle of its own: give additionalTrustedCAFile")
         }
         self.tlsConfiguration = tls
         var agent = "azsdk-swift-\(component)/\(ReleaseVersion.current) (Swift; Linux)"

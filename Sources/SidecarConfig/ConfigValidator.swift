@@ -94,6 +94,11 @@ struct ConfigValidator {
         if let caFile = configuration.tls.caFile, !FileManager.default.isReadableFile(atPath: caFile) {
             add("tls.caFile", "\(caFile) is not a readable file")
         }
+        if !configuration.tls.systemRoots && configuration.tls.caFile == nil {
+            add(
+                "tls.systemRoots",
+                "false trusts tls.caFile alone, and there is none: give tls.caFile, or remove systemRoots")
+        }
         let server = configuration.server
         if !server.address.isEmpty {
             if let (_, port) = server.hostAndPort {

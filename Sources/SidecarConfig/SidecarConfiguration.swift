@@ -315,11 +315,32 @@ public struct RefreshConfiguration: Decodable, Sendable, Hashable {
     }
 }
 
-/// Extra trust.
+/// Whom the sidecar's TLS connections trust.
 public struct TLSSection: Decodable, Sendable, Hashable {
     /// A PEM bundle of CA certificates trusted on top of the system store.
     public var caFile: String?
-    public init(caFile: String? = nil) { self.caFile = caFile }
+    /// Whether the system's CA store is trusted (default `true`); `false` trusts `caFile` alone,
+    /// for a private endpoint whose CA is known (the validator requires `caFile` then).
+    public var systemRoots: Bool
+
+    public init(caFile: String? = nil, systemRoots: Bool = true) {
+        self.caFile = caFile
+        self.systemRoots = systemRoots
+    }
+
+    enum CodingKeys: String, CodingKey { case caFile, systemRoots }
+
+    public init(from decoder: any Decoder) throws {
+        let container = try decoder.container(keyedBy: CodingKeys.self)
+        caFile = try container.decodeIfPresent(String.self, forKey: .caFile)
+        systemRoots = try container.decodeIfPresent(Bool.self, forKey: .systemRoots) ?? true
+    }
+
+    /// Sets the pipeline's trust from this section.
+    public func apply(to options: inout HTTPPipelineOptions) {
+        options.additionalTrustedCAFile = caFile
+        options.trustSystemRoots = systemRoots
+    }
 }
 
 /// The probes and metrics server.

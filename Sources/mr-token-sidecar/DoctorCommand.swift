@@ -48,7 +48,7 @@ struct DoctorCommand: AsyncParsableCommand {
                 throw ExitCode(2)
             }
             var pipeline = HTTPPipelineOptions(applicationId: "\(ProductInfo.name)/\(ProductInfo.version)")
-            pipeline.additionalTrustedCAFile = configuration.tls.caFile
+            configuration.tls.apply(to: &pipeline)
             pipeline.proxy = configuration.proxy?.pipelineProxy
             report = await Doctor(configuration: configuration, environment: environment, pipeline: pipeline).run(
                 account: account)

@@ -35,7 +35,7 @@ struct TokenCommand: AsyncParsableCommand {
         log.level = .warning
         let (logger, _) = log.makeLogger()
         var pipeline = HTTPPipelineOptions(applicationId: "\(ProductInfo.name)/\(ProductInfo.version)")
-        pipeline.additionalTrustedCAFile = configuration.tls.caFile
+        configuration.tls.apply(to: &pipeline)
         pipeline.proxy = configuration.proxy?.pipelineProxy
         do {
             let source = try CredentialFactory(environment: environment, pipeline: pipeline).tokenSource(for: selected)

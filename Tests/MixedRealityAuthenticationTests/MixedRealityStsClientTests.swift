@@ -284,6 +284,31 @@ struct MixedRealityStsClientSecurityTests {
         }
     }
 
+    @Test("trustSystemRoots false: the CA file alone is trusted; a file of another CA is refused")
+    func caFileAlone() async throws {
+        try await withEmulator { fixture in
+            let pinned = try fixture.client { $0.pipeline.trustSystemRoots = false }
+            #expect(try await pinned.getToken().token.hasPrefix("ey"))
+            let other = FileManager.default.temporaryDirectory.appendingPathComponent("other-ca-\(UUID()).pem").path
+            defer { try? FileManager.default.removeItem(atPath: other) }
+            try TestCertificateAuthority(name: "another CA").certificatePEM.write(
+                toFile: other, atomically: true, encoding: .utf8)
+            let error = await #expect(throws: MixedRealityAuthenticationError.self) {
+                try await fixture.client {
+                    $0.pipeline.additionalTrustedCAFile = other
+                    $0.pipeline.trustSystemRoots = false
+                }.getToken()
+            }
+            #expect((error?.cause as? AzureCoreError)?.code == .tls)
+            #expect(throws: MixedRealityAuthenticationError.self) {
+                try fixture.client {
+                    $0.pipeline.additionalTrustedCAFile = nil
+                    $0.pipeline.trustSystemRoots = false
+                }
+            }
+        }
+    }
+
     @Test("an untrusted server certificate is refused without retrying")
     func untrustedCertificate() async throws {
         try await withEmulator { fixture in

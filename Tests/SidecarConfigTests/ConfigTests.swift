@@ -1,3 +1,4 @@
+import AzureCore
 import Foundation
 import Testing
 
@@ -189,6 +190,27 @@ struct ConfigTests {
             problems(base, environment: ["MR_TOKEN_SIDECAR_LOG_FORMAT": "xml"]).contains {
                 $0.contains("MR_TOKEN_SIDECAR_LOG_FORMAT=\"xml\" is not one of json, text")
             })
+    }
+
+    @Test("tls: systemRoots defaults to true; false needs a caFile; another key under tls is refused")
+    func tlsSection() throws {
+        let base = Self.account("    accountDomain: eastus2.mixedreality.azure.com")
+        #expect(try ConfigLoader.parse(base, file: "c", environment: [:]).tls == TLSSection())
+        let ca = FileManager.default.temporaryDirectory.appendingPathComponent("ca-\(UUID()).pem").path
+        try "x".write(toFile: ca, atomically: true, encoding: .utf8)
+        defer { try? FileManager.default.removeItem(atPath: ca) }
+        let pinned = try ConfigLoader.parse(
+            base + "\ntls: {caFile: \(ca), systemRoots: false}\n", file: "c", environment: [:])
+        #expect(pinned.tls == TLSSection(caFile: ca, systemRoots: false))
+        var options = HTTPPipelineOptions()
+        pinned.tls.apply(to: &options)
+        #expect(options.additionalTrustedCAFile == ca && !options.trustSystemRoots)
+        #expect(
+            problems(base + "\ntls: {systemRoots: false}\n").contains {
+                $0.contains("tls.systemRoots: false trusts tls.caFile alone, and there is none")
+            })
+        #expect(problems(base + "\ntls: {systemRoots: maybe}\n").contains { $0.contains("tls.systemRoots") })
+        #expect(problems(base + "\ntls: {pin: x}\n").contains { $0.contains("tls.pin: unknown key") })
     }
 
     @Test("an allowed host is accepted from --allowed-hosts or MR_TOKEN_SIDECAR_ALLOWED_HOSTS, never from the file")

@@ -39,7 +39,9 @@ struct ReloadPlanTests {
         #expect(plan.destinationChanges.isEmpty)
     }
 
-    @Test("a change of where secrets go is named, so that the reload is refused: secret files, endpoints, CA bundle")
+    @Test(
+        "a change of where secrets go is named, so that the reload is refused: secret files, endpoints, CA bundle, system roots"
+    )
     func destinationChanges() throws {
         let old = try config([("a", "/k/a"), ("b", "/k/b")])
         let keyFile = try config([("a", "/var/run/secrets/kubernetes.io/serviceaccount/token"), ("b", "/k/b")])
@@ -47,6 +49,10 @@ struct ReloadPlanTests {
             ReloadPlan.diff(from: old, to: keyFile, running: ["a", "b"]).destinationChanges == ["a.credential.keyFile"])
         let caFile = try config([("a", "/k/a"), ("b", "/k/b")], extra: "tls: {caFile: /etc/hostname}\n")
         #expect(ReloadPlan.diff(from: old, to: caFile, running: ["a", "b"]).destinationChanges == ["tls.caFile"])
+        let pinned = try config(
+            [("a", "/k/a"), ("b", "/k/b")], extra: "tls: {caFile: /etc/hostname, systemRoots: false}\n")
+        #expect(
+            ReloadPlan.diff(from: pinned, to: caFile, running: ["a", "b"]).destinationChanges == ["tls.systemRoots"])
         // A new account sending its key to Azure's STS reaches Microsoft only: it is started.
         let added = try config([("a", "/k/a"), ("b", "/k/b"), ("c", "/k/c")])
         #expect(ReloadPlan.diff(from: old, to: added, running: ["a", "b"]).destinationChanges.isEmpty)

@@ -47,6 +47,7 @@ package struct ReloadPlan: Equatable, Sendable {
         if old.proxy != new.proxy { restartOnly.append("proxy") }
         var destinationChanges: [String] = []
         if old.tls.caFile != new.tls.caFile { destinationChanges.append("tls.caFile") }
+        if old.tls.systemRoots != new.tls.systemRoots { destinationChanges.append("tls.systemRoots") }
         let routes = Set(old.accounts.flatMap { Self.routesOutsideAzure($0, authorityHostVariable) })
         for account in new.accounts {
             guard let before = oldAccounts[account.name.value] else {

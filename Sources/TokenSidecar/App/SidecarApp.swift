@@ -45,7 +45,7 @@ package struct SidecarApp: Service {
         onListening: @escaping @Sendable (Int) -> Void = { _ in }
     ) throws -> SidecarApp {
         var pipeline = HTTPPipelineOptions(applicationId: "mr-token-sidecar/\(version)")
-        pipeline.additionalTrustedCAFile = configuration.tls.caFile
+        configuration.tls.apply(to: &pipeline)
         pipeline.proxy = configuration.proxy?.pipelineProxy
         let metrics = SidecarMetrics()
         let registry = MetricsRegistry(
