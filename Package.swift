@@ -62,6 +62,8 @@ let package = Package(
         // The release version (VERSION) as a C string.
         // The Swift runtime's global-executor hooks, set from C (a static binary exports no symbols).
         .target(name: "CExecutorHooks"),
+        // The idle trim, from a thread of its own (MemoryTrimmer).
+        .target(name: "CMemoryTrim"),
         .target(name: "CVersion", cSettings: [.define("MR_VERSION", to: "\"\(version)\"")]),
         .target(
             name: "AzureCore",
@@ -176,7 +178,7 @@ let package = Package(
         .target(
             name: "TokenSidecar",
             dependencies: [
-                "AzureCore", "AzureIdentity", "MixedRealityAuthentication", "SidecarConfig", "DaemonSupport",
+                "AzureCore", "AzureIdentity", "MixedRealityAuthentication", "SidecarConfig", "DaemonSupport", "CMemoryTrim",
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
                 .product(name: "UnixSignals", package: "swift-service-lifecycle"),

@@ -1,4 +1,5 @@
 import AzureCore
+import CMemoryTrim
 import Logging
 import ServiceLifecycle
 import Synchronization
@@ -8,19 +9,14 @@ import FoundationEssentials
 #else
 import Foundation
 #endif
-#if canImport(Glibc)
-import Glibc
-#endif
-
-/// glibc's `malloc_trim`, which the Glibc module does not export.
-@_silgen_name("malloc_trim")
-private func mallocTrim(_ pad: Int) -> Int32
 
 /// Gives memory back to the system once the refreshes are done and the daemon goes idle (often
 /// for 12 hours): `malloc_trim`, then `MADV_PAGEOUT` on the read-only file mappings (this
-/// binary's code and constants, the shared libraries). Start-up and the first exchange touch most
-/// of the 40 MiB binary; until the next refresh none of it is needed, and the pages come back from
-/// the page cache when it is. Linux 5.4 or later; elsewhere it does nothing.
+/// binary's code and constants, the shared libraries), from a thread of its own once the event
+/// loops sleep (`mr_trim_memory_after`). Start-up and the first exchange touch most of the 38 MB
+/// binary; until the next refresh none of it is needed, and the pages come back from the page
+/// cache (or the disk) when it is. Pages another process maps too (a second sidecar of the same
+/// image on the node) stay. Linux 5.4 or later; elsewhere it does nothing.
 final class MemoryTrimmer: Service, Sendable {
     private let (activity, signal) = AsyncStream.makeStream(of: Void.self, bufferingPolicy: .bufferingNewest(1))
     private let lastActivity = Mutex<ContinuousClock.Instant?>(nil)
@@ -51,37 +47,11 @@ final class MemoryTrimmer: Service, Sendable {
                     guard remaining > .zero else { break }
                     guard (try? await EventLoopSleep.sleep(for: remaining)) != nil else { return }
                 }
-                let released = Self.trim()
-                self.logger.debug("idle: memory given back", metadata: [LogKeys.bytes: .integer(released)])
+                // From a thread of its own, 50 ms from now, when this task and its event loop are
+                // asleep again (CMemoryTrim says why).
+                let advised = mr_trim_memory_after(50)
+                self.logger.debug("idle: memory given back", metadata: [LogKeys.bytes: .integer(Int(advised))])
             }
         }
-    }
-
-    /// Trims now; returns the bytes of mappings advised out.
-    @discardableResult
-    static func trim() -> Int {
-        #if os(Linux)
-        _ = mallocTrim(0)
-        guard let maps = try? Data(contentsOf: URL(filePath: "/proc/self/maps")) else { return 0 }
-        var advised = 0
-        for line in String(decoding: maps, as: UTF8.self).split(separator: "\n") {
-            let fields = line.split(separator: " ", omittingEmptySubsequences: true)
-            // start-end perms offset dev inode path: file-backed, not writable.
-            guard fields.count >= 6, fields[5].hasPrefix("/"), fields[1].hasPrefix("r"), !fields[1].contains("w") else {
-                continue
-            }
-            let range = fields[0].split(separator: "-")
-            guard range.count == 2, let start = UInt(range[0], radix: 16), let end = UInt(range[1], radix: 16),
-                end > start
-            else { continue }
-            // MADV_PAGEOUT (21): reclaim these pages now; they fault back in from the page cache.
-            if madvise(UnsafeMutableRawPointer(bitPattern: start), Int(end - start), 21) == 0 {
-                advised += Int(end - start)
-            }
-        }
-        return advised
-        #else
-        return 0
-        #endif
     }
 }
