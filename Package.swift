@@ -178,7 +178,8 @@ let package = Package(
         .target(
             name: "TokenSidecar",
             dependencies: [
-                "AzureCore", "AzureIdentity", "MixedRealityAuthentication", "SidecarConfig", "DaemonSupport", "CMemoryTrim",
+                "AzureCore", "AzureIdentity", "MixedRealityAuthentication", "SidecarConfig", "DaemonSupport",
+                "CMemoryTrim",
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
                 .product(name: "UnixSignals", package: "swift-service-lifecycle"),
