@@ -160,9 +160,11 @@ package struct HTTPPipeline: Sendable {
         // The pipeline retries by its own policy; a TLS failure must fail at once, not be
         // retried by the pool until the deadline.
         configuration.connectionPool.retryConnectionEstablishment = false
-        // A sidecar refreshes in bursts hours apart: keep a connection for the rest of a burst,
-        // not for the default minute (an idle daemon then holds no socket and runs no timer).
-        configuration.connectionPool.idleTimeout = .seconds(10)
+        // A sidecar refreshes in bursts hours apart: keep a connection for the rest of a burst
+        // (its requests follow each other within milliseconds; a retry's backoff may reconnect),
+        // not for the default minute: the idle daemon then holds no socket, runs no timer, and
+        // gives its memory back 3 s after its last refresh (MemoryTrimmer).
+        configuration.connectionPool.idleTimeout = .seconds(2)
         return HTTPClient(eventLoopGroupProvider: .singleton, configuration: configuration)
     }
 

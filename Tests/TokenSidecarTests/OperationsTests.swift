@@ -210,7 +210,7 @@ struct OperationsTests {
             let port = try #require(await harness.probePort(child))
             // A probe, as the kubelet sends them: the server answers and goes back to sleep.
             #expect(try await rawRequest(.GET, "http://127.0.0.1:\(port)/readyz", caFile: nil).status == 200)
-            // The last scheduled work: the trimmer, 15 s after the refresh.
+            // The last scheduled work: the trimmer, 3 s after the refresh.
             #expect(await child.waitForStandardError("idle: memory given back"))
             // A second for the trim to finish, then a window of five in which nothing is due.
             try await Task.sleep(for: .seconds(1))

@@ -25,9 +25,11 @@ final class MemoryTrimmer: Service, Sendable {
     let logger: Logger
 
     /// - Parameters:
-    ///   - quietPeriod: No refresh for this long, and idle connections closed (10 s), before trimming.
+    ///   - quietPeriod: No refresh for this long, and idle connections closed (2 s after their
+    ///     last request, HTTPPipeline), before trimming: what runs to close them would fault pages
+    ///     back in.
     ///   - logger: Where the trim is logged (debug).
-    init(quietPeriod: Duration = .seconds(15), logger: Logger) {
+    init(quietPeriod: Duration = .seconds(3), logger: Logger) {
         self.quietPeriod = quietPeriod
         self.logger = logger
     }
