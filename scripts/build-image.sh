@@ -27,7 +27,7 @@ trap 'rm -rf "$STAGE"' EXIT
 install -D -m 0755 "$BINARY" "$STAGE/usr/local/bin/mr-token-sidecar"
 strip "$STAGE/usr/local/bin/mr-token-sidecar"
 # The lean-binary contract (docs/benchmarks.md): only FoundationEssentials (no full Foundation,
-# whose ICU data alone is 30 MB), and a stripped binary under 40 MB.
+# whose ICU data alone is 30 MB), and a stripped binary under 39 MB (37.9 MB today: it may not grow unnoticed).
 if ldd "$BINARY" | grep -q libyaml; then
     echo "libyaml is linked as a shared library; the release binary carries libyaml.a" >&2
     exit 1
@@ -42,8 +42,8 @@ if nm "$BINARY" | grep -q 'STSEmulator'; then
     exit 1
 fi
 stripped_bytes=$(stat -c %s "$STAGE/usr/local/bin/mr-token-sidecar")
-if [ "$stripped_bytes" -ge 40000000 ]; then
-    echo "the stripped binary is $stripped_bytes bytes, over the 40 MB budget: see docs/benchmarks.md (Footprint)" >&2
+if [ "$stripped_bytes" -ge 39000000 ]; then
+    echo "the stripped binary is $stripped_bytes bytes, over the 39 MB budget: see docs/benchmarks.md (the binary)" >&2
     exit 1
 fi
 echo "binary: $stripped_bytes bytes stripped, no \$s10Foundation symbol, no icudt, no STSEmulator symbol"
