@@ -40,10 +40,9 @@ public struct HTTPPipelineOptions: Sendable {
     /// public roots are neither needed nor wanted (and parsing them is most of a cold start's
     /// TLS set-up).
     package var trustSystemRoots = true
-    /// Where the proxy variables and `AZURE_LOG_LEVEL` are read when the pipeline is made without
-    /// an environment of its own; `nil`: the process's. The sidecar reads its environment once
-    /// and hands it to every account's client (reading the process's builds a dictionary of it
-    /// each time).
+    /// Where the proxy variables and `AZURE_LOG_LEVEL` are read; `nil`: the process's. The
+    /// sidecar reads its environment once and hands it to every account's client (reading the
+    /// process's builds a dictionary of it each time); credentials pass their own.
     package var environment: [String: String]?
 
     /// Creates pipeline options.
@@ -168,50 +167,42 @@ package struct HTTPPipeline: Sendable {
         return HTTPClient(eventLoopGroupProvider: .singleton, configuration: configuration)
     }
 
-    /// The CA bundles read so far, by path, with the identity of the file they were read from:
-    /// every account's pipeline trusts the same `tls.caFile`, read and parsed once, and read
-    /// again when the file is replaced (a rotated CA, a reload).
-    private static let bundles = Mutex<[String: (identity: FileStatus.Identity, certificates: [NIOSSLCertificate])]>(
-        [:])
+    /// The CA bundles read so far: every account's pipeline trusts the same `tls.caFile`, read
+    /// and parsed once, and again when the file is replaced (a rotated CA, a reload).
+    private static let bundles = FileVersionCache<[NIOSSLCertificate]>()
 
     private static func certificates(_ caFile: String) throws(AzureCoreError) -> [NIOSSLCertificate] {
-        let identity = FileStatus.identity(caFile)
-        if let identity, let cached = bundles.withLock({ $0[caFile] }), cached.identity == identity {
-            return cached.certificates
+        try bundles.value(caFile) { () throws(AzureCoreError) -> [NIOSSLCertificate] in
+            let certificates: [NIOSSLCertificate]
+            do {
+                certificates = try NIOSSLCertificate.fromPEMFile(caFile)
+            } catch {
+                throw AzureCoreError(
+                    .tls,
+                    "cannot read the CA bundle \(caFile): give a readable PEM file of CA certificates",
+                    cause: error
+                )
+            }
+            guard !certificates.isEmpty else {
+                throw AzureCoreError(.tls, "\(caFile) holds no PEM certificate")
+            }
+            return certificates
         }
-        let certificates: [NIOSSLCertificate]
-        do {
-            certificates = try NIOSSLCertificate.fromPEMFile(caFile)
-        } catch {
-            throw AzureCoreError(
-                .tls,
-                "cannot read the CA bundle \(caFile): give a readable PEM file of CA certificates",
-                cause: error
-            )
-        }
-        guard !certificates.isEmpty else {
-            throw AzureCoreError(.tls, "\(caFile) holds no PEM certificate")
-        }
-        if let identity { bundles.withLock { $0[caFile] = (identity, certificates) } }
-        return certificates
     }
 
     /// Creates a pipeline.
     /// - Parameters:
     ///   - options: The options.
     ///   - component: The component named in `User-Agent`, such as `mixedreality-authentication`.
-    ///   - environment: Where `AZURE_LOG_LEVEL` and the proxy variables are read (`nil`: the
-    ///     options' environment, else the process's).
     ///   - sleep: How to wait between tries (tests pass a fake).
     /// - Throws: ``AzureCoreError`` (`tls`) when the extra CA file cannot be read,
     ///   (`invalidArgument`) when a proxy URL is not usable.
     package init(
         options: HTTPPipelineOptions,
         component: String,
-        environment: [String: String]? = nil,
         sleep: @escaping @Sendable (Duration) async throws -> Void = { try await EventLoopSleep.sleep(for: $0) }
     ) throws(AzureCoreError) {
-        let environment = environment ?? options.environment ?? ProcessInfo.processInfo.environment
+        let environment = options.environment ?? ProcessInfo.processInfo.environment
         self.options = options
         var proxies = try ProxySettings.resolve(option: options.proxy, environment: environment)
         proxies.loopbackSkipsProxy = options.loopbackSkipsProxy

@@ -219,18 +219,17 @@ struct CertificateMaterial: Sendable {
 /// The certificate file, parsed again whenever its identity (device, inode, size, mtime) changes.
 final class CertificateFile: Sendable {
     let path: String
-    private let cached = Mutex<(identity: FileStatus.Identity, material: CertificateMaterial)?>(nil)
+    private let cache = FileVersionCache<CertificateMaterial>()
 
     init(path: String) {
         self.path = path
     }
 
     func current() throws -> CertificateMaterial {
-        let identity = FileStatus.identity(path)
-        if let identity, let cached = cached.withLock({ $0 }), cached.identity == identity { return cached.material }
-        let pem = try SecretFile.read(path, what: "the certificate file", credential: ClientCertificateCredential.name)
-        let material = try CertificateMaterial.parse(pem, path: path)
-        if let identity { cached.withLock { $0 = (identity, material) } }
-        return material
+        try cache.value(path) {
+            let pem = try SecretFile.read(
+                path, what: "the certificate file", credential: ClientCertificateCredential.name)
+            return try CertificateMaterial.parse(pem, path: path)
+        }
     }
 }

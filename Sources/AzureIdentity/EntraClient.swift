@@ -28,8 +28,9 @@ struct EntraClient: Sendable {
         self.clientId = clientId
         self.authorityHost = try options.resolveAuthorityHost(credential: credentialName)
         do {
-            self.pipeline = try HTTPPipeline(
-                options: options.pipeline, component: "identity", environment: options.resolvedEnvironment)
+            var pipelineOptions = options.pipeline
+            pipelineOptions.environment = options.resolvedEnvironment
+            self.pipeline = try HTTPPipeline(options: pipelineOptions, component: "identity")
         } catch {
             throw AzureIdentityError(
                 .invalidArgument, credential: credentialName, "options.pipeline: \(error.message)", cause: error)

@@ -85,7 +85,8 @@ public struct ManagedIdentityCredential: TokenCredential, CustomStringConvertibl
             if options.pipeline.retry == RetryOptions() { pipelineOptions.retry = Self.imdsRetry }
         }
         do {
-            self.pipeline = try HTTPPipeline(options: pipelineOptions, component: "identity", environment: environment)
+            pipelineOptions.environment = environment
+            self.pipeline = try HTTPPipeline(options: pipelineOptions, component: "identity")
         } catch {
             throw AzureIdentityError(
                 .invalidArgument, credential: Self.name, "options.pipeline: \(error.message)", cause: error)

@@ -25,6 +25,7 @@ struct trim {
 
 static void *run(void *argument) {
     struct trim *trim = argument;
+    pthread_setname_np(pthread_self(), "mr-memory-trim");
     struct timespec delay = {trim->milliseconds / 1000, (long)(trim->milliseconds % 1000) * 1000000L};
     while (nanosleep(&delay, &delay) != 0) {
     }

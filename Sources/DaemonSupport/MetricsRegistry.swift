@@ -119,10 +119,10 @@ package final class MetricsRegistry: Sendable {
 
     /// - Parameters:
     ///   - component: `sidecar` or `webhook`, the `component` label of the build info.
-    ///   - descriptions: The daemon's metrics by name.
+    ///   - descriptions: The metrics recorded through ``factory``, by name.
     ///   - collectors: Series rendered at each scrape after the registry's.
     package init(
-        component: String, descriptions: [String: MetricDescription], collectors: [any MetricsCollector] = []
+        component: String, descriptions: [String: MetricDescription] = [:], collectors: [any MetricsCollector] = []
     ) {
         let registry = PrometheusCollectorRegistry()
         self.registry = registry

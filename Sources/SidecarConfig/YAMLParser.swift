@@ -46,16 +46,17 @@ enum YAMLParser {
     static let maxDepth = 64
 
     /// A collection being read: its items so far, the key waiting for its value (mappings), its
-    /// anchor, and the nodes in it (aliases counted at their full size).
+    /// anchor, and the node count when it opened (its size, aliases at their full size, is the
+    /// count when it closes minus that, plus one).
     private struct Frame {
         var line: Int
         var anchor: String?
         var isMapping: Bool
+        var countAtOpen: Int
         var items: [YAMLNode] = []
         var pairs: [(key: String, keyLine: Int, value: YAMLNode)] = []
         var pendingKey: (name: String, line: Int)?
         var seen: Set<String> = []
-        var size = 1
     }
 
     static func parse(_ text: String) throws(YAMLSyntaxError) -> YAMLNode? {
@@ -84,12 +85,16 @@ enum YAMLParser {
         var documents = 0
         var count = 0
 
-        /// A finished node goes into the collection being read, or is the document's root.
-        func add(_ node: YAMLNode, size: Int, anchor: String?) throws(YAMLSyntaxError) {
+        /// Counts nodes as they come (an alias at the size of what it names).
+        func counted(_ size: Int, line: Int) throws(YAMLSyntaxError) {
             count += size
             guard count <= maxNodes else {
-                throw YAMLSyntaxError(line: node.line, message: "too many YAML nodes (aliases expanding?)")
+                throw YAMLSyntaxError(line: line, message: "too many YAML nodes (aliases expanding?)")
             }
+        }
+
+        /// A finished node goes into the collection being read, or is the document's root.
+        func add(_ node: YAMLNode, size: Int, anchor: String?) throws(YAMLSyntaxError) {
             if let anchor {
                 guard anchors[anchor] == nil else {
                     throw YAMLSyntaxError(
@@ -101,7 +106,6 @@ enum YAMLParser {
                 root = node
                 return
             }
-            stack[stack.count - 1].size += size
             if !stack[stack.count - 1].isMapping {
                 stack[stack.count - 1].items.append(node)
             } else if let key = stack[stack.count - 1].pendingKey {
@@ -123,7 +127,9 @@ enum YAMLParser {
             guard stack.count < maxDepth else {
                 throw YAMLSyntaxError(line: line, message: "YAML nested deeper than \(maxDepth)")
             }
-            stack.append(Frame(line: line, anchor: anchor.map { String(cString: $0) }, isMapping: mapping))
+            try counted(1, line: line)
+            stack.append(
+                Frame(line: line, anchor: anchor.map { String(cString: $0) }, isMapping: mapping, countAtOpen: count))
         }
 
         while true {
@@ -145,6 +151,7 @@ enum YAMLParser {
                 let scalar = event.data.scalar
                 let value = String(
                     decoding: UnsafeBufferPointer(start: scalar.value, count: scalar.length), as: UTF8.self)
+                try counted(1, line: line)
                 try add(
                     .scalar(value, quoted: scalar.style != YAML_PLAIN_SCALAR_STYLE, line: line), size: 1,
                     anchor: scalar.anchor.map { String(cString: $0) })
@@ -154,6 +161,7 @@ enum YAMLParser {
                     throw YAMLSyntaxError(
                         line: line, message: "found undefined alias *\(name): define &\(name) on a node before it")
                 }
+                try counted(size, line: line)
                 try add(node, size: size, anchor: nil)
             case YAML_SEQUENCE_START_EVENT:
                 try open(event.data.sequence_start.anchor, line: line, mapping: false)
@@ -163,9 +171,7 @@ enum YAMLParser {
                 guard let frame = stack.popLast() else { break }
                 let node: YAMLNode =
                     frame.isMapping ? .mapping(frame.pairs, line: frame.line) : .sequence(frame.items, line: frame.line)
-                // The frame's own node was counted when opened: add it once with its contents.
-                count -= frame.size - 1
-                try add(node, size: frame.size, anchor: frame.anchor)
+                try add(node, size: count - frame.countAtOpen + 1, anchor: frame.anchor)
             default:
                 break
             }

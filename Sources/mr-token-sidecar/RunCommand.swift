@@ -106,7 +106,9 @@ extension RunCommand {
     /// protocol conformance of this 38 MB binary (a few milliseconds of a cold start, see
     /// docs/benchmarks.md). Anything else (`--help`, `--version`, another subcommand, an unknown
     /// or repeated option, a value that looks like an option, an invalid `--allowed-hosts`)
-    /// returns `nil` and goes through swift-argument-parser, with its messages.
+    /// returns `nil` and goes through swift-argument-parser, with its messages. Every option of
+    /// `run` must be set here (an unset one would be read in its definition state):
+    /// `SidecarProcessTests.runCommandLine` compares swift-argument-parser's list with this one.
     static func quickParse(_ arguments: [String]) -> RunCommand? {
         var rest = arguments[...]
         if rest.first == "run" { rest = rest.dropFirst() }

@@ -35,11 +35,12 @@ extension EmulatorFixture {
         configure: (inout HTTPPipelineOptions) -> Void = { _ in }
     ) throws -> HTTPPipeline {
         var options = pipelineOptions
+        options.environment = environment
         configure(&options)
         if let sleeps {
-            return try HTTPPipeline(options: options, component: "test", environment: environment, sleep: sleeps.sleep)
+            return try HTTPPipeline(options: options, component: "test", sleep: sleeps.sleep)
         }
-        return try HTTPPipeline(options: options, component: "test", environment: environment)
+        return try HTTPPipeline(options: options, component: "test")
     }
 }
 

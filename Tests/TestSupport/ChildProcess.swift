@@ -291,3 +291,20 @@ extension ChildProcess {
         return Int(line[range.upperBound...].prefix(while: \.isNumber))
     }
 }
+
+/// Whether the process has no thread named `name` (`/proc/<pid>/task/*/comm`), looked at every
+/// 20 ms until it is gone or `within` has passed: for a detached thread the process starts and
+/// whose end nothing else reports.
+package func threadGone(_ pid: Int32, named name: String, within: Duration = .seconds(10)) async -> Bool {
+    let deadline = ContinuousClock.now + within
+    while ContinuousClock.now < deadline {
+        let tasks = (try? FileManager.default.contentsOfDirectory(atPath: "/proc/\(pid)/task")) ?? []
+        let present = tasks.contains { task in
+            (try? String(contentsOfFile: "/proc/\(pid)/task/\(task)/comm", encoding: .utf8))?
+                .trimmingCharacters(in: .whitespacesAndNewlines) == name
+        }
+        if !present { return true }
+        try? await Task.sleep(for: .milliseconds(20))
+    }
+    return false
+}

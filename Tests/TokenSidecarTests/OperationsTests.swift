@@ -212,8 +212,9 @@ struct OperationsTests {
             #expect(try await rawRequest(.GET, "http://127.0.0.1:\(port)/readyz", caFile: nil).status == 200)
             // The last scheduled work: the trimmer, 3 s after the refresh.
             #expect(await child.waitForStandardError("idle: memory given back"))
-            // A second for the trim to finish, then a window of five in which nothing is due.
-            try await Task.sleep(for: .seconds(1))
+            // The trim's thread gone (it exists from the log line on), then a window of five
+            // seconds in which nothing is due.
+            #expect(await threadGone(child.pid, named: "mr-memory-trim"), "the trim finishes")
             let before = schedulingCounts(child.pid)
             try await Task.sleep(for: .seconds(5))
             let after = schedulingCounts(child.pid)

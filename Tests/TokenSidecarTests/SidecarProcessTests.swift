@@ -100,6 +100,23 @@ struct SidecarProcessTests {
             let help = try start(["run", "--help"])
             #expect(await help.exitStatus() == 0)
             #expect(help.standardOutput.contains("--termination-message-path"))
+            // RunCommand.quickParse sets every option of run: one it does not know would be read
+            // unset (a crash). swift-argument-parser's own list of run's options must be this one;
+            // an option added to RunCommand or ConfigOptions is added to quickParse and here.
+            let dump = try start(["run", "--experimental-dump-help"])
+            #expect(await dump.exitStatus() == 0)
+            let command =
+                try #require(
+                    try JSONSerialization.jsonObject(with: Data(dump.standardOutput.utf8)) as? [String: Any])["command"]
+                as? [String: Any]
+            let names = ((command?["arguments"] as? [[String: Any]]) ?? []).flatMap {
+                (($0["names"] as? [[String: Any]]) ?? []).compactMap { $0["name"] as? String }
+            }
+            #expect(
+                Set(names) == [
+                    "config", "c", "config-env", "allowed-hosts", "once", "termination-message-path", "version", "h",
+                    "help",
+                ], "\(names)")
         }
     }
 

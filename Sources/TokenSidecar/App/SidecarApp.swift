@@ -48,8 +48,7 @@ package struct SidecarApp: Service {
         configuration.tls.apply(to: &pipeline)
         pipeline.proxy = configuration.proxy?.pipelineProxy
         let metrics = SidecarMetrics()
-        let registry = MetricsRegistry(
-            component: "sidecar", descriptions: SidecarMetrics.descriptions, collectors: [metrics])
+        let registry = MetricsRegistry(component: "sidecar", collectors: [metrics])
         let trimmer = MemoryTrimmer(logger: logger)
         let board = StatusBoard()
         let tracker = ReadTracker(board: board, metrics: metrics, logger: logger)

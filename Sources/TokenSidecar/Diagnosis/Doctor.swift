@@ -276,7 +276,9 @@ package struct Doctor: Sendable {
             let root = URL(string: "\(url.scheme ?? "https")://\(url.host!)\(url.port.map { ":\($0)" } ?? "")/")!
             let started = ContinuousClock.now
             do {
-                let pipeline = try HTTPPipeline(options: options, component: "doctor", environment: environment)
+                var options = options
+                options.environment = environment
+                let pipeline = try HTTPPipeline(options: options, component: "doctor")
                 let response = try await pipeline.send(
                     PipelineRequest(method: .GET, url: root, operation: "doctor.reach"), logger: logger)
                 let elapsed = Int((ContinuousClock.now - started).milliseconds)

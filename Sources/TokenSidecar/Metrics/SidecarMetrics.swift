@@ -67,8 +67,9 @@ package final class SidecarMetrics: Sendable {
         var durationCount = 0
         /// Per result, in the order first seen.
         var attempts: [(result: String, count: Int)] = []
-        /// Per state entered, in the order first entered: 1 for the current one.
-        var states: [(state: AccountState, value: Double)] = []
+        /// The states entered, in the order first entered, and the current one (1; the others 0).
+        var entered: [AccountState] = []
+        var current: AccountState?
         /// Made when the account uses them (key rotation, read tracking), by metric name.
         var others: [String: Double] = [:]
 
@@ -129,10 +130,8 @@ package final class SidecarMetrics: Sendable {
         withSeries(snapshot.name) { series in
             if let expiresOn = snapshot.expiresOn { series.expiry = expiresOn.timeIntervalSince1970 }
             if let lastRefresh = snapshot.lastRefresh { series.lastSuccess = lastRefresh.timeIntervalSince1970 }
-            if !series.states.contains(where: { $0.state == state }) { series.states.append((state, 0)) }
-            for index in series.states.indices {
-                series.states[index].value = series.states[index].state == state ? 1 : 0
-            }
+            if !series.entered.contains(state) { series.entered.append(state) }
+            series.current = state
         }
     }
 
@@ -195,7 +194,7 @@ extension SidecarMetrics: MetricsCollector {
             series.attempts.map { ([("account", name), ("result", $0.result)], Double($0.count)) }
         }
         family("mr_token_state", "gauge") { name, series in
-            series.states.map { ([("account", name), ("state", $0.state.rawValue)], $0.value) }
+            series.entered.map { ([("account", name), ("state", $0.rawValue)], $0 == series.current ? 1 : 0) }
         }
         for other in Self.otherNames {
             family(other, "gauge") { name, series in

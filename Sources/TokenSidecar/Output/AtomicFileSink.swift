@@ -1,4 +1,4 @@
-import Synchronization
+import NIOConcurrencyHelpers
 
 #if canImport(Glibc)
 import Glibc
@@ -18,7 +18,7 @@ package struct AtomicFileSink: TokenSink {
     /// The random part of the temporary name (fixed by the tests that plant a symlink there).
     package var temporarySuffix: @Sendable () -> String = { AtomicFileSink.randomSuffix() }
     /// The temporaries of each folder listed so far and not yet removed, by folder.
-    private let listed = SharedBox<[String: [String]]>([:])
+    private let listed = NIOLockedValueBox<[String: [String]]>([:])
 
     package init() {}
 
@@ -102,7 +102,7 @@ package struct AtomicFileSink: TokenSink {
     package func removeStaleTemporaries(for path: String) -> Int {
         let (directory, name) = Self.split(path)
         let prefix = "." + name + Self.temporaryMarker
-        let stale = listed.withLock { listed -> [String] in
+        let stale = listed.withLockedValue { listed -> [String] in
             var temporaries = listed[directory] ?? Self.temporaries(in: directory)
             let mine = temporaries.filter { $0.hasPrefix(prefix) }
             temporaries.removeAll { $0.hasPrefix(prefix) }
@@ -140,13 +140,4 @@ package struct AtomicFileSink: TokenSink {
     static func errnoText() -> String {
         String(cString: strerror(errno))
     }
-}
-
-/// A `Mutex` a struct can hold and copy: every copy shares the value.
-final class SharedBox<Value: Sendable>: Sendable {
-    private let mutex: Mutex<Value>
-
-    init(_ value: Value) { mutex = Mutex(value) }
-
-    func withLock<T>(_ body: (inout Value) -> T) -> T { mutex.withLock { body(&$0) } }
 }
