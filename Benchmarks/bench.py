@@ -58,13 +58,13 @@ MAX_CONCURRENT = 8
 # One more run of 1,000 accounts writes to a disk-backed folder (ON_DISK), where each fsync costs.
 SHM = "/dev/shm"
 WORK = tempfile.mkdtemp(prefix="mr-bench-", dir=SHM if os.path.isdir(SHM) and os.access(SHM, os.W_OK) else None)
-ON_DISK = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "build", "benchmarks", "disk")
 SCALING_RUNS = 5
 # The emulator listens on 127.0.0.1, outside Azure's hosts: the sidecars this script starts (they
 # inherit the environment) may send the account key there, as a deployment would allow a private
 # STS endpoint (docs/config.md, "Where secrets may go").
 os.environ["MR_TOKEN_SIDECAR_ALLOWED_HOSTS"] = "127.0.0.1"
 OUT = os.path.join(ROOT, "build", "benchmarks")
+ON_DISK = os.path.join(OUT, "disk")
 os.makedirs(OUT, exist_ok=True)
 
 
@@ -350,6 +350,7 @@ def main():
         }
         process.terminate()
         process.wait()
+    os.remove(binary_copy)
     idle["rssRatio"] = idle["peer"]["rssKiB"] / idle["sidecar"]["rssKiB"]
     results["idle"] = idle
     print(json.dumps(idle, indent=1))
