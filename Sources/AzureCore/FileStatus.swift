@@ -26,6 +26,87 @@ package enum FileStatus {
 }
 
 extension FileStatus {
+    /// Why ``read(_:maxBytes:)`` could not read a file.
+    package enum ReadFailure: Error, Equatable, Sendable {
+        /// Nothing at the path.
+        case missing
+        /// A symbolic link to `target`, which does not exist.
+        case danglingLink(target: String)
+        case directory
+        /// A FIFO, a device or a socket: reading one could block or never end.
+        case notRegular
+        /// Larger than the limit.
+        case tooLarge
+        case permissionDenied
+        /// Another `errno`.
+        case other(Int32)
+    }
+
+    /// The whole content of the regular file at `path` (following symbolic links), read with one
+    /// `open`, `fstat` and `read`s: no name-service look-ups (Foundation's file attributes resolve
+    /// the owner's and group's names), and no window between a size check and the read (a file
+    /// that grows past `maxBytes` while it is read fails as too large).
+    package static func read(_ path: String, maxBytes: Int) -> Result<[UInt8], ReadFailure> {
+        // O_NONBLOCK: opening a FIFO waits for a writer otherwise; fstat refuses it next.
+        var descriptor: Int32
+        repeat { descriptor = open(path, O_RDONLY | O_CLOEXEC | O_NONBLOCK) } while descriptor < 0 && errno == EINTR
+        guard descriptor >= 0 else {
+            let code = errno
+            switch code {
+            case ENOENT:
+                var target = [CChar](repeating: 0, count: 4096)
+                let length = readlink(path, &target, target.count - 1)
+                guard length > 0 else { return .failure(.missing) }
+                return .failure(
+                    .danglingLink(
+                        target: String(decoding: target[..<length].map { UInt8(bitPattern: $0) }, as: UTF8.self)))
+            case EACCES, EPERM: return .failure(.permissionDenied)
+            default: return .failure(.other(code))
+            }
+        }
+        defer { close(descriptor) }
+        var info = stat()
+        guard fstat(descriptor, &info) == 0 else { return .failure(.other(errno)) }
+        switch info.st_mode & S_IFMT {
+        case S_IFREG: break
+        case S_IFDIR: return .failure(.directory)
+        default: return .failure(.notRegular)
+        }
+        guard info.st_size <= maxBytes else { return .failure(.tooLarge) }
+        var content = [UInt8](repeating: 0, count: Int(info.st_size) + 1)
+        var count = 0
+        while true {
+            if count == content.count {
+                guard content.count <= maxBytes else { return .failure(.tooLarge) }
+                content += [UInt8](repeating: 0, count: min(content.count, maxBytes + 1 - content.count))
+            }
+            let got = content.withUnsafeMutableBytes { bytes in
+                Self.systemRead(descriptor, bytes.baseAddress! + count, bytes.count - count)
+            }
+            if got < 0 {
+                if errno == EINTR { continue }
+                return .failure(errno == EACCES ? .permissionDenied : .other(errno))
+            }
+            if got == 0 { break }
+            count += got
+        }
+        guard count <= maxBytes else { return .failure(.tooLarge) }
+        content.removeLast(content.count - count)
+        return .success(content)
+    }
+
+    private static func systemRead(_ descriptor: Int32, _ buffer: UnsafeMutableRawPointer, _ count: Int) -> Int {
+        #if canImport(Glibc)
+        Glibc.read(descriptor, buffer, count)
+        #elseif canImport(Musl)
+        Musl.read(descriptor, buffer, count)
+        #else
+        Darwin.read(descriptor, buffer, count)
+        #endif
+    }
+}
+
+extension FileStatus {
     /// What tells one version of a file from the next: a rename over it changes the device or
     /// inode, a write in place the size or the modification time.
     package struct Identity: Equatable, Sendable {

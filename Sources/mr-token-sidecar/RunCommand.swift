@@ -52,7 +52,8 @@ struct RunCommand: AsyncParsableCommand {
         do {
             app = try SidecarApp.build(
                 configuration: configuration, configPath: options.watchedPath, environment: environment,
-                allowedHosts: options.allowedHostList, version: ProductInfo.version, logger: logger, levelBox: box)
+                allowedHosts: options.allowedHostList, version: ProductInfo.version, logger: logger, levelBox: box,
+                once: once)
         } catch {
             StandardStreams.error("\(options.source): \(error)\n")
             terminate("mr-token-sidecar: \(options.source): \(error)\n")

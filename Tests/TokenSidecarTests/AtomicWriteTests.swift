@@ -138,7 +138,9 @@ struct SidecarInProcessTests {
             let configuration = try ConfigLoader.load(path: harness.configPath, environment: SidecarHarness.environment)
             let app = try SidecarApp.build(
                 configuration: configuration, configPath: nil, environment: [:], version: "test",
-                logger: Logger(label: "test", factory: { _ in SwiftLogNoOpLogHandler() }), levelBox: LogLevelBox(.info))
+                logger: Logger(label: "test", factory: { _ in SwiftLogNoOpLogHandler() }), levelBox: LogLevelBox(.info),
+                once: true)
+            #expect(app.refresh.readTracker == nil, "nothing to track in a run that ends with its last write")
             let failures = await app.runOnce()
             #expect(failures.isEmpty)
             #expect(app.refresh.limiter.peak == 3)

@@ -129,6 +129,31 @@ struct OperationsTests {
     }
 
     @Test(
+        "a FIFO at the token path is replaced by the token, a FIFO as the key file is refused by name: neither blocks the sidecar",
+        .timeLimit(.minutes(1)))
+    func fifosNeverBlock() async throws {
+        try await withSidecar { harness in
+            // Any container of the pod can create files in the shared volume: a FIFO there,
+            // opened for reading, would wait for a writer that never comes.
+            try harness.writeConfig([harness.defaultAccount])
+            #expect(mkfifo(harness.output("anchors"), 0o600) == 0)
+            let once = try harness.start(["run", "--once"])
+            #expect(await once.exitStatus() == 0, "\(once.standardError)")
+            var info = stat()
+            #expect(stat(harness.output("anchors"), &info) == 0 && info.st_mode & S_IFMT == S_IFREG)
+            #expect(harness.read(harness.output("anchors"))?.split(separator: ".").count == 3, "a JWT")
+
+            let keyFile = harness.directory.appendingPathComponent("anchors.key").path
+            try FileManager.default.removeItem(atPath: keyFile)
+            #expect(mkfifo(keyFile, 0o600) == 0)
+            try FileManager.default.removeItem(atPath: harness.output("anchors"))
+            let refused = try harness.start(["run", "--once"])
+            #expect(await refused.exitStatus() == 1)
+            #expect(refused.standardError.contains("\(keyFile) is not a regular file"), "\(refused.standardError)")
+        }
+    }
+
+    @Test(
         "the app's reads: an app that re-reads is seen (metric, /status); one that does not gets one warning after expectReadWithin"
     )
     func readTracking() async throws {

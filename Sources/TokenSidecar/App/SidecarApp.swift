@@ -33,6 +33,10 @@ package struct SidecarApp: Service {
     ///   - logger: The logger (its handler's level follows `levelBox`).
     ///   - levelBox: The shared log level, changed on reload.
     ///   - onListening: Called with the probe server's port once it listens.
+    ///   - once: For ``runOnce()`` only (`run --once`): no probe server, no metrics registry and
+    ///     no read tracking, which would outlive the run for nothing (and closing an inotify
+    ///     instance with watches waits for the kernel's next grace period, up to 20 ms of the
+    ///     init container's exit).
     /// - Throws: ``SidecarError`` (`configuration`) when the CA bundle cannot be read.
     package static func build(
         configuration: SidecarConfiguration,
@@ -42,16 +46,16 @@ package struct SidecarApp: Service {
         version: String,
         logger: Logger,
         levelBox: LogLevelBox,
-        onListening: @escaping @Sendable (Int) -> Void = { _ in }
+        onListening: @escaping @Sendable (Int) -> Void = { _ in },
+        once: Bool = false
     ) throws -> SidecarApp {
         var pipeline = HTTPPipelineOptions(applicationId: "mr-token-sidecar/\(version)")
         configuration.tls.apply(to: &pipeline)
         pipeline.proxy = configuration.proxy?.pipelineProxy
         let metrics = SidecarMetrics()
-        let registry = MetricsRegistry(component: "sidecar", collectors: [metrics])
         let trimmer = MemoryTrimmer(logger: logger)
         let board = StatusBoard()
-        let tracker = ReadTracker(board: board, metrics: metrics, logger: logger)
+        let tracker = once ? nil : ReadTracker(board: board, metrics: metrics, logger: logger)
         tracker?.track(configuration.accounts)
         let refresh = RefreshEnvironment(
             clock: SystemWallClock(), sink: AtomicFileSink(), board: board, metrics: metrics,
@@ -64,9 +68,10 @@ package struct SidecarApp: Service {
             configuration: configuration, configPath: configPath, environment: environment,
             allowedHosts: allowedHosts, refresh: refresh, factory: factory, health: health, levelBox: levelBox)
         var probe: ProbeServer?
-        if let (host, port) = configuration.server.hostAndPort {
+        if !once, let (host, port) = configuration.server.hostAndPort {
             probe = ProbeServer(
-                host: host, port: port, board: refresh.board, health: health, registry: registry,
+                host: host, port: port, board: refresh.board, health: health,
+                registry: MetricsRegistry(component: "sidecar", collectors: [metrics]),
                 readyMinValidity: configuration.server.readyMinValidity.duration.seconds, version: version,
                 exposeStatus: configuration.server.exposeStatus,
                 logger: logger, onListening: onListening)

@@ -1,3 +1,4 @@
+import AzureCore
 import NIOConcurrencyHelpers
 
 #if canImport(Glibc)
@@ -78,20 +79,7 @@ package struct AtomicFileSink: TokenSink {
     }
 
     package func read(_ path: String) -> [UInt8]? {
-        let fd = open(path, O_RDONLY | O_CLOEXEC)
-        guard fd >= 0 else { return nil }
-        defer { close(fd) }
-        var result: [UInt8] = []
-        var buffer = [UInt8](repeating: 0, count: 16 * 1024)
-        while true {
-            let count = buffer.withUnsafeMutableBytes { Glibc.read(fd, $0.baseAddress!, $0.count) }
-            if count < 0 && errno == EINTR { continue }
-            if count < 0 { return nil }  // a directory, or unreadable
-            guard count > 0 else { break }
-            result += buffer[0..<count]
-            if result.count > 1 << 20 { return nil }
-        }
-        return result
+        try? FileStatus.read(path, maxBytes: 1 << 20).get()
     }
 
     /// Removes the temporary files an interrupted write of `path` left (`.<name>.mr-token-tmp-*`).
