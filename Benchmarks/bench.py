@@ -7,7 +7,8 @@ emulator on loopback and measures:
      (the floor: one process, one TLS handshake, one request), alternating, RUNS times each
      (medians, each client's overhead over curl), with the peak RSS of each run;
   2. idle RSS of the daemons (one account), sampled every 5 s over IDLE_SECONDS once the first
-     token's refresh has settled, beside the peer's;
+     token's refresh has settled, beside the peer's; one more sidecar is probed as a pod's
+     kubelet and Prometheus do;
   3. CPU time of the daemons over the same window;
   4. 1, 100, 1,000 accounts: time until every token is on disk, peak RSS, the emulator's
      requests per second and the most exchanges it saw in flight (against refresh.maxConcurrent);
@@ -28,8 +29,11 @@ import sys
 import tempfile
 import time
 import uuid
+import urllib.error
 import urllib.request
+import socket
 import ssl
+import threading
 import atexit
 
 CHILDREN = []
@@ -51,6 +55,9 @@ WEBHOOK_SECONDS = int(os.environ.get("MR_BENCH_WEBHOOK_SECONDS", "60"))
 WEBHOOK_RATE = 200
 SATURATION_CONNECTIONS = [2, 8, 16]
 SETTLE_SECONDS = 10
+# A pod's probes (the chart's: liveness and readiness every 10 s) and a Prometheus scrape interval.
+PROBE_SECONDS = 10
+SCRAPE_SECONDS = 30
 ACCOUNT_COUNTS = [1, 100, 1000]
 MAX_CONCURRENT = 8
 # Token files go where a deployment puts them: the injected and example pods mount an emptyDir with
@@ -200,6 +207,47 @@ class CPUMeter:
         return (cpu_seconds(self.pid) - self.start) * 1000
 
 
+def free_port():
+    """A TCP port on 127.0.0.1 that nothing listens on now."""
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
+class Prober(threading.Thread):
+    """Probes a sidecar the way a pod's kubelet and Prometheus do, until stopped: /healthz and
+    /readyz every PROBE_SECONDS, /metrics every SCRAPE_SECONDS (a 503 from /readyz is an answer)."""
+
+    def __init__(self, port):
+        super().__init__(daemon=True)
+        self.port, self.stopped, self.requests = port, threading.Event(), 0
+
+    def run(self):
+        started = time.time()
+        next_probe, next_scrape = started, started
+        while not self.stopped.is_set():
+            now = time.time()
+            paths = []
+            if now >= next_probe:
+                paths += ["/healthz", "/readyz"]
+                next_probe += PROBE_SECONDS
+            if now >= next_scrape:
+                paths.append("/metrics")
+                next_scrape += SCRAPE_SECONDS
+            for path in paths:
+                try:
+                    with urllib.request.urlopen(f"http://127.0.0.1:{self.port}{path}", timeout=10) as response:
+                        response.read()
+                except urllib.error.HTTPError as error:
+                    error.read()
+                self.requests += 1
+            self.stopped.wait(max(0.0, min(next_probe, next_scrape) - time.time()))
+
+    def stop(self):
+        self.stopped.set()
+        self.join()
+
+
 def kib(text):
     return int(text.split()[0])
 
@@ -240,6 +288,12 @@ def main():
     one_system = os.path.join(WORK, "one-system")
     config_system = sidecar_config(emulator, [accounts[0]], one_system, server="", system_roots=True)
     system_out = os.path.join(one_system, "out", "0.token")
+    # The sidecar as deployed: probed like the kubelet does (liveness /healthz and readiness
+    # /readyz every PROBE_SECONDS) and scraped like Prometheus (/metrics every SCRAPE_SECONDS).
+    one_probed = os.path.join(WORK, "one-probed")
+    probe_port = free_port()
+    config_probed = sidecar_config(emulator, [accounts[0]], one_probed, server=f"127.0.0.1:{probe_port}")
+    probed_out = os.path.join(one_probed, "out", "0.token")
     key_file = os.path.join(one, "keys", "0")
     sidecar_out = os.path.join(one, "out", "0.token")
     peer_out = os.path.join(one, "out", "peer.token")
@@ -299,18 +353,23 @@ def main():
     }
     print(json.dumps(results["coldStart"], indent=1))
 
-    log(f"2-3. idle RSS and CPU of the daemons (two sidecars, the peer): {SETTLE_SECONDS} s after the first token, then {IDLE_SECONDS} s")
-    for path in (sidecar_out, system_out, peer_out):
+    log(f"2-3. idle RSS and CPU of the daemons (three sidecars, one of them probed; the peer): {SETTLE_SECONDS} s after the first token, then {IDLE_SECONDS} s")
+    for path in (sidecar_out, system_out, peer_out, probed_out):
         if os.path.exists(path):
             os.remove(path)
-    binary_copy = os.path.join(OUT, "mr-token-sidecar-copy")  # on disk: tmpfs pages cannot be paged out
-    shutil.copy2(os.path.join(BIN, "mr-token-sidecar"), binary_copy)
+    # Copies of the binary, on disk (tmpfs pages cannot be paged out): two processes mapping the
+    # same file share its pages, and the kernel's MADV_PAGEOUT (the sidecar's trim once idle)
+    # leaves pages mapped twice alone.
+    binary_copy = os.path.join(OUT, "mr-token-sidecar-copy")
+    probed_copy = os.path.join(OUT, "mr-token-sidecar-probed")
+    for copy in (binary_copy, probed_copy):
+        shutil.copy2(os.path.join(BIN, "mr-token-sidecar"), copy)
     daemons = {
         "sidecar": subprocess.Popen([os.path.join(BIN, "mr-token-sidecar"), "run", "--config", config],
                                     stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL),
-        # A copy of the binary: two processes mapping the same file share its pages, and the
-        # kernel's MADV_PAGEOUT (the sidecar's trim once idle) leaves pages mapped twice alone.
         "sidecarSystem": subprocess.Popen([binary_copy, "run", "--config", config_system],
+                                          stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL),
+        "sidecarProbed": subprocess.Popen([probed_copy, "run", "--config", config_probed],
                                           stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL),
         "peer": subprocess.Popen(peer + ["--daemon"], env=peer_env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL),
     }
@@ -318,9 +377,12 @@ def main():
     wait_for(sidecar_out)
     wait_for(system_out)
     wait_for(peer_out)
+    wait_for(probed_out)
+    prober = Prober(probe_port)
+    prober.start()
     first = {name: proc_status(p.pid) for name, p in daemons.items()}
-    # Settling, sampled every half second: the sidecar closes its idle connection 2 s after the
-    # refresh and gives memory back 3 s after it; then the window.
+    # Settling, sampled every half second: the sidecar closes its idle connection 250 ms after
+    # the refresh and gives memory back 500 ms after it; then the window.
     settling = {name: [] for name in daemons}
     started = time.time()
     while time.time() < started + SETTLE_SECONDS:
@@ -337,7 +399,8 @@ def main():
             highest[name]["rss"] = max(highest[name]["rss"], kib(status["VmRSS"]))
             highest[name]["anon"] = max(highest[name]["anon"], kib(status["RssAnon"]))
         time.sleep(min(5, max(0, end - time.time())))
-    idle = {}
+    prober.stop()
+    idle = {"probeRequests": prober.requests}
     for name, process in daemons.items():
         status = proc_status(process.pid)
         idle[name] = {
@@ -350,7 +413,8 @@ def main():
         }
         process.terminate()
         process.wait()
-    os.remove(binary_copy)
+    for copy in (binary_copy, probed_copy):
+        os.remove(copy)
     idle["rssRatio"] = idle["peer"]["rssKiB"] / idle["sidecar"]["rssKiB"]
     results["idle"] = idle
     print(json.dumps(idle, indent=1))
@@ -560,6 +624,7 @@ def write_doc(results):
     ]
     for name, label in (("sidecar", "`mr-token-sidecar run`"),
                         ("sidecarSystem", "the same, trusting the system's CA store too (the default)"),
+                        ("sidecarProbed", f"`mr-token-sidecar run` probed as in a pod (/healthz and /readyz every {PROBE_SECONDS} s, /metrics every {SCRAPE_SECONDS} s)"),
                         ("peer", "Azure SDK for Python (peer.py --daemon)")):
         d = i[name]
         lines.append(f"| {label} | {d['rssKiB'] / 1024:.1f} MiB | {d['anonKiB'] / 1024:.1f} MiB | {d['fileKiB'] / 1024:.1f} MiB | "
@@ -572,9 +637,9 @@ def write_doc(results):
     lines += [
         f"| ratio | {i['rssRatio']:.2f}x less | | | | | | |",
         "",
-        "RSS from the first token on (MiB at 0, 1, 2, 3, 4, 5 and 8 s; the idle connection closes 2 s after the",
-        f"refresh, the trim follows 3 s after it): `mr-token-sidecar run` {settling('sidecar')}; with the system store "
-        f"{settling('sidecarSystem')}; the peer {settling('peer')}.",
+        "RSS from the first token on (MiB at 0, 1, 2, 3, 4, 5 and 8 s; the idle connection closes 250 ms after the",
+        f"refresh, the trim follows 500 ms after it): `mr-token-sidecar run` {settling('sidecar')}; with the system store "
+        f"{settling('sidecarSystem')}; probed {settling('sidecarProbed')}; the peer {settling('peer')}.",
         "",
         f"### 1, 100 and 1,000 accounts (`run --once`, `refresh.maxConcurrent: 8`, median of {SCALING_RUNS} runs)",
         "",

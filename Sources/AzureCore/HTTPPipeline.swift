@@ -162,8 +162,8 @@ package struct HTTPPipeline: Sendable {
         // A sidecar refreshes in bursts hours apart: keep a connection for the rest of a burst
         // (its requests follow each other within milliseconds; a retry's backoff may reconnect),
         // not for the default minute: the idle daemon then holds no socket, runs no timer, and
-        // gives its memory back 3 s after its last refresh (MemoryTrimmer).
-        configuration.connectionPool.idleTimeout = .seconds(2)
+        // gives its memory back half a second after its last refresh (MemoryTrimmer).
+        configuration.connectionPool.idleTimeout = .milliseconds(250)
         return HTTPClient(eventLoopGroupProvider: .singleton, configuration: configuration)
     }
 

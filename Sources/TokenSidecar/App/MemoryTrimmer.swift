@@ -17,6 +17,11 @@ import Foundation
 /// binary; until the next refresh none of it is needed, and the pages come back from the page
 /// cache (or the disk) when it is. Pages another process maps too (a second sidecar of the same
 /// image on the node) stay. Linux 5.4 or later; elsewhere it does nothing.
+///
+/// Probe requests and scrapes fault the probe server's pages back in (about 10 MiB of file-backed
+/// pages, the kernel mapping 64 KiB around each fault) and they stay until the next refresh's
+/// trim: trimming after probes too would spend about 7 ms of CPU faulting them back at each
+/// round of probes (docs/benchmarks.md).
 final class MemoryTrimmer: Service, Sendable {
     private let (activity, signal) = AsyncStream.makeStream(of: Void.self, bufferingPolicy: .bufferingNewest(1))
     private let lastActivity = Mutex<ContinuousClock.Instant?>(nil)
@@ -25,11 +30,11 @@ final class MemoryTrimmer: Service, Sendable {
     let logger: Logger
 
     /// - Parameters:
-    ///   - quietPeriod: No refresh for this long, and idle connections closed (2 s after their
+    ///   - quietPeriod: No refresh for this long, and idle connections closed (250 ms after their
     ///     last request, HTTPPipeline), before trimming: what runs to close them would fault pages
     ///     back in.
     ///   - logger: Where the trim is logged (debug).
-    init(quietPeriod: Duration = .seconds(3), logger: Logger) {
+    init(quietPeriod: Duration = .milliseconds(500), logger: Logger) {
         self.quietPeriod = quietPeriod
         self.logger = logger
     }
