@@ -102,7 +102,7 @@ struct ClientSecretCredentialTests {
             #expect(error.traceId != nil)
             #expect(error.correlationId == fixture.entraRequests.first?.header("client-request-id"))
             #expect(error.isRetriable == false)
-            #expect(!"\(error)".contains(wrong))
+            expectNoSecret([wrong], in: "\(error)", "the error")
             #expect("\(error)".contains("AADSTS7000215"))
         }
     }

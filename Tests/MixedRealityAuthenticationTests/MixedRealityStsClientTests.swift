@@ -186,7 +186,7 @@ struct MixedRealityStsClientTests {
             #expect(failure.correlationVector == requests.first?.header("X-MRC-CV"))
             #expect(failure.msCV?.hasSuffix(".0") == true)
             #expect(failure.wwwAuthenticate == "Invalid token: wrong account key")
-            #expect(!String(describing: failure).contains(wrongKey))
+            expectNoSecret([wrongKey], in: String(describing: failure), "the error")
             #expect(String(describing: failure).contains(fixture.identities.accountId))
         }
     }
@@ -255,7 +255,7 @@ struct MixedRealityStsClientTests {
                     "Bearer \(identities.accountId):\(secondKey)",
                 ])
             #expect(throws: AzureCoreError.self) { try key.update("  ") }
-            #expect(!String(describing: key).contains(secondKey))
+            expectNoSecret([secondKey], in: String(describing: key), "the credential's description")
         }
     }
 }

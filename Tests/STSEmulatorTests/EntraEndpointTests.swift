@@ -76,7 +76,7 @@ struct EntraEndpointTests {
             #expect(description.contains("Trace ID: "))
             #expect(body["correlation_id"] as? String == "corr-123")
             #expect(body["trace_id"] as? String != nil && body["timestamp"] as? String != nil)
-            #expect(!response.text.contains(fixture.identities.clientSecret))
+            expectNoSecret([fixture.identities.clientSecret], in: response.text, "the answer")
         }
     }
 

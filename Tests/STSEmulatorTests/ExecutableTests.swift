@@ -31,7 +31,7 @@ struct ExecutableTests {
             #expect(response.status == 200)
             child.signal(SIGTERM)
             #expect(await child.exitStatus() == 0)
-            #expect(!child.standardError.contains(identities.accountKey))
+            expectNoSecret([identities.accountKey], in: child.standardError, "the emulator's standard error")
         }
     }
 

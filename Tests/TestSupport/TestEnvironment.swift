@@ -4,6 +4,7 @@ package import InMemoryLogging
 package import Logging
 package import STSEmulator
 package import ServiceLifecycle
+package import Testing
 
 /// Test identities made fresh for each test, so a secret found in a log can only have come from
 /// this test's run.
@@ -135,4 +136,20 @@ package func withService<T>(_ service: some Service, _ body: () async throws -> 
         try await tasks.waitForAll()
         return try result.get()
     }
+}
+
+/// Expects none of `secrets` in `text`. A failing `#expect(!text.contains(secret))` prints its
+/// operands, the secret and the text holding it, into the test output; this one names only which
+/// of the secrets (by position) were found, and where.
+/// - Parameters:
+///   - secrets: The values that must not appear (empty ones are skipped).
+///   - text: The logs, message or answer to search.
+///   - what: What `text` is, for the failure ("the logs", "the error").
+package func expectNoSecret(
+    _ secrets: [String], in text: String, _ what: String = "the output",
+    sourceLocation: Testing.SourceLocation = #_sourceLocation
+) {
+    let found = secrets.indices.filter { !secrets[$0].isEmpty && text.contains(secrets[$0]) }
+    let none = found.isEmpty
+    #expect(none, "secrets \(found) (by position) in \(what)", sourceLocation: sourceLocation)
 }

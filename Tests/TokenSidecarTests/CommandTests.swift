@@ -15,7 +15,7 @@ struct CommandTests {
             let token = child.standardOutput.trimmingCharacters(in: .whitespacesAndNewlines)
             #expect(try JWTExpiry.claims(of: token).accountId == harness.fixture.identities.accountId)
             #expect(harness.read(harness.output("anchors")) == nil)
-            #expect(!child.standardError.contains(token))
+            expectNoSecret([token], in: child.standardError, "standard error")
             let unknown = try harness.start(["token", "--account", "nobody"])
             #expect(await unknown.exitStatus() == 2)
             #expect(unknown.standardError.contains("no account named nobody"))
@@ -46,7 +46,7 @@ struct CommandTests {
             }
             let logs = child.standardOutput + child.standardError
             #expect(secrets.allSatisfy { !logs.contains($0) })
-            #expect(!logs.contains(token))
+            expectNoSecret([token], in: logs, "the logs")
         }
     }
 

@@ -41,7 +41,8 @@ struct ExamplesTests {
             let sts = fixture.emulator.requests.filter { $0.endpoint == .sts }
             #expect(sts.count == 1)
             #expect(Self.holdsNoJWT(child.standardOutput + child.standardError))
-            #expect(!(child.standardOutput + child.standardError).contains(fixture.identities.accountKey))
+            expectNoSecret(
+                [fixture.identities.accountKey], in: child.standardOutput + child.standardError, "the example's output")
         }
     }
 
@@ -61,7 +62,7 @@ struct ExamplesTests {
             #expect(fixture.emulator.requests.filter { $0.endpoint == .sts }.count == 1)
             let output = child.standardOutput + child.standardError
             #expect(Self.holdsNoJWT(output))
-            #expect(!output.contains(fixture.identities.clientSecret))
+            expectNoSecret([fixture.identities.clientSecret], in: output, "the example's output")
         }
     }
 
@@ -86,7 +87,7 @@ struct ExamplesTests {
                 executable: "mr-example-get-token", arguments: ["account-key"], environment: environment)
             #expect(await refused.exitStatus() == 1)
             #expect(refused.standardError.contains("401"), "\(refused.standardError)")
-            #expect(!refused.standardError.contains(wrongKey))
+            expectNoSecret([wrongKey], in: refused.standardError, "standard error")
 
             let usage = try ChildProcess.start(
                 executable: "mr-example-get-token", arguments: ["nonsense"], environment: environment)
@@ -165,8 +166,7 @@ struct ExamplesTests {
             sidecar.signal(SIGTERM)
             #expect(await sidecar.exitStatus() == 0)
             let logs = vending.standardOutput + vending.standardError
-            #expect(!logs.contains(key))
-            #expect(!logs.contains(firstToken) && !logs.contains(secondToken))
+            expectNoSecret([key, firstToken, secondToken], in: logs, "the service's logs")
             expectNoSecrets(sidecar, harness.secrets())
         }
     }

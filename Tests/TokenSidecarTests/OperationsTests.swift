@@ -25,7 +25,7 @@ struct OperationsTests {
             #expect(message.contains("Fix: the STS refused the account key"))
             #expect(message.contains("[MS-CV "))
             #expect(message.utf8.count <= 4096)
-            #expect(!message.contains(account.key!))
+            expectNoSecret([account.key!], in: message, "the termination message")
             #expect(failed.standardError.contains(#""mr.hop":"sts""#))
 
             // A config that does not load says so there too.

@@ -427,7 +427,7 @@ struct SidecarProcessTests {
             #expect(lastError["kind"] as? String == "authentication_failed")
             #expect(lastError["httpStatus"] as? Int == 401)
             #expect((lastError["correlationVector"] as? String)?.count == 22)
-            #expect(!status.text.contains("wrong-key-value"))
+            expectNoSecret(["wrong-key-value"], in: status.text, "/status")
             child.signal(SIGTERM)
             #expect(await child.exitStatus() == 0)
             expectNoSecrets(child, harness.secrets(extra: ["wrong-key-value"]))
