@@ -13,17 +13,9 @@ public enum EventLoopSleep {
     /// Suspends for `duration`, or throws `CancellationError` as soon as the task is cancelled.
     public static func sleep(for duration: Duration) async throws {
         try Task.checkCancellation()
-        let components = duration.components
-        let nanoseconds = components.seconds.multipliedReportingOverflow(by: 1_000_000_000)
-        let total =
-            nanoseconds.overflow
-            ? Int64.max
-            : nanoseconds.partialValue.addingReportingOverflow(
-                components.attoseconds / 1_000_000_000
-            ).partialValue
-        guard total > 0 else { return }
+        guard duration > .zero else { return }
         let loop = MultiThreadedEventLoopGroup.singleton.any()
-        let scheduled = loop.scheduleTask(in: .nanoseconds(total)) {}
+        let scheduled = loop.scheduleTask(in: TimeAmount(duration)) {}
         try await withTaskCancellationHandler {
             do {
                 try await scheduled.futureResult.get()

@@ -6,6 +6,10 @@ import STSEmulator
 import TestSupport
 import Testing
 
+#if canImport(Glibc)
+import Glibc
+#endif
+
 @Suite("Operations: termination message, key rotation, several outputs, the app's reads")
 struct OperationsTests {
     @Test(
