@@ -33,19 +33,18 @@ public enum ConfigLoader: Sendable {
     public static func load(
         path: String, environment: [String: String], allowedHosts: [String] = []
     ) throws(ConfigError) -> SidecarConfiguration {
-        let data: Data
-        do {
-            data = try Data(contentsOf: URL(filePath: path))
-        } catch {
-            throw ConfigError(
-                file: path,
-                issues: [
-                    ConfigIssue(
-                        path: "", line: nil, message: "cannot read the file: check the path and that it is mounted")
-                ])
-        }
-        guard data.count <= maxBytes else {
-            throw ConfigError(file: path, issues: [ConfigIssue(path: "", line: nil, message: "larger than 4 MiB")])
+        let data: [UInt8]
+        switch FileStatus.read(path, maxBytes: maxBytes) {
+        case .success(let content): data = content
+        case .failure(let failure):
+            let message =
+                switch failure {
+                case .tooLarge: "larger than 4 MiB"
+                case .directory: "a directory, not a file: point at the file inside it"
+                case .notRegular: "not a regular file (a FIFO, a device or a socket): point at a file"
+                default: "cannot read the file: check the path and that it is mounted"
+                }
+            throw ConfigError(file: path, issues: [ConfigIssue(path: "", line: nil, message: message)])
         }
         return try parse(
             String(decoding: data, as: UTF8.self), file: path, environment: environment, allowedHosts: allowedHosts)

@@ -1,3 +1,4 @@
+import AzureCore
 import NIOCore
 import NIOSSL
 import SwiftASN1
@@ -80,13 +81,11 @@ final class CertificateStore: Sendable {
     }
 
     private static func read(_ path: String) throws(InjectorError) -> [UInt8] {
-        do {
-            let data = try Data(contentsOf: URL(filePath: path))
-            guard data.count <= 1 << 20 else { throw InjectorError(.certificate, "\(path) is larger than 1 MiB") }
-            return Array(data)
-        } catch let error as InjectorError {
-            throw error
-        } catch {
+        switch FileStatus.read(path, maxBytes: 1 << 20) {
+        case .success(let content): return content
+        case .failure(.tooLarge): throw InjectorError(.certificate, "\(path) is larger than 1 MiB")
+        case .failure(.notRegular): throw InjectorError(.certificate, "\(path) is not a regular file")
+        case .failure:
             throw InjectorError(.certificate, "cannot read \(path): check that the TLS Secret is mounted there")
         }
     }

@@ -4,6 +4,10 @@ import Testing
 
 @testable import SidecarConfig
 
+#if canImport(Glibc)
+import Glibc
+#endif
+
 @Suite("Config: YAML decoding and validation")
 struct ConfigTests {
     static let good = """
@@ -129,6 +133,25 @@ struct ConfigTests {
     }
 
     /// One account with the given lines under it, as a config file.
+    @Test(
+        "a config path that is missing, a directory, a FIFO or /dev/zero gets a message naming the file, without blocking or reading without end",
+        .timeLimit(.minutes(1)))
+    func unreadableFile() throws {
+        let folder = FileManager.default.temporaryDirectory.appending(path: "config-\(UUID().uuidString)").path
+        try FileManager.default.createDirectory(atPath: folder, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(atPath: folder) }
+        #expect(mkfifo(folder + "/fifo", 0o600) == 0)
+        let cases = [
+            (folder + "/missing", "cannot read the file"), (folder, "a directory, not a file"),
+            (folder + "/fifo", "not a regular file"), ("/dev/zero", "not a regular file"),
+        ]
+        for (path, says) in cases {
+            let error = #expect(throws: ConfigError.self) { try ConfigLoader.load(path: path, environment: [:]) }
+            #expect(error?.file == path)
+            #expect(error?.issues.first?.message.contains(says) == true, "\(path): \(String(describing: error))")
+        }
+    }
+
     static func account(_ lines: String, credential: String = "{type: accountKey, keyFile: /k}") -> String {
         """
         accounts:
