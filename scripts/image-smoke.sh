@@ -164,7 +164,7 @@ rss_kib=$(awk '/VmRSS/ {print $2}' "/proc/$PID/status")
 anon_kib=$(awk '/RssAnon/ {print $2}' "/proc/$PID/status")
 echo "webhook RSS: $((rss_kib / 1024)) MiB ($((anon_kib / 1024)) MiB anonymous)"
 if [ "$rss_kib" -gt $((40 * 1024)) ]; then
-    echo "the webhook no longer fits the chart's 40Mi request / 64Mi limit (webhook.resources)" >&2
+    echo "the webhook no longer fits the chart's 40Mi request (webhook.resources)" >&2
     exit 1
 fi
 podman stop --time 20 "$WEBHOOK" >/dev/null

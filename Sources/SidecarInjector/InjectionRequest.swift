@@ -138,7 +138,7 @@ private struct AnnotationReader {
         let known = Set(Key.allCases.map(\.annotation)).union([
             InjectionRequest.statusAnnotation, InjectionRequest.injectLabel,
         ])
-        let unknown = annotations.keys.sorted().filter { $0.hasPrefix(prefix) && !known.contains($0) }
+        let unknown = annotations.keys.filter { $0.hasPrefix(prefix) && !known.contains($0) }.sorted()
         if !unknown.isEmpty {
             problems.append(
                 "\(LogText.list(unknown)) \(unknown.count == 1 ? "is not an annotation" : "are not annotations") of"

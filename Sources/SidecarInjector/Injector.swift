@@ -78,7 +78,12 @@ package struct Injector: Sendable {
 
     func plan(pod: JSONValue, spec: [String: JSONValue], containers: [JSONValue]) -> Result<Plan, InjectionDenial> {
         let names = containers.compactMap { $0["name"]?.string }
-        let annotations = pod["metadata"]?["annotations"]?.object?.compactMapValues(\.string) ?? [:]
+        // This project's annotations only: a pod may carry tens of thousands of others, and a copy
+        // of them all would double what a large review holds in memory.
+        let annotations = (pod["metadata"]?["annotations"]?.object ?? [:]).reduce(into: [String: String]()) {
+            kept, member in
+            if member.key.hasPrefix(InjectionRequest.prefix), let text = member.value.string { kept[member.key] = text }
+        }
         let request: InjectionRequest
         switch InjectionRequest.parse(annotations, appContainers: names) {
         case .success(let value): request = value

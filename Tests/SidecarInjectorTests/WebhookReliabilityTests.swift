@@ -186,8 +186,10 @@ struct WebhookReliabilityTests {
             let p99 = latencies.isEmpty ? 0 : latencies[min(latencies.count - 1, latencies.count * 99 / 100)]
             let worst = latencies.last ?? 0
             #expect(worst < 5000, "the API server gives up after timeoutSeconds (5 s)")
-            // 48 MiB leaves 16 MiB of the chart's 64Mi for the pages of the binary in use.
-            #expect(peakAnonymousKiB < 48 * 1024, "within the chart's 64Mi limit: \(peakAnonymousKiB) KiB anonymous")
+            // 96 MiB leaves 32 MiB of the chart's 128Mi for the pages of the binary in use. Runs of
+            // this test have peaked at 36 to 63 MiB (sampled every 200 ms), most of it the one large
+            // review being parsed (about 20 MiB for 50,000 annotations) and the attackers' connections.
+            #expect(peakAnonymousKiB < 96 * 1024, "within the chart's 128Mi limit: \(peakAnonymousKiB) KiB anonymous")
             webhook.signal(SIGTERM)
             #expect(await webhook.exitStatus() == 0)
             Reliability.report(
