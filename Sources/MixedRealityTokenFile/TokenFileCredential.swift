@@ -131,9 +131,9 @@ public final class TokenFileCredential: MixedRealityTokenSource, CustomStringCon
     }
 
     /// The file's token and its expiry, or `nil` when it holds none (missing, partial, another
-    /// format, not a JWT).
+    /// format, not a JWT, not a regular file of at most 1 MiB: a FIFO put there is not waited on).
     func read() -> AccessToken? {
-        guard let data = FileManager.default.contents(atPath: path), data.count <= 1 << 20 else { return nil }
+        guard let data = try? FileStatus.read(path, maxBytes: 1 << 20).get() else { return nil }
         guard let token = Self.token(in: String(decoding: data, as: UTF8.self), format: format),
             let expiresOn = try? JWTExpiry.expiry(of: token)
         else { return nil }

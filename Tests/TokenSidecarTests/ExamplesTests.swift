@@ -215,8 +215,8 @@ struct ExamplesTests {
     }
 
     @Test(
-        "TokenFileCredential: no file, then a partial file: it waits for the whole token; garbage or an expired token: it fails naming the file; the STS client passes its token through"
-    )
+        "TokenFileCredential: no file, then a partial file: it waits for the whole token; garbage, an expired token or a FIFO: it fails naming the file; the STS client passes its token through",
+        .timeLimit(.minutes(2)))
     func tokenFileCredentialWaitsAndFails() async throws {
         try await withEmulator { fixture in
             try await withTemporaryDirectory { directory in
@@ -253,6 +253,13 @@ struct ExamplesTests {
                     lifetime: -10)
                 try expired.write(toFile: path, atomically: true, encoding: .utf8)
                 await #expect(throws: TokenFileError.self) { try await impatient.token() }
+
+                // A FIFO in its place is not waited on for a writer: the credential fails in time.
+                try FileManager.default.removeItem(atPath: path)
+                #expect(mkfifo(path, 0o600) == 0)
+                let started = ContinuousClock.now
+                await #expect(throws: TokenFileError.self) { try await impatient.token() }
+                #expect(ContinuousClock.now - started < .seconds(5), "within its wait, not blocked on the FIFO")
             }
         }
     }
