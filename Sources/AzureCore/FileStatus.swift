@@ -77,11 +77,14 @@ extension FileStatus {
         var count = 0
         while true {
             if count == content.count {
+                // A whole buffer of maxBytes + 1 read: the file grew past the limit.
                 guard content.count <= maxBytes else { return .failure(.tooLarge) }
                 content += [UInt8](repeating: 0, count: min(content.count, maxBytes + 1 - content.count))
             }
+            // pread at the count read so far: the same as read here, without the name clash
+            // with this function.
             let got = content.withUnsafeMutableBytes { bytes in
-                Self.systemRead(descriptor, bytes.baseAddress! + count, bytes.count - count)
+                pread(descriptor, bytes.baseAddress! + count, bytes.count - count, off_t(count))
             }
             if got < 0 {
                 if errno == EINTR { continue }
@@ -90,19 +93,8 @@ extension FileStatus {
             if got == 0 { break }
             count += got
         }
-        guard count <= maxBytes else { return .failure(.tooLarge) }
         content.removeLast(content.count - count)
         return .success(content)
-    }
-
-    private static func systemRead(_ descriptor: Int32, _ buffer: UnsafeMutableRawPointer, _ count: Int) -> Int {
-        #if canImport(Glibc)
-        Glibc.read(descriptor, buffer, count)
-        #elseif canImport(Musl)
-        Musl.read(descriptor, buffer, count)
-        #else
-        Darwin.read(descriptor, buffer, count)
-        #endif
     }
 }
 
