@@ -25,7 +25,6 @@ struct trim {
 
 static void *run(void *argument) {
     struct trim *trim = argument;
-    pthread_setname_np(pthread_self(), "mr-memory-trim");
     struct timespec delay = {trim->milliseconds / 1000, (long)(trim->milliseconds % 1000) * 1000000L};
     while (nanosleep(&delay, &delay) != 0) {
     }
@@ -83,6 +82,10 @@ long long mr_trim_memory_after(unsigned int milliseconds) {
         free(trim);
         return 0;
     }
+    // Named here, before this returns, not by the thread itself: whoever sees the call's effects
+    // (the debug log line that follows it) sees the name too. The thread sleeps `milliseconds`
+    // first, so it is still there.
+    pthread_setname_np(thread, "mr-memory-trim");
     return total;
 }
 

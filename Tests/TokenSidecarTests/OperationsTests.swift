@@ -239,7 +239,7 @@ struct OperationsTests {
             let port = try #require(await harness.probePort(child))
             // A probe, as the kubelet sends them: the server answers and goes back to sleep.
             #expect(try await rawRequest(.GET, "http://127.0.0.1:\(port)/readyz", caFile: nil).status == 200)
-            // The last scheduled work: the trimmer, 3 s after the refresh.
+            // The last scheduled work: the trimmer, 500 ms after the refresh.
             #expect(await child.waitForStandardError("idle: memory given back"))
             // The trim's thread gone (it exists from the log line on), then a window of five
             // seconds in which nothing is due.
