@@ -31,10 +31,9 @@ public struct HTTPPipelineOptions: Sendable {
     /// The outgoing proxy; `nil` (the default): `HTTPS_PROXY`, `HTTP_PROXY` and `NO_PROXY` from
     /// the environment, as the Azure SDKs read them.
     public var proxy: ProxyConfiguration?
-    /// Whether requests to loopback addresses and `localhost` skip the proxy whatever `NO_PROXY`
-    /// says (the sidecar's notifications to the app in its pod); default `false`, as the Azure
-    /// SDKs.
-    package var loopbackSkipsProxy = false
+    /// Trust and proxy settings that replace these for requests to some hosts only (the sidecar's
+    /// config file may route the hosts its operator allowed, and no other); `nil`: none.
+    package var scopedTransport: ScopedTransport?
     /// Whether the system's CA store is trusted (default `true`). `false` trusts
     /// ``additionalTrustedCAFile`` alone: a private endpoint with a known CA, where the 140 or so
     /// public roots are neither needed nor wanted (and parsing them is most of a cold start's
@@ -70,6 +69,36 @@ public struct HTTPPipelineOptions: Sendable {
         self.additionalTrustedCAFile = additionalTrustedCAFile
         self.allowInsecureLoopbackHTTP = allowInsecureLoopbackHTTP
         self.applicationId = applicationId
+    }
+}
+
+/// Trust and proxy settings for requests to a set of hosts, instead of the pipeline's own.
+package struct ScopedTransport: Sendable, Hashable {
+    /// The hosts, lowercase, without IPv6 brackets or trailing dots.
+    package var hosts: Set<String>
+    /// A PEM file of CA certificates trusted for these hosts, on top of the pipeline's trust, or
+    /// alone when `trustSystemRoots` is `false`.
+    package var additionalTrustedCAFile: String?
+    /// Whether the system's CA store (and the pipeline's own extra CA) is trusted for these hosts.
+    package var trustSystemRoots: Bool
+    /// The proxy for these hosts; `nil`: the pipeline's.
+    package var proxy: ProxyConfiguration?
+
+    package init(
+        hosts: Set<String>, additionalTrustedCAFile: String?, trustSystemRoots: Bool, proxy: ProxyConfiguration?
+    ) {
+        self.hosts = hosts
+        self.additionalTrustedCAFile = additionalTrustedCAFile
+        self.trustSystemRoots = trustSystemRoots
+        self.proxy = proxy
+    }
+
+    /// Whether a request to `url` uses these settings.
+    package func applies(to url: URL) -> Bool {
+        guard var host = url.host?.lowercased() else { return false }
+        if host.hasPrefix("[") && host.hasSuffix("]") { host = String(host.dropFirst().dropLast()) }
+        while host.hasSuffix(".") { host.removeLast() }
+        return hosts.contains(host)
     }
 }
 
@@ -127,13 +156,20 @@ package struct PipelineResponse: Sendable {
 /// async-http-client per proxy.
 package struct HTTPPipeline: Sendable {
     package let options: HTTPPipelineOptions
-    /// The proxies, resolved from the options or the environment.
-    package let proxies: ProxySettings
-    private let tlsConfiguration: TLSConfiguration
+    /// How requests travel: trust and proxies, and for the hosts of
+    /// ``HTTPPipelineOptions/scopedTransport`` their own.
+    private let route: Route
+    private let scoped: (transport: ScopedTransport, route: Route)?
     private let userAgent: String
     private let sanitizer = LogSanitizer()
     private let environmentLogLevel: Logger.Level?
     private let sleep: @Sendable (Duration) async throws -> Void
+
+    /// Whom TLS trusts and which proxies carry the requests, for one group of hosts.
+    private struct Route: Sendable {
+        var tls: TLSConfiguration
+        var proxies: ProxySettings
+    }
 
     /// One client for the whole process per proxy (`nil`: direct): redirects are not followed (a
     /// bearer token must not travel to another host) and its own logging is off (ours is
@@ -190,6 +226,30 @@ package struct HTTPPipeline: Sendable {
         }
     }
 
+    /// A client TLS configuration trusting `caFile` and `under` on top of the system's CA store, or
+    /// `caFile` alone when `systemRoots` is `false`.
+    private static func tls(
+        caFile: String?, systemRoots: Bool, under: String?
+    ) throws(AzureCoreError)
+        -> TLSConfiguration
+    {
+        var tls = TLSConfiguration.makeClientConfiguration()
+        tls.minimumTLSVersion = .tlsv12
+        let files = [under, caFile].compactMap { $0 }
+        if !systemRoots {
+            guard let caFile else {
+                throw AzureCoreError(
+                    .tls, "trusting no system CA needs a CA bundle of its own: give additionalTrustedCAFile")
+            }
+            tls.trustRoots = .certificates(try certificates(caFile))
+        } else if !files.isEmpty {
+            var extra: [NIOSSLCertificate] = []
+            for file in files { extra += try certificates(file) }
+            tls.additionalTrustRoots = [.certificates(extra)]
+        }
+        return tls
+    }
+
     /// Creates a pipeline.
     /// - Parameters:
     ///   - options: The options.
@@ -204,23 +264,24 @@ package struct HTTPPipeline: Sendable {
     ) throws(AzureCoreError) {
         let environment = options.environment ?? ProcessInfo.processInfo.environment
         self.options = options
-        var proxies = try ProxySettings.resolve(option: options.proxy, environment: environment)
-        proxies.loopbackSkipsProxy = options.loopbackSkipsProxy
-        self.proxies = proxies
-        var tls = TLSConfiguration.makeClientConfiguration()
-        tls.minimumTLSVersion = .tlsv12
-        if let caFile = options.additionalTrustedCAFile {
-            let certificates = try Self.certificates(caFile)
-            if options.trustSystemRoots {
-                tls.additionalTrustRoots = [.certificates(certificates)]
-            } else {
-                tls.trustRoots = .certificates(certificates)
+        let proxies = try ProxySettings.resolve(option: options.proxy, environment: environment)
+        route = Route(
+            tls: try Self.tls(
+                caFile: options.additionalTrustedCAFile, systemRoots: options.trustSystemRoots, under: nil),
+            proxies: proxies)
+        if let transport = options.scopedTransport {
+            // The scoped hosts' own CA comes on top of the pipeline's trust (system roots and the
+            // pipeline's CA), or replaces all of it when they trust no system root.
+            let tls = try Self.tls(
+                caFile: transport.additionalTrustedCAFile, systemRoots: transport.trustSystemRoots,
+                under: transport.trustSystemRoots ? options.additionalTrustedCAFile : nil)
+            let proxies = try transport.proxy.map { (proxy) throws(AzureCoreError) in
+                try ProxySettings.resolve(option: proxy, environment: environment)
             }
-        } else if !options.trustSystemRoots {
-            throw AzureCoreError(
-                .tls, "trusting no system CA needs a CA bundle of its own: give additionalTrustedCAFile")
+            scoped = (transport, Route(tls: tls, proxies: proxies ?? self.route.proxies))
+        } else {
+            scoped = nil
         }
-        self.tlsConfiguration = tls
         var agent = "azsdk-swift-\(component)/\(ReleaseVersion.current) (Swift; Linux)"
         if let applicationId = options.applicationId, !applicationId.isEmpty {
             agent = "\(applicationId) \(agent)"
@@ -265,7 +326,7 @@ package struct HTTPPipeline: Sendable {
                     LogKeys.method: "\(request.method.rawValue)",
                     LogKeys.url: "\(sanitizer.sanitize(url: request.url))",
                     LogKeys.requestHeaders: "\(sanitizer.sanitize(headers: headers(for: request)))",
-                    LogKeys.proxy: "\(proxies.server(for: request.url)?.display ?? "")",
+                    LogKeys.proxy: "\(proxy(for: request)?.display ?? "")",
                     LogKeys.attempt: .integer(retry),
                 ]
             )
@@ -381,6 +442,24 @@ package struct HTTPPipeline: Sendable {
         )
     }
 
+    /// How a request to `url` travels: the scoped hosts' route, or the pipeline's.
+    private func route(for url: URL) -> Route {
+        if let scoped, scoped.transport.applies(to: url) { return scoped.route }
+        return route
+    }
+
+    /// The proxy a request goes through, or `nil` to connect directly. A plain-HTTP request that
+    /// carries a credential in a header (the managed identity endpoint's `X-IDENTITY-HEADER`, say)
+    /// never goes through a proxy: the proxy would read it.
+    package func proxy(for request: PipelineRequest) -> ProxySettings.Server? {
+        if request.url.scheme?.lowercased() == "http",
+            request.headers.contains(where: { !LogSanitizer.allowedHeaders.contains($0.name.lowercased()) })
+        {
+            return nil
+        }
+        return route(for: request.url).proxies.server(for: request.url)
+    }
+
     /// Whether `host` is a loopback IP literal (never a name: see ``IPAddressRule/isLoopback(_:)``).
     package static func isLoopback(_ host: String) -> Bool { IPAddressRule.isLoopback(host) }
 
@@ -397,9 +476,9 @@ package struct HTTPPipeline: Sendable {
         if let body = request.body {
             outgoing.body = .bytes(ByteBuffer(bytes: body))
         }
-        outgoing.tlsConfiguration = tlsConfiguration
+        outgoing.tlsConfiguration = route(for: request.url).tls
         let deadline = NIODeadline.now() + .nanoseconds(options.perTryTimeout.nanoseconds)
-        let proxy = proxies.server(for: request.url)
+        let proxy = proxy(for: request)
         do {
             let response = try await Self.client(proxy: proxy?.configuration).execute(
                 outgoing, deadline: deadline, logger: AzureLogging.disabledLogger)

@@ -28,8 +28,9 @@ public struct ProxyConfiguration: Sendable, Hashable {
 /// requests, `HTTP_PROXY` for http ones (upper case first, then lower case, as Go's
 /// `ProxyFromEnvironment`), `NO_PROXY` for the hosts reached directly.
 ///
-/// Link-local addresses (IMDS at `169.254.169.254`, `fe80::/10`) are always reached directly: a
-/// proxy can never reach them.
+/// Loopback (`127.0.0.0/8`, `::1`, `localhost`) and link-local addresses (IMDS at
+/// `169.254.169.254`, `fe80::/10`) are always reached directly, whatever `NO_PROXY` says: a proxy
+/// cannot reach the pod's own loopback or the node's IMDS, and must not see what is sent there.
 package struct ProxySettings: Sendable, Hashable {
     /// A proxy server: where to connect, and the credentials for it (never logged).
     package struct Server: Sendable, Hashable {
@@ -41,8 +42,6 @@ package struct ProxySettings: Sendable, Hashable {
     package var https: Server?
     package var http: Server?
     package var bypass: ProxyBypass
-    /// Loopback addresses and `localhost` go directly too.
-    package var loopbackSkipsProxy = false
 
     /// No proxy at all.
     package static let none = ProxySettings(https: nil, http: nil, bypass: ProxyBypass([]))
@@ -85,8 +84,11 @@ package struct ProxySettings: Sendable, Hashable {
         let secure = url.scheme?.lowercased() == "https"
         guard let server = secure ? https : http else { return nil }
         let port = url.port ?? (secure ? 443 : 80)
-        if ProxyBypass.isLinkLocal(host) || bypass.matches(host: host, port: port) { return nil }
-        if loopbackSkipsProxy && (IPAddressRule.isLoopback(host) || host.lowercased() == "localhost") { return nil }
+        if ProxyBypass.isLinkLocal(host) || IPAddressRule.isLoopback(host) || bypass.matches(host: host, port: port) {
+            return nil
+        }
+        let name = host.lowercased()
+        if name == "localhost" || name == "localhost." || name.hasSuffix(".localhost") { return nil }
         return server
     }
 

@@ -117,6 +117,10 @@ public struct EmulatorConfiguration: Sendable, Codable, Hashable {
     /// The certificate the emulator serves: `valid`, or a broken one (`expired`, `wrongHost`)
     /// that every client must refuse.
     public var serverCertificate: ServerCertificate
+    /// More DNS names of the served certificate besides `localhost` and the loopback addresses,
+    /// such as `sts.westeurope.mixedreality.azure.com`: the emulator then stands in for Azure's own
+    /// hosts behind a proxy that routes them to it (a test of who may be trusted in transit).
+    public var serverNames: [String]
 
     /// What is wrong with the served certificate, if anything.
     public enum ServerCertificate: String, Codable, Sendable, Hashable {
@@ -141,7 +145,8 @@ public struct EmulatorConfiguration: Sendable, Codable, Hashable {
         entraTokenLifetimeSeconds: Int = 3600,
         managedIdentityTokenLifetimeSeconds: Int = 86400,
         federatedIssuer: String = "https://kubernetes.default.svc.cluster.local",
-        serverCertificate: ServerCertificate = .valid
+        serverCertificate: ServerCertificate = .valid,
+        serverNames: [String] = []
     ) {
         self.host = host
         self.port = port
@@ -156,12 +161,13 @@ public struct EmulatorConfiguration: Sendable, Codable, Hashable {
         self.managedIdentityTokenLifetimeSeconds = managedIdentityTokenLifetimeSeconds
         self.federatedIssuer = federatedIssuer
         self.serverCertificate = serverCertificate
+        self.serverNames = serverNames
     }
 
     private enum CodingKeys: String, CodingKey, CaseIterable {
         case host, port, plainHTTP, caCertificatePath, accounts, applications, managedIdentities, identityHeader
         case stsTokenLifetimeSeconds, entraTokenLifetimeSeconds, managedIdentityTokenLifetimeSeconds, federatedIssuer
-        case serverCertificate
+        case serverCertificate, serverNames
     }
 
     public init(from decoder: any Decoder) throws {
@@ -189,6 +195,7 @@ public struct EmulatorConfiguration: Sendable, Codable, Hashable {
         serverCertificate =
             try container.decodeIfPresent(ServerCertificate.self, forKey: .serverCertificate)
             ?? defaults.serverCertificate
+        serverNames = try container.decodeIfPresent([String].self, forKey: .serverNames) ?? []
     }
 
     /// Checks the configuration and says what is wrong, key by key.

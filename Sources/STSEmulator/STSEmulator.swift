@@ -77,7 +77,8 @@ public final class STSEmulator: Service, Sendable {
         case (true, _):
             self.tlsConfiguration = nil
         case (false, .valid):
-            self.tlsConfiguration = try certificateAuthority.serverTLSConfiguration()
+            self.tlsConfiguration = try certificateAuthority.serverTLSConfiguration(
+                dnsNames: ["localhost"] + configuration.serverNames)
         case (false, .expired):
             self.tlsConfiguration = try certificateAuthority.serverTLSConfiguration(
                 notValidBefore: Date().addingTimeInterval(-7200), notValidAfter: Date().addingTimeInterval(-3600))

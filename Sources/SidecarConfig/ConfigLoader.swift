@@ -27,11 +27,11 @@ public enum ConfigLoader: Sendable {
     /// - Parameters:
     ///   - path: The file.
     ///   - environment: Where `AZURE_*` defaults and `MR_TOKEN_SIDECAR_*` settings come from.
-    ///   - allowedHosts: Hosts allowed on the command line (`--allowed-hosts`), on top of the Azure
-    ///     ones and `MR_TOKEN_SIDECAR_ALLOWED_HOSTS`.
+    ///   - flags: The operator's flags (`--allowed-hosts`, `--ca-file`, `--allowed-scopes`), on top
+    ///     of their `MR_TOKEN_SIDECAR_*` variables.
     /// - Throws: ``ConfigError`` listing every problem.
     public static func load(
-        path: String, environment: [String: String], allowedHosts: [String] = []
+        path: String, environment: [String: String], flags: OperatorPolicy.Flags = .init()
     ) throws(ConfigError) -> SidecarConfiguration {
         let data: [UInt8]
         switch FileStatus.read(path, maxBytes: maxBytes) {
@@ -47,7 +47,7 @@ public enum ConfigLoader: Sendable {
             throw ConfigError(file: path, issues: [ConfigIssue(path: "", line: nil, message: message)])
         }
         return try parse(
-            String(decoding: data, as: UTF8.self), file: path, environment: environment, allowedHosts: allowedHosts)
+            String(decoding: data, as: UTF8.self), file: path, environment: environment, flags: flags)
     }
 
     /// Parses config text.
@@ -55,17 +55,16 @@ public enum ConfigLoader: Sendable {
     ///   - text: The YAML.
     ///   - file: Where it came from, for messages.
     ///   - environment: Where `AZURE_*` defaults and `MR_TOKEN_SIDECAR_*` settings come from.
-    ///   - allowedHosts: Hosts allowed on the command line (`--allowed-hosts`).
+    ///   - flags: The operator's flags (`--allowed-hosts`, `--ca-file`, `--allowed-scopes`).
     /// - Throws: ``ConfigError`` listing every problem.
     public static func parse(
-        _ text: String, file: String, environment: [String: String], allowedHosts: [String] = []
+        _ text: String, file: String, environment: [String: String], flags: OperatorPolicy.Flags = .init()
     ) throws(ConfigError)
         -> SidecarConfiguration
     {
-        let egress: EgressPolicy
+        let policy: OperatorPolicy
         do {
-            let fromEnvironment = try EgressPolicy.from(flag: nil, environment: environment)
-            egress = EgressPolicy(allowedHosts: Array(fromEnvironment.allowedHosts) + allowedHosts)
+            policy = try OperatorPolicy(flags: flags, environment: environment)
         } catch {
             throw ConfigError(file: file, issues: [ConfigIssue(path: "", line: nil, message: error.message)])
         }
@@ -92,6 +91,7 @@ public enum ConfigLoader: Sendable {
         guard var configuration = decoding.decode(SidecarConfiguration.self, from: root) else {
             throw ConfigError(file: file, issues: sorted(decoding.issues))
         }
+        configuration.operatorPolicy = policy
         if let address = environment[serverAddressVariable] {
             let override = ServerConfiguration(address: address)
             guard address.isEmpty || (override.hostAndPort.map { (0...65535).contains($0.port) } ?? false) else {
@@ -126,7 +126,7 @@ public enum ConfigLoader: Sendable {
         if let format = try word(logFormatVariable, LogConfiguration.Format.self) { configuration.log.format = format }
         // Validate even when decoding found problems (placeholders stand in for the bad values),
         // leaving out what concerns a value already reported, so every problem shows at once.
-        var validator = ConfigValidator(lines: decoding.lines, environment: environment, egress: egress)
+        var validator = ConfigValidator(lines: decoding.lines, environment: environment, policy: policy)
         let reported = decoding.issues.map(\.path)
         let more = validator.validate(configuration).filter { issue in
             !reported.contains { issue.path == $0 || issue.path.hasPrefix($0 + ".") || issue.path.hasPrefix($0 + "[") }

@@ -12,10 +12,14 @@ struct ConfigValidator {
     let environment: [String: String]
     private var issues: [ConfigIssue] = []
 
-    let egress: EgressPolicy
+    let policy: OperatorPolicy
+    var egress: EgressPolicy { policy.egress }
+    /// Every host an account sends a secret to that is Azure's own rather than one the operator
+    /// allowed, with the account's key path: where the file's `tls` and `proxy` must not apply.
+    private var azureDestinations: [(account: String, host: String)] = []
 
-    init(lines: [String: Int], environment: [String: String], egress: EgressPolicy) {
-        self.egress = egress
+    init(lines: [String: Int], environment: [String: String], policy: OperatorPolicy) {
+        self.policy = policy
         self.lines = lines
         self.environment = environment
     }
@@ -59,9 +63,7 @@ struct ConfigValidator {
                     add("\(path).notify", "give signal or httpPost, or remove notify")
                 }
                 if let signal = notify.signal, !signal.pidFile.hasPrefix("/") {
-                    add(
-                        "\(path).notify.signal.pidFile",
-                        "\"\(LogText.bounded(signal.pidFile))\" must be an absolute path")
+                    add("\(path).notify.signal.pidFile", Self.notAbsolute)
                 }
                 if let url = notify.httpPost { checkURL(url, path: "\(path).notify.httpPost", httpsOnly: false) }
             }
@@ -75,7 +77,16 @@ struct ConfigValidator {
                 "refresh.jitter",
                 "\(refresh.jitter) must be at least 0 and smaller than refresh.at and 1 - refresh.at, such as 0.1")
         }
-        if refresh.minBackoff.duration <= .zero { add("refresh.minBackoff", "must be longer than 0, such as 1s") }
+        if refresh.minBackoff.duration <= .zero {
+            add("refresh.minBackoff", "must be longer than 0, such as 1s")
+        } else if refresh.minBackoff.duration < policy.backoffFloor {
+            let perSecond = Int((1 / refresh.minBackoff.duration.seconds).rounded())
+            add(
+                "refresh.minBackoff",
+                "\(refresh.minBackoff) is shorter than \(ConfigDuration(policy.backoffFloor)): a failing account would"
+                    + " call the STS up to \(perSecond) times a second; use \(ConfigDuration(policy.backoffFloor)) or more"
+            )
+        }
         if refresh.maxBackoff.duration < refresh.minBackoff.duration {
             add(
                 "refresh.maxBackoff", "\(refresh.maxBackoff) is shorter than refresh.minBackoff (\(refresh.minBackoff))"
@@ -92,8 +103,9 @@ struct ConfigValidator {
             }
         }
         if let caFile = configuration.tls.caFile, !FileManager.default.isReadableFile(atPath: caFile) {
-            add("tls.caFile", "\(caFile) is not a readable file")
+            add("tls.caFile", "is not a readable file: check the path and that the file is mounted")
         }
+        checkTransport(configuration)
         if !configuration.tls.systemRoots && configuration.tls.caFile == nil {
             add(
                 "tls.systemRoots",
@@ -194,6 +206,9 @@ struct ConfigValidator {
             stsPath = "\(path).endpoint"
             stsHost = checkURL(endpoint, path: stsPath, httpsOnly: true)?.host
         }
+        if let stsHost, egress.allowsSTS(stsHost), !policy.opensTransport(to: stsHost) {
+            azureDestinations.append((path, stsHost))
+        }
         if let stsHost, !egress.allowsSTS(stsHost) {
             add(
                 stsPath,
@@ -204,10 +219,16 @@ struct ConfigValidator {
         let credential = account.credential
         guard [.workloadIdentity, .clientSecret, .clientCertificate, .default].contains(credential.type) else { return }
         let fromEnvironment = environment["AZURE_AUTHORITY_HOST"].flatMap { $0.isEmpty ? nil : $0 }
-        guard let text = credential.authorityHost ?? fromEnvironment else { return }  // the public cloud
+        guard let text = credential.authorityHost ?? fromEnvironment else {
+            if !policy.opensTransport(to: EgressPolicy.authorityHosts[0]) {
+                azureDestinations.append((path, EgressPolicy.authorityHosts[0]))  // the public cloud
+            }
+            return
+        }
         let authorityPath = credential.authorityHost != nil ? "\(path).credential.authorityHost" : path
         let source = credential.authorityHost != nil ? "the authority host" : "AZURE_AUTHORITY_HOST"
         guard let host = checkURL(text, path: authorityPath, httpsOnly: true)?.host else { return }
+        if egress.allowsAuthority(host), !policy.opensTransport(to: host) { azureDestinations.append((path, host)) }
         if !egress.allowsAuthority(host) {
             add(
                 authorityPath,
@@ -217,6 +238,41 @@ struct ConfigValidator {
             )
         }
     }
+
+    /// The file's `tls.caFile`, `tls.systemRoots: false` and `proxy` apply to the hosts the operator
+    /// allowed, and to those only: refused when an account sends a secret to one of Azure's own
+    /// hosts, whose trust and proxy come from the pod spec (`--ca-file`, `HTTPS_PROXY`), so that
+    /// whoever edits the file cannot read a secret in transit.
+    private mutating func checkTransport(_ configuration: SidecarConfiguration) {
+        guard let (account, host) = azureDestinations.first else { return }
+        let others = Set(azureDestinations.map(\.account)).count - 1
+        let more = others == 0 ? "" : others == 1 ? " (and 1 more account)" : " (and \(others) more accounts)"
+        let who = "\(account)\(more) sends its secret to \(host), one of Azure's own hosts"
+        let scope =
+            "applies only to the hosts the operator allowed (--allowed-hosts or \(EgressPolicy.variable)), and \(who)"
+        if configuration.tls.caFile != nil {
+            add(
+                "tls.caFile",
+                "\(scope): a CA trusted for Azure's hosts is the operator's to give, with --ca-file or"
+                    + " \(OperatorPolicy.caFileVariable) in the pod spec; remove tls.caFile")
+        }
+        if !configuration.tls.systemRoots {
+            add(
+                "tls.systemRoots",
+                "false \(scope): Azure's hosts are always checked against the system's CA store (and the"
+                    + " operator's --ca-file or \(OperatorPolicy.caFileVariable)); remove tls.systemRoots")
+        }
+        if configuration.proxy != nil {
+            add(
+                "proxy",
+                "\(scope): a proxy for Azure's hosts is the operator's to choose, with HTTPS_PROXY and"
+                    + " NO_PROXY in the pod spec; remove proxy")
+        }
+    }
+
+    /// The message for a `*File` key that is not an absolute path. The value is not repeated: a
+    /// key or secret pasted in its place would land in logs and the termination message.
+    static let notAbsolute = "must be an absolute path (such as /var/run/secrets/...); the value is not shown here"
 
     private mutating func validate(_ credential: CredentialConfiguration, path: String) {
         typealias Kind = CredentialConfiguration.Kind
@@ -253,7 +309,7 @@ struct ConfigValidator {
                     add("\(path).keyFiles", "give 1 to 4 key files, such as the primary and the secondary key")
                 }
                 for (position, file) in files.enumerated() where !file.hasPrefix("/") {
-                    add("\(path).keyFiles[\(position)]", "\"\(LogText.bounded(file))\" must be an absolute path")
+                    add("\(path).keyFiles[\(position)]", Self.notAbsolute)
                 }
                 if Set(files).count != files.count { add("\(path).keyFiles", "names a file twice") }
             } else {
@@ -296,14 +352,23 @@ struct ConfigValidator {
                 "\(path).tenantId",
                 "\"\(LogText.bounded(tenant))\" is not a tenant id: use letters, digits, '-' and '.'")
         }
-        if let scope = credential.scope, scope.isEmpty { add("\(path).scope", "is empty") }
+        if let scope = credential.scope {
+            if scope.isEmpty {
+                add("\(path).scope", "is empty")
+            } else if !policy.allowsScope(scope) {
+                add(
+                    "\(path).scope",
+                    "\"\(LogText.bounded(scope))\" is not the Mixed Reality resource (such as the default,"
+                        + " \(OperatorPolicy.mixedRealityScope)): a token for another resource is asked for only if"
+                        + " the operator allows it with --allowed-scopes or \(OperatorPolicy.allowedScopesVariable),"
+                        + " which the config file cannot set")
+            }
+        }
         for (key, file) in [
             ("keyFile", credential.keyFile), ("tokenFile", credential.tokenFile), ("secretFile", credential.secretFile),
             ("certificateFile", credential.certificateFile),
         ] {
-            if let file, !file.hasPrefix("/") {
-                add("\(path).\(key)", "\"\(LogText.bounded(file))\" must be an absolute path")
-            }
+            if let file, !file.hasPrefix("/") { add("\(path).\(key)", Self.notAbsolute) }
         }
     }
 }

@@ -32,21 +32,6 @@ public struct EgressPolicy: Sendable, Hashable {
         self.allowedHosts = Set(allowedHosts.map { Self.normalized($0) })
     }
 
-    /// The policy of a sidecar: the hosts of `--allowed-hosts` and of `MR_TOKEN_SIDECAR_ALLOWED_HOSTS`.
-    /// - Throws: ``ConfigValueError`` naming the entry that is neither a host name nor an IP address.
-    package static func from(flag: String?, environment: [String: String]) throws(ConfigValueError) -> EgressPolicy {
-        var hosts: [String] = []
-        for (source, list) in [("--allowed-hosts", flag), (variable, environment[variable])] {
-            guard let list else { continue }
-            do {
-                hosts += try parse(list)
-            } catch {
-                throw ConfigValueError("\(source): \(error.message)")
-            }
-        }
-        return EgressPolicy(allowedHosts: hosts)
-    }
-
     /// The entries of a comma-separated list of host names and IP addresses.
     /// - Throws: ``ConfigValueError`` naming the first entry that is neither.
     package static func parse(_ list: String) throws(ConfigValueError) -> [String] {
@@ -74,7 +59,8 @@ public struct EgressPolicy: Sendable, Hashable {
         return allowedHosts.contains(name) || Self.authorityHosts.contains(name)
     }
 
-    private static func normalized(_ host: String) -> String {
+    /// `host` lowercase, without IPv6 brackets or trailing dots.
+    package static func normalized(_ host: String) -> String {
         var name = host.lowercased()
         if name.hasPrefix("[") && name.hasSuffix("]") { name = String(name.dropFirst().dropLast()) }
         while name.hasSuffix(".") { name.removeLast() }

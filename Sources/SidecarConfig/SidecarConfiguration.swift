@@ -1,4 +1,4 @@
-public import AzureCore
+package import AzureCore
 
 #if canImport(FoundationEssentials)
 import FoundationEssentials
@@ -12,14 +12,17 @@ public struct SidecarConfiguration: Decodable, Sendable, Hashable {
     public var accounts: [AccountConfiguration]
     /// When tokens are refreshed and how failures back off.
     public var refresh: RefreshConfiguration
-    /// Extra trust for private endpoints.
+    /// Extra trust for the hosts the operator allowed (private endpoints, the emulator).
     public var tls: TLSSection
     /// The probes and metrics server.
     public var server: ServerConfiguration
     /// Logging.
     public var log: LogConfiguration
-    /// The outgoing proxy; `nil`: `HTTPS_PROXY`, `HTTP_PROXY` and `NO_PROXY` from the environment.
+    /// The outgoing proxy for the hosts the operator allowed (``OperatorPolicy/opensTransport(to:)``);
+    /// `nil`: `HTTPS_PROXY`, `HTTP_PROXY` and `NO_PROXY` from the environment, as for every other host.
     public var proxy: ProxySection?
+    /// What the pod spec decided (flags and environment), not the file: set by ``ConfigLoader``.
+    public var operatorPolicy = OperatorPolicy()
 
     enum CodingKeys: String, CodingKey { case accounts, refresh, tls, server, log, proxy }
 
@@ -46,7 +49,24 @@ public struct SidecarConfiguration: Decodable, Sendable, Hashable {
     }
 }
 
-/// The outgoing proxy, instead of the environment's.
+extension SidecarConfiguration {
+    /// The options of every request the sidecar sends: the system's CA store, the operator's
+    /// `--ca-file` and the environment's proxy for every host; the file's `tls` and `proxy` for the
+    /// hosts the operator allowed, and for those only.
+    /// - Parameter applicationId: The `User-Agent` prefix, such as `mr-token-sidecar/1.2.0`.
+    package func pipelineOptions(applicationId: String) -> HTTPPipelineOptions {
+        var options = HTTPPipelineOptions(
+            additionalTrustedCAFile: operatorPolicy.caFile, applicationId: applicationId)
+        if tls != TLSSection() || proxy != nil {
+            options.scopedTransport = ScopedTransport(
+                hosts: operatorPolicy.egress.allowedHosts, additionalTrustedCAFile: tls.caFile,
+                trustSystemRoots: tls.systemRoots, proxy: proxy?.pipelineProxy)
+        }
+        return options
+    }
+}
+
+/// The outgoing proxy to the hosts the operator allowed, instead of the environment's.
 public struct ProxySection: Decodable, Sendable, Hashable {
     /// `http://[user:password@]host:port` (CONNECT for https) or `socks5://host:port`; empty: no
     /// proxy, whatever the environment says.
@@ -68,7 +88,7 @@ public struct ProxySection: Decodable, Sendable, Hashable {
     }
 
     /// The pipeline's form of it.
-    public var pipelineProxy: ProxyConfiguration { ProxyConfiguration(url: url, noProxy: noProxy) }
+    package var pipelineProxy: ProxyConfiguration { ProxyConfiguration(url: url, noProxy: noProxy) }
 }
 
 /// One Mixed Reality account.
@@ -315,7 +335,9 @@ public struct RefreshConfiguration: Decodable, Sendable, Hashable {
     }
 }
 
-/// Whom the sidecar's TLS connections trust.
+/// Whom the sidecar's TLS connections to the hosts the operator allowed trust (a private STS, the
+/// emulator). Azure's own hosts are trusted through the system's CA store and the operator's
+/// `--ca-file` only: the file cannot add trust where the account key or client secret travels.
 public struct TLSSection: Decodable, Sendable, Hashable {
     /// A PEM bundle of CA certificates trusted on top of the system store.
     public var caFile: String?
@@ -334,12 +356,6 @@ public struct TLSSection: Decodable, Sendable, Hashable {
         let container = try decoder.container(keyedBy: CodingKeys.self)
         caFile = try container.decodeIfPresent(String.self, forKey: .caFile)
         systemRoots = try container.decodeIfPresent(Bool.self, forKey: .systemRoots) ?? true
-    }
-
-    /// Sets the pipeline's trust from this section.
-    public func apply(to options: inout HTTPPipelineOptions) {
-        options.additionalTrustedCAFile = caFile
-        options.trustSystemRoots = systemRoots
     }
 }
 

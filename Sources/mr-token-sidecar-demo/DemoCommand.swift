@@ -195,10 +195,10 @@ struct DemoSidecar: Service {
         // would, outside the config file (as `--allowed-hosts 127.0.0.1`).
         let allowedHosts = [URL(string: url)?.host ?? "127.0.0.1"]
         let configuration = try ConfigLoader.load(
-            path: configPath, environment: environment, allowedHosts: allowedHosts)
+            path: configPath, environment: environment, flags: OperatorPolicy.Flags(allowedHosts: allowedHosts))
         let (logger, box) = DaemonLogHandler.logger(label: "mr-token-sidecar", level: .info, format: .text)
         let app = try SidecarApp.build(
-            configuration: configuration, configPath: configPath, environment: environment, allowedHosts: allowedHosts,
+            configuration: configuration, configPath: configPath, environment: environment,
             version: ReleaseVersion.current, logger: logger, levelBox: box,
             onListening: { [root, tokenLifetime] port in
                 StandardStreams.output(

@@ -21,12 +21,31 @@ struct ConfigOptions: ParsableArguments {
     @Option(
         help: ArgumentHelp(
             "Hosts (names or IP addresses, comma-separated) the sidecar may send secrets to besides the Azure clouds' STS"
-                + " and Entra ID hosts; also MR_TOKEN_SIDECAR_ALLOWED_HOSTS. The config file cannot allow a host.",
+                + " and Entra ID hosts; also MR_TOKEN_SIDECAR_ALLOWED_HOSTS. The config file cannot allow a host; its tls"
+                + " and proxy sections apply to these hosts only.",
             valueName: "host[,host...]"))
     var allowedHosts: String?
 
-    /// The hosts of `--allowed-hosts`.
-    var allowedHostList: [String] { (try? EgressPolicy.parse(allowedHosts ?? "")) ?? [] }
+    @Option(
+        help: ArgumentHelp(
+            "A PEM file of CA certificates trusted on top of the system's for every host, Azure's included (a"
+                + " TLS-inspecting egress proxy's CA); also MR_TOKEN_SIDECAR_CA_FILE. The config file cannot add one.",
+            valueName: "path"))
+    var caFile: String?
+
+    @Option(
+        help: ArgumentHelp(
+            "Entra ID scopes (comma-separated) an account's scope may name besides the Mixed Reality resource's;"
+                + " also MR_TOKEN_SIDECAR_ALLOWED_SCOPES. The config file cannot allow a scope.",
+            valueName: "scope[,scope...]"))
+    var allowedScopes: String?
+
+    /// The operator's flags.
+    var flags: OperatorPolicy.Flags {
+        OperatorPolicy.Flags(
+            allowedHosts: (try? EgressPolicy.parse(allowedHosts ?? "")) ?? [], caFile: caFile,
+            allowedScopes: OperatorPolicy.parseScopes(allowedScopes ?? ""))
+    }
 
     func validate() throws {
         if let allowedHosts {
@@ -35,6 +54,9 @@ struct ConfigOptions: ParsableArguments {
             } catch {
                 throw ValidationError("--allowed-hosts: \(error.message)")
             }
+        }
+        if let caFile, !caFile.hasPrefix("/") {
+            throw ValidationError("--ca-file must be an absolute path to a PEM file of CA certificates")
         }
     }
 
@@ -56,10 +78,9 @@ struct ConfigOptions: ParsableArguments {
                     failed(message)
                     throw ExitCode(2)
                 }
-                return try ConfigLoader.parse(
-                    text, file: source, environment: environment, allowedHosts: allowedHostList)
+                return try ConfigLoader.parse(text, file: source, environment: environment, flags: flags)
             }
-            return try ConfigLoader.load(path: config, environment: environment, allowedHosts: allowedHostList)
+            return try ConfigLoader.load(path: config, environment: environment, flags: flags)
         } catch let error as ExitCode {
             throw error
         } catch {

@@ -24,6 +24,11 @@ struct DoctorCommand: AsyncParsableCommand {
             does but writes no token and prints no secret or token. Run it in the sidecar \
             container: kubectl exec POD -c mr-token-sidecar -- mr-token-sidecar doctor
 
+            The config is loaded under the same rules as run (the pod's --allowed-hosts, --ca-file, \
+            --allowed-scopes and their variables). First it asks the running sidecar's /status \
+            where that one sends secrets, and warns when the file differs: a change the sidecar \
+            refused at reload, which this run, like its next restart, would apply.
+
             Exit codes: 0 every hop works (warnings aside), 1 a hop failed, 2 usage error.
             """)
 
@@ -37,21 +42,29 @@ struct DoctorCommand: AsyncParsableCommand {
     @Option(help: "text (default) or json.")
     var output: Output = .text
 
+    @Option(
+        help: ArgumentHelp(
+            "The running sidecar's probe server, to compare where the file sends secrets with where it does"
+                + " (default: the config's server.address on loopback; none: no comparison).",
+            valueName: "host:port"))
+    var sidecarAddress: String?
+
     func run() async throws {
         let environment = ProcessInfo.processInfo.environment
         var problems = ""
-        let report: Doctor.Report
+        var report: Doctor.Report
         do {
             let configuration = try options.load(environment: environment) { problems += $0 }
             if let account, !configuration.accounts.contains(where: { $0.name.value == account }) {
                 StandardStreams.error("the config has no account named \(account)\n")
                 throw ExitCode(2)
             }
-            var pipeline = HTTPPipelineOptions(applicationId: "\(ProductInfo.name)/\(ProductInfo.version)")
-            configuration.tls.apply(to: &pipeline)
-            pipeline.proxy = configuration.proxy?.pipelineProxy
-            report = await Doctor(configuration: configuration, environment: environment, pipeline: pipeline).run(
-                account: account)
+            let pipeline = configuration.pipelineOptions(applicationId: "\(ProductInfo.name)/\(ProductInfo.version)")
+            let doctor = Doctor(configuration: configuration, environment: environment, pipeline: pipeline)
+            let running = await doctor.compareWithRunning(
+                at: sidecarAddress == "none" ? nil : sidecarAddress ?? doctor.runningAddress)
+            report = await doctor.run(account: account)
+            report.running = running
         } catch let error as ExitCode where error == ExitCode(2) && !problems.isEmpty {
             report = Doctor.configFailure(problems.trimmed)
         }

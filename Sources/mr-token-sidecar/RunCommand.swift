@@ -52,8 +52,7 @@ struct RunCommand: AsyncParsableCommand {
         do {
             app = try SidecarApp.build(
                 configuration: configuration, configPath: options.watchedPath, environment: environment,
-                allowedHosts: options.allowedHostList, version: ProductInfo.version, logger: logger, levelBox: box,
-                once: once)
+                version: ProductInfo.version, logger: logger, levelBox: box, once: once)
         } catch {
             StandardStreams.error("\(options.source): \(error)\n")
             terminate("mr-token-sidecar: \(options.source): \(error)\n")
@@ -106,7 +105,7 @@ extension RunCommand {
     /// command's options by reflection and dynamic casts, and each first cast scans every
     /// protocol conformance of this 38 MB binary (a few milliseconds of a cold start, see
     /// docs/benchmarks.md). Anything else (`--help`, `--version`, another subcommand, an unknown
-    /// or repeated option, a value that looks like an option, an invalid `--allowed-hosts`)
+    /// or repeated option, a value that looks like an option, an invalid `--allowed-hosts` or `--ca-file`)
     /// returns `nil` and goes through swift-argument-parser, with its messages. Every option of
     /// `run` must be set here (an unset one would be read in its definition state):
     /// `SidecarProcessTests.runCommandLine` compares swift-argument-parser's list with this one.
@@ -118,6 +117,7 @@ extension RunCommand {
         let valued = [
             "--config": "--config", "-c": "--config", "--config-env": "--config-env",
             "--allowed-hosts": "--allowed-hosts", "--termination-message-path": "--termination-message-path",
+            "--ca-file": "--ca-file", "--allowed-scopes": "--allowed-scopes",
         ]
         while let argument = rest.popFirst() {
             var name = argument
@@ -140,6 +140,8 @@ extension RunCommand {
         options.config = values["--config"] ?? ConfigOptions.defaultConfigPath
         options.configEnv = values["--config-env"]
         options.allowedHosts = values["--allowed-hosts"]
+        options.caFile = values["--ca-file"]
+        options.allowedScopes = values["--allowed-scopes"]
         guard (try? options.validate()) != nil else { return nil }
         var command = RunCommand()
         command.options = options

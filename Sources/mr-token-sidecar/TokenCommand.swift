@@ -34,9 +34,7 @@ struct TokenCommand: AsyncParsableCommand {
         var log = configuration.log
         log.level = .warning
         let (logger, _) = log.makeLogger()
-        var pipeline = HTTPPipelineOptions(applicationId: "\(ProductInfo.name)/\(ProductInfo.version)")
-        configuration.tls.apply(to: &pipeline)
-        pipeline.proxy = configuration.proxy?.pipelineProxy
+        let pipeline = configuration.pipelineOptions(applicationId: "\(ProductInfo.name)/\(ProductInfo.version)")
         do {
             let source = try CredentialFactory(environment: environment, pipeline: pipeline).tokenSource(for: selected)
             let token = try await source.token(logger: logger).accessToken.token

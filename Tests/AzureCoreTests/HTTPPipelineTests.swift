@@ -18,15 +18,19 @@ final class RecordedSleeps: Sendable {
 }
 
 extension EmulatorFixture {
-    func stsRequest(key: String? = nil) -> PipelineRequest {
+    /// The STS request, to the emulator's address or, with `host`, to that name on port 443 (a
+    /// proxy routes it to the emulator).
+    func stsRequest(key: String? = nil, host: String? = nil) -> PipelineRequest {
         var headers = HTTPHeaders()
         headers.add(name: "Accept", value: "application/json")
         headers.add(name: "Authorization", value: "Bearer \(identities.accountId):\(key ?? identities.accountKey)")
         headers.add(name: "X-MRC-CV", value: String(repeating: "A", count: 22))
         return PipelineRequest(
             method: .GET,
-            url: baseURL.appending(path: "Accounts/\(identities.accountId)/token")
-                .appending(queryItems: [URLQueryItem(name: "api-version", value: "2019-02-28-preview")]),
+            url: (host.map { URL(string: "https://\($0)")! } ?? baseURL).appending(
+                path: "Accounts/\(identities.accountId)/token"
+            )
+            .appending(queryItems: [URLQueryItem(name: "api-version", value: "2019-02-28-preview")]),
             headers: headers, operation: "test")
     }
 

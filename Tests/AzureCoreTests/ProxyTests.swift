@@ -1,6 +1,7 @@
 import AsyncHTTPClient
 import Foundation
 import Logging
+import NIOHTTP1
 import STSEmulator
 import TestSupport
 import Testing
@@ -70,41 +71,140 @@ struct ProxyTests {
         }
     }
 
+    /// An Azure host name the emulator answers for behind a proxy that routes it there.
+    static let azureName = "sts.westeurope.mixedreality.azure.com"
+
+    /// Runs `body` with an emulator answering for ``azureName`` too.
+    func withAzureEmulator(_ body: (EmulatorFixture) async throws -> Void) async throws {
+        try await withEmulator(configure: { $0.serverNames = [Self.azureName] }) { try await body($0) }
+    }
+
     @Test("requests go through a real proxy with CONNECT, with its credentials; NO_PROXY goes around it")
     func throughProxy() async throws {
-        let proxy = try await ProxyProcess.start(credentials: "mr:pr0xy-pass")
-        defer { Task { await proxy.stop() } }
-        try await withEmulator { fixture in
+        try await withAzureEmulator { fixture in
+            let proxy = try await ProxyProcess.start(
+                credentials: "mr:pr0xy-pass", routes: [Self.azureName: fixture.baseURL.port ?? 0])
+            defer { Task { await proxy.stop() } }
             let capture = LogCapture()
             let environment = ["HTTPS_PROXY": proxy.url(credentials: "mr:pr0xy-pass"), "AZURE_LOG_LEVEL": "debug"]
             let response = try await fixture.pipeline(environment: environment).send(
-                fixture.stsRequest(), logger: capture.logger())
+                fixture.stsRequest(host: Self.azureName), logger: capture.logger())
             #expect(response.status == 200)
-            #expect(proxy.requests == ["CONNECT 127.0.0.1:\(fixture.baseURL.port ?? 0) auth=ok"])
+            #expect(proxy.requests == ["CONNECT \(Self.azureName):443 auth=ok"])
             #expect(capture.text.contains("http://127.0.0.1:\(proxy.port)"), "the proxy is logged")
             expectNoSecret(["pr0xy-pass"], in: capture.text, "the logs (the proxy's password)")
 
-            let direct = try await fixture.pipeline(
-                environment: environment.merging(["NO_PROXY": "127.0.0.1"]) { $1 }
-            ).send(fixture.stsRequest(), logger: capture.logger())
-            #expect(direct.status == 200)
+            // NO_PROXY: the name is resolved here, where it is not Azure's (no network): the request
+            // fails without reaching the proxy.
+            await #expect(throws: AzureCoreError.self) {
+                try await fixture.pipeline(
+                    environment: environment.merging(["NO_PROXY": ".mixedreality.azure.com"]) { $1 }
+                ) {
+                    $0.retry = RetryOptions(maxRetries: 0)
+                }.send(fixture.stsRequest(host: Self.azureName), logger: capture.logger())
+            }
             #expect(proxy.requests.count == 1, "NO_PROXY bypassed the proxy")
+        }
+    }
+
+    @Test(
+        "loopback and link-local addresses never go through a proxy, whatever NO_PROXY says; nor does a plain-HTTP request that carries a credential header"
+    )
+    func neverProxied() async throws {
+        let settings = try ProxySettings.resolve(
+            option: nil, environment: ["HTTPS_PROXY": "http://proxy.corp:3128", "HTTP_PROXY": "http://proxy.corp:3128"])
+        for url in [
+            "https://127.0.0.1:8443/", "http://127.0.0.2/", "https://[::1]/", "http://localhost:8080/",
+            "https://sts.localhost/", "http://[::ffff:127.0.0.1]/", "http://169.254.169.254/metadata",
+            "http://[fe80::1]/",
+        ] {
+            #expect(settings.server(for: URL(string: url)!) == nil, "\(url)")
+        }
+        #expect(settings.server(for: URL(string: "https://10.0.0.1/")!) != nil)
+        #expect(settings.server(for: URL(string: "https://localhost.example/")!) != nil)
+
+        let proxy = try await ProxyProcess.start()
+        defer { Task { await proxy.stop() } }
+        let environment = ["HTTPS_PROXY": proxy.url(), "HTTP_PROXY": proxy.url()]
+        let pipeline = try HTTPPipeline(
+            options: {
+                var options = HTTPPipelineOptions()
+                options.environment = environment
+                return options
+            }(), component: "test")
+        // A managed identity endpoint outside the pod, in plain HTTP (App Service's IDENTITY_ENDPOINT):
+        // its secret header would be read by the proxy.
+        var identity = HTTPHeaders()
+        identity.add(name: "X-IDENTITY-HEADER", value: "identity-secret")
+        identity.add(name: "Metadata", value: "true")
+        let url = URL(string: "http://10.0.0.5:8081/msi/token?resource=x")!
+        #expect(
+            pipeline.proxy(
+                for: PipelineRequest(
+                    method: .GET, url: url, headers: identity, transport: .plainHTTPAllowed, operation: "t")) == nil)
+        var plain = HTTPHeaders()
+        plain.add(name: "Metadata", value: "true")
+        #expect(
+            pipeline.proxy(
+                for: PipelineRequest(
+                    method: .GET, url: url, headers: plain, transport: .plainHTTPAllowed, operation: "t"))?
+                .display == proxy.url())
+
+        // A real request to the emulator on loopback goes direct even though both variables are set.
+        try await withEmulator { fixture in
+            let response = try await fixture.pipeline(environment: environment).send(
+                fixture.stsRequest(), logger: LogCapture().logger())
+            #expect(response.status == 200)
+        }
+        #expect(proxy.requests.isEmpty, "\(proxy.requests)")
+    }
+
+    @Test(
+        "the config file's trust and proxy (a scoped transport) apply to the hosts the operator allowed, never to another: a request to Azure's host neither trusts the file's CA nor goes through the file's proxy"
+    )
+    func scopedTransport() async throws {
+        try await withAzureEmulator { fixture in
+            let proxy = try await ProxyProcess.start(routes: [Self.azureName: fixture.baseURL.port ?? 0])
+            defer { Task { await proxy.stop() } }
+            func pipeline(_ hosts: Set<String>) throws -> HTTPPipeline {
+                try fixture.pipeline {
+                    $0.additionalTrustedCAFile = nil
+                    $0.retry = RetryOptions(maxRetries: 0)
+                    $0.scopedTransport = ScopedTransport(
+                        hosts: hosts, additionalTrustedCAFile: fixture.caFile, trustSystemRoots: true,
+                        proxy: ProxyConfiguration(url: proxy.url()))
+                }
+            }
+            // Scoped to another host: the Azure name is reached directly (it does not resolve here).
+            let error = await #expect(throws: AzureCoreError.self) {
+                try await pipeline(["127.0.0.1"]).send(
+                    fixture.stsRequest(host: Self.azureName), logger: LogCapture().logger())
+            }
+            #expect(error?.message.contains("through the proxy") == false, "\(error?.message ?? "")")
+            #expect(proxy.requests.isEmpty)
+            #expect(fixture.emulator.requests.count == 0, "the key did not reach the file's CA holder")
+            // Scoped to it (the operator allowed it): the file's proxy and CA carry it.
+            let response = try await pipeline([Self.azureName]).send(
+                fixture.stsRequest(host: Self.azureName), logger: LogCapture().logger())
+            #expect(response.status == 200)
+            #expect(proxy.requests == ["CONNECT \(Self.azureName):443 auth=none"])
         }
     }
 
     @Test("a proxy that refuses, wants credentials or is gone is a transport failure naming it, retried")
     func failingProxy() async throws {
-        let refusing = try await ProxyProcess.start(mode: .refuse)
-        let demanding = try await ProxyProcess.start(credentials: "mr:right")
-        let gone = try await ProxyProcess.start()
-        await gone.stop()
-        defer {
-            Task {
-                await refusing.stop()
-                await demanding.stop()
+        try await withAzureEmulator { fixture in
+            let routes = [Self.azureName: fixture.baseURL.port ?? 0]
+            let refusing = try await ProxyProcess.start(mode: .refuse, routes: routes)
+            let demanding = try await ProxyProcess.start(credentials: "mr:right", routes: routes)
+            let gone = try await ProxyProcess.start()
+            await gone.stop()
+            defer {
+                Task {
+                    await refusing.stop()
+                    await demanding.stop()
+                }
             }
-        }
-        try await withEmulator { fixture in
             for (url, expected) in [
                 (refusing.url(), "its answer to CONNECT was not 200"),
                 (demanding.url(credentials: "mr:wrong"), "it asks for credentials (407)"),
@@ -113,7 +213,7 @@ struct ProxyTests {
                 let sleeps = RecordedSleeps()
                 let error = await #expect(throws: AzureCoreError.self) {
                     try await fixture.pipeline(sleeps: sleeps, environment: ["HTTPS_PROXY": url]).send(
-                        fixture.stsRequest(), logger: LogCapture().logger())
+                        fixture.stsRequest(host: Self.azureName), logger: LogCapture().logger())
                 }
                 #expect(error?.code == .transport, "\(url)")
                 #expect(error?.message.contains(expected) == true, "\(error?.message ?? "")")
@@ -121,7 +221,7 @@ struct ProxyTests {
                 #expect(error?.message.contains("wrong") == false)
                 #expect(sleeps.all.count == 3, "retried like any transport failure")
             }
-            #expect(fixture.emulator.requests.isEmpty, "nothing reached the STS")
+            #expect(fixture.emulator.requests.count == 0, "nothing reached the STS")
         }
     }
 }

@@ -37,7 +37,7 @@ struct ConfigTests {
         refresh:
           at: 0.6
           jitter: 0.05
-          minBackoff: 500ms
+          minBackoff: 2s
           maxBackoff: 1m30s
           maxConcurrent: 4
         server:
@@ -56,7 +56,8 @@ struct ConfigTests {
     @Test("a full config decodes with its values and defaults")
     func decodes() throws {
         let configuration = try ConfigLoader.parse(
-            Self.good, file: "config.yaml", environment: Self.workloadEnvironment, allowedHosts: ["sts.example"])
+            Self.good, file: "config.yaml", environment: Self.workloadEnvironment,
+            flags: .init(allowedHosts: ["sts.example"]))
         #expect(configuration.accounts.count == 2)
         let anchors = configuration.accounts[0]
         #expect(anchors.accountId.value == "6a8b0c3e-1111-4222-8333-944455556666")
@@ -66,7 +67,7 @@ struct ConfigTests {
         #expect(rendering.output.mode.bits == 0o400)
         #expect(rendering.output.group == 1000)
         #expect(rendering.notify?.signal?.name == .SIGUSR1)
-        #expect(configuration.refresh.minBackoff.duration == .milliseconds(500))
+        #expect(configuration.refresh.minBackoff.duration == .seconds(2))
         #expect(configuration.refresh.maxBackoff.duration == .seconds(90))
         #expect(configuration.server.hostAndPort?.port == 9000)
         #expect(configuration.server.readyMinValidity.duration == .seconds(600))
@@ -119,11 +120,11 @@ struct ConfigTests {
         let text = Self.good.replacingOccurrences(of: "mode: \"0400\"", with: "mode: \"440\"")
         #expect(throws: ConfigError.self) {
             try ConfigLoader.parse(
-                text, file: "c", environment: Self.workloadEnvironment, allowedHosts: ["sts.example"])
+                text, file: "c", environment: Self.workloadEnvironment, flags: .init(allowedHosts: ["sts.example"]))
         }
         do {
             _ = try ConfigLoader.parse(
-                text, file: "c", environment: Self.workloadEnvironment, allowedHosts: ["sts.example"])
+                text, file: "c", environment: Self.workloadEnvironment, flags: .init(allowedHosts: ["sts.example"]))
         } catch {
             #expect(
                 error.issues.map(\.description) == [
@@ -163,9 +164,13 @@ struct ConfigTests {
         """
     }
 
-    func problems(_ text: String, environment: [String: String] = [:], allowedHosts: [String] = []) -> [String] {
+    func problems(
+        _ text: String, environment: [String: String] = [:], allowedHosts: [String] = [], allowedScopes: [String] = []
+    ) -> [String] {
         do {
-            _ = try ConfigLoader.parse(text, file: "c", environment: environment, allowedHosts: allowedHosts)
+            _ = try ConfigLoader.parse(
+                text, file: "c", environment: environment,
+                flags: .init(allowedHosts: allowedHosts, allowedScopes: allowedScopes))
             return []
         } catch {
             return error.issues.map(\.description)
@@ -193,47 +198,217 @@ struct ConfigTests {
         #expect(found.allSatisfy { !$0.contains("not a Mixed Reality STS") || $0.contains("--allowed-hosts") })
     }
 
+    /// An account whose secrets go to `sts.example`, a host the tests allow.
+    static let privateSTS = account(
+        "    accountDomain: eastus2.mixedreality.azure.com\n    endpoint: https://sts.example")
+
     @Test("proxy: a URL and noProxy list, or a named error; the log variables replace log.level and log.format")
     func proxyAndLogVariables() throws {
-        let base = Self.account("    accountDomain: eastus2.mixedreality.azure.com")
+        let base = Self.privateSTS
         let parsed = try ConfigLoader.parse(
             base + "\nproxy:\n  url: http://user:pw@proxy.corp:3128\n  noProxy: [.svc.cluster.local, 10.0.0.0/8]\n",
-            file: "c", environment: ["MR_TOKEN_SIDECAR_LOG_LEVEL": "debug", "MR_TOKEN_SIDECAR_LOG_FORMAT": "text"])
+            file: "c", environment: ["MR_TOKEN_SIDECAR_LOG_LEVEL": "debug", "MR_TOKEN_SIDECAR_LOG_FORMAT": "text"],
+            flags: .init(allowedHosts: ["sts.example"]))
         #expect(
             parsed.proxy
                 == ProxySection(url: "http://user:pw@proxy.corp:3128", noProxy: [".svc.cluster.local", "10.0.0.0/8"]))
         #expect(parsed.log == LogConfiguration(level: .debug, format: .text))
-        let bad = problems(base + "\nproxy:\n  url: https://user:pw@proxy.corp\n")
+        let bad = problems(base + "\nproxy:\n  url: https://user:pw@proxy.corp\n", allowedHosts: ["sts.example"])
         #expect(
             bad.contains { $0.contains("proxy.url: it is not a usable proxy URL: the scheme https is not supported") },
             "\(bad)")
         #expect(bad.allSatisfy { !$0.contains("pw") }, "the password is not echoed")
-        #expect(problems(base + "\nproxy:\n  noProxy: [x]\n").contains { $0.contains("proxy.url") })
         #expect(
-            problems(base, environment: ["MR_TOKEN_SIDECAR_LOG_FORMAT": "xml"]).contains {
+            problems(base + "\nproxy:\n  noProxy: [x]\n", allowedHosts: ["sts.example"]).contains {
+                $0.contains("proxy.url")
+            })
+        #expect(
+            problems(base, environment: ["MR_TOKEN_SIDECAR_LOG_FORMAT": "xml"], allowedHosts: ["sts.example"]).contains
+            {
                 $0.contains("MR_TOKEN_SIDECAR_LOG_FORMAT=\"xml\" is not one of json, text")
             })
     }
 
     @Test("tls: systemRoots defaults to true; false needs a caFile; another key under tls is refused")
     func tlsSection() throws {
-        let base = Self.account("    accountDomain: eastus2.mixedreality.azure.com")
-        #expect(try ConfigLoader.parse(base, file: "c", environment: [:]).tls == TLSSection())
+        let base = Self.privateSTS
+        let flags = OperatorPolicy.Flags(allowedHosts: ["sts.example"])
+        #expect(try ConfigLoader.parse(base, file: "c", environment: [:], flags: flags).tls == TLSSection())
         let ca = FileManager.default.temporaryDirectory.appendingPathComponent("ca-\(UUID()).pem").path
         try "x".write(toFile: ca, atomically: true, encoding: .utf8)
         defer { try? FileManager.default.removeItem(atPath: ca) }
         let pinned = try ConfigLoader.parse(
-            base + "\ntls: {caFile: \(ca), systemRoots: false}\n", file: "c", environment: [:])
+            base + "\ntls: {caFile: \(ca), systemRoots: false}\n", file: "c", environment: [:], flags: flags)
         #expect(pinned.tls == TLSSection(caFile: ca, systemRoots: false))
-        var options = HTTPPipelineOptions()
-        pinned.tls.apply(to: &options)
-        #expect(options.additionalTrustedCAFile == ca && !options.trustSystemRoots)
+        let options = pinned.pipelineOptions(applicationId: "test")
+        #expect(options.additionalTrustedCAFile == nil && options.trustSystemRoots, "Azure's hosts: unchanged")
         #expect(
-            problems(base + "\ntls: {systemRoots: false}\n").contains {
+            options.scopedTransport
+                == ScopedTransport(
+                    hosts: ["sts.example"], additionalTrustedCAFile: ca, trustSystemRoots: false, proxy: nil)
+        )
+        #expect(
+            problems(base + "\ntls: {systemRoots: false}\n", allowedHosts: ["sts.example"]).contains {
                 $0.contains("tls.systemRoots: false trusts tls.caFile alone, and there is none")
             })
         #expect(problems(base + "\ntls: {systemRoots: maybe}\n").contains { $0.contains("tls.systemRoots") })
         #expect(problems(base + "\ntls: {pin: x}\n").contains { $0.contains("tls.pin: unknown key") })
+        let unreadable = problems(base + "\ntls: {caFile: /nonexistent/pasted-value}\n", allowedHosts: ["sts.example"])
+        #expect(unreadable.contains { $0.contains("tls.caFile: is not a readable file") }, "\(unreadable)")
+        #expect(unreadable.allSatisfy { !$0.contains("pasted-value") }, "a *File value is never echoed")
+    }
+
+    @Test(
+        "the file's tls.caFile, tls.systemRoots and proxy are refused while an account sends a secret to Azure's own hosts, naming the flag or variable to use",
+        arguments: [
+            (
+                "tls: {caFile: CA}", "tls.caFile: applies only to the hosts the operator allowed",
+                "--ca-file or MR_TOKEN_SIDECAR_CA_FILE"
+            ),
+            ("tls: {caFile: CA, systemRoots: false}", "tls.systemRoots: false applies only", "the system's CA store"),
+            ("proxy: {url: 'http://proxy.evil.example:3128'}", "proxy: applies only", "HTTPS_PROXY and NO_PROXY"),
+            ("proxy: {url: ''}", "proxy: applies only", "HTTPS_PROXY and NO_PROXY"),
+        ])
+    func fileTransportForAzureHosts(section: String, problem: String, remedy: String) throws {
+        let ca = FileManager.default.temporaryDirectory.appendingPathComponent("ca-\(UUID()).pem").path
+        try "x".write(toFile: ca, atomically: true, encoding: .utf8)
+        defer { try? FileManager.default.removeItem(atPath: ca) }
+        let extra = "\n" + section.replacingOccurrences(of: "CA", with: ca) + "\n"
+        // The STS of an account key, the Entra ID authority of a client secret (the public cloud by
+        // default, or AZURE_AUTHORITY_HOST), each Azure's own.
+        let secret = "{type: clientSecret, tenantId: t, clientId: c, secretFile: /s}"
+        for (text, environment, host) in [
+            (
+                Self.account("    accountDomain: eastus2.mixedreality.azure.com") + extra, [:],
+                "sts.eastus2.mixedreality.azure.com"
+            ),
+            (
+                Self.account(
+                    "    accountDomain: a.mixedreality.azure.com\n    endpoint: https://sts.example", credential: secret
+                )
+                    + extra, [:], "login.microsoftonline.com"
+            ),
+            (
+                Self.account(
+                    "    accountDomain: a.mixedreality.azure.com\n    endpoint: https://sts.example", credential: secret
+                )
+                    + extra, ["AZURE_AUTHORITY_HOST": "https://login.microsoftonline.us/"], "login.microsoftonline.us"
+            ),
+        ] as [(String, [String: String], String)] {
+            let found = problems(text, environment: environment, allowedHosts: ["sts.example"])
+            #expect(
+                found.contains {
+                    $0.contains(problem) && $0.contains(remedy)
+                        && $0.contains("accounts[0] sends its secret to \(host)")
+                },
+                "\(found)")
+            // The operator opens the host: the file may then route it.
+            #expect(problems(text, environment: environment, allowedHosts: ["sts.example", host]).isEmpty)
+        }
+    }
+
+    @Test(
+        "--ca-file and MR_TOKEN_SIDECAR_CA_FILE: the operator's CA, trusted for every host; a relative or unreadable one is refused by name"
+    )
+    func operatorCA() throws {
+        let ca = FileManager.default.temporaryDirectory.appendingPathComponent("ca-\(UUID()).pem").path
+        try "x".write(toFile: ca, atomically: true, encoding: .utf8)
+        defer { try? FileManager.default.removeItem(atPath: ca) }
+        let base = Self.account("    accountDomain: eastus2.mixedreality.azure.com")
+        let fromFlag = try ConfigLoader.parse(base, file: "c", environment: [:], flags: .init(caFile: ca))
+        let fromVariable = try ConfigLoader.parse(base, file: "c", environment: ["MR_TOKEN_SIDECAR_CA_FILE": ca])
+        for configuration in [fromFlag, fromVariable] {
+            let options = configuration.pipelineOptions(applicationId: "test")
+            #expect(options.additionalTrustedCAFile == ca && options.trustSystemRoots && options.scopedTransport == nil)
+        }
+        for (flags, environment, named) in [
+            (OperatorPolicy.Flags(caFile: "relative.pem"), [:], "--ca-file must be an absolute path"),
+            (
+                .init(), ["MR_TOKEN_SIDECAR_CA_FILE": "/nonexistent/ca.pem"],
+                "MR_TOKEN_SIDECAR_CA_FILE: /nonexistent/ca.pem is not a readable file"
+            ),
+        ] as [(OperatorPolicy.Flags, [String: String], String)] {
+            let error = #expect(throws: ConfigError.self) {
+                try ConfigLoader.parse(base, file: "c", environment: environment, flags: flags)
+            }
+            #expect(error?.issues.first?.message.contains(named) == true, "\(String(describing: error))")
+        }
+    }
+
+    @Test(
+        "scope: the Mixed Reality resource in each SDK's spelling, or a scope the operator allows; never another resource through the file alone",
+        arguments: [
+            ("https://sts.mixedreality.azure.com//.default", true),
+            ("https://sts.mixedreality.azure.com/.default", true),
+            ("https://sts.mixedreality.azure.com", true), ("https://sts.eastus2.mixedreality.azure.com/.default", true),
+            ("https://management.azure.com/.default", false), ("https://graph.microsoft.com/.default", false),
+            ("https://sts.mixedreality.azure.com.evil.example/.default", false),
+            ("https://sts.mixedreality.azure.com/other/.default", false),
+            ("api://sts.mixedreality.azure.com/.default", false),
+            ("https://sts.mixedreality.azure.com:8443/.default", false),
+        ])
+    func scopes(scope: String, allowed: Bool) {
+        let text = Self.account(
+            "    accountDomain: eastus2.mixedreality.azure.com",
+            credential: "{type: clientSecret, tenantId: t, clientId: c, secretFile: /s, scope: '\(scope)'}")
+        let found = problems(text)
+        #expect(found.isEmpty == allowed, "\(found)")
+        if !allowed {
+            #expect(
+                found.contains {
+                    $0.contains("accounts[0].credential.scope")
+                        && $0.contains("--allowed-scopes or MR_TOKEN_SIDECAR_ALLOWED_SCOPES")
+                })
+            #expect(problems(text, allowedScopes: [scope]).isEmpty, "--allowed-scopes")
+            #expect(problems(text, environment: ["MR_TOKEN_SIDECAR_ALLOWED_SCOPES": "x, \(scope)"]).isEmpty)
+        }
+    }
+
+    @Test(
+        "refresh.minBackoff under 1s is refused unless the operator lowers the floor: a failing account would call the STS hundreds of times a second"
+    )
+    func backoffFloor() {
+        let base = Self.account("    accountDomain: eastus2.mixedreality.azure.com")
+        let fast = problems(base + "\nrefresh: {minBackoff: 1ms}\n")
+        #expect(
+            fast.contains {
+                $0.contains("refresh.minBackoff: 1ms is shorter than 1s") && $0.contains("1000 times a second")
+            }, "\(fast)")
+        #expect(problems(base + "\nrefresh: {minBackoff: 999ms}\n").contains { $0.contains("refresh.minBackoff") })
+        #expect(problems(base + "\nrefresh: {minBackoff: 1s}\n").isEmpty)
+        // The operator may lower the floor (tests that rotate tokens as fast as they can); the file cannot.
+        let floor = ["MR_TOKEN_SIDECAR_MIN_BACKOFF_FLOOR": "1ms"]
+        #expect(problems(base + "\nrefresh: {minBackoff: 1ms}\n", environment: floor).isEmpty)
+        #expect(
+            problems(base, environment: ["MR_TOKEN_SIDECAR_MIN_BACKOFF_FLOOR": "fast"]).contains {
+                $0.contains("MR_TOKEN_SIDECAR_MIN_BACKOFF_FLOOR: \"fast\" is not a duration")
+            })
+    }
+
+    @Test("the value of a *File key is never echoed: a key pasted in its place stays out of every message")
+    func fileValuesNotEchoed() {
+        let pasted = "c2VjcmV0LWtleS1wYXN0ZWQtaW4tdGhlLXdyb25nLXBsYWNl"
+        for credential in [
+            "{type: accountKey, keyFile: \(pasted)}", "{type: accountKey, keyFiles: [/k, \(pasted)]}",
+            "{type: clientSecret, tenantId: t, clientId: c, secretFile: \(pasted)}",
+            "{type: clientCertificate, tenantId: t, clientId: c, certificateFile: \(pasted)}",
+            "{type: workloadIdentity, tenantId: t, clientId: c, tokenFile: \(pasted)}",
+        ] {
+            let found = problems(
+                Self.account("    accountDomain: eastus2.mixedreality.azure.com", credential: credential))
+            #expect(found.contains { $0.contains("must be an absolute path") }, "\(found)")
+            expectNoPasted(found.joined(separator: "\n"), pasted)
+        }
+        let pid = problems(
+            Self.account(
+                "    accountDomain: eastus2.mixedreality.azure.com\n    notify: {signal: {pidFile: \(pasted), name: SIGHUP}}"
+            ))
+        #expect(pid.contains { $0.contains("notify.signal.pidFile: must be an absolute path") }, "\(pid)")
+        expectNoPasted(pid.joined(separator: "\n"), pasted)
+    }
+
+    func expectNoPasted(_ text: String, _ pasted: String, sourceLocation: Testing.SourceLocation = #_sourceLocation) {
+        #expect(!text.contains(pasted.prefix(12)), "the value was echoed", sourceLocation: sourceLocation)
     }
 
     @Test("an allowed host is accepted from --allowed-hosts or MR_TOKEN_SIDECAR_ALLOWED_HOSTS, never from the file")

@@ -1,8 +1,9 @@
 import Foundation
 
 /// A forward proxy in a child process on 127.0.0.1 (Python, as small as a proxy gets): `CONNECT`
-/// tunnels, optional basic authentication, or refusal. It prints `listening <port>`, then one
-/// line per request: `CONNECT <host:port> auth=<none|ok|bad>`.
+/// tunnels, optional basic authentication, or refusal, and routes of its own (a host name sent to
+/// a loopback port, as a proxy that stands between the sidecar and Azure would). It prints
+/// `listening <port>`, then one line per request: `CONNECT <host:port> auth=<none|ok|bad>`.
 package struct ProxyProcess: Sendable {
     package let process: ChildProcess
     package let port: Int
@@ -16,8 +17,8 @@ package struct ProxyProcess: Sendable {
     }
 
     static let script = #"""
-        import base64, select, socket, sys, threading
-        credentials, mode = sys.argv[1], sys.argv[2]
+        import base64, json, select, socket, sys, threading
+        credentials, mode, routes = sys.argv[1], sys.argv[2], json.loads(sys.argv[3])
         expected = None if credentials == "-" else "Basic " + base64.b64encode(credentials.encode()).decode()
         server = socket.socket()
         server.bind(("127.0.0.1", 0))
@@ -67,8 +68,11 @@ package struct ProxyProcess: Sendable {
                 client.sendall(b"HTTP/1.1 407 Proxy Authentication Required\r\nProxy-Authenticate: Basic realm=\"test\"\r\nContent-Length: 0\r\n\r\n")
             else:
                 host, port = target.rsplit(":", 1)
+                host, port = host.strip("[]"), int(port)
+                if host in routes:
+                    host, port = "127.0.0.1", routes[host]
                 try:
-                    upstream = socket.create_connection((host.strip("[]"), int(port)), timeout=10)
+                    upstream = socket.create_connection((host, port), timeout=10)
                 except OSError:
                     client.sendall(b"HTTP/1.1 502 Bad Gateway\r\nContent-Length: 0\r\n\r\n")
                     client.close()
@@ -89,9 +93,13 @@ package struct ProxyProcess: Sendable {
     /// - Parameters:
     ///   - credentials: `user:password` it requires, or `nil` for none.
     ///   - mode: Whether it opens tunnels.
-    package static func start(credentials: String? = nil, mode: Mode = .tunnel) async throws -> ProxyProcess {
+    ///   - routes: Host names it sends to a port of 127.0.0.1 instead of resolving them.
+    package static func start(
+        credentials: String? = nil, mode: Mode = .tunnel, routes: [String: Int] = [:]
+    ) async throws -> ProxyProcess {
+        let routeText = String(decoding: try JSONEncoder().encode(routes), as: UTF8.self)
         let process = try ChildProcess.startSystem(
-            "/usr/bin/python3", ["-u", "-c", script, credentials ?? "-", mode.rawValue])
+            "/usr/bin/python3", ["-u", "-c", script, credentials ?? "-", mode.rawValue, routeText])
         guard let line = await process.firstStdoutLine(), line.hasPrefix("listening "),
             let port = Int(line.dropFirst("listening ".count))
         else {

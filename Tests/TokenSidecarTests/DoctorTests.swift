@@ -20,6 +20,7 @@ struct DoctorReport: Decodable {
     var ok: Bool
     var accounts: [Account]
     var config: Check?
+    var running: Check?
 
     /// The check that failed, if any.
     var failure: Check? { accounts.flatMap(\.checks).first { $0.outcome == "failed" } ?? config }
@@ -29,11 +30,11 @@ struct DoctorReport: Decodable {
 struct DoctorTests {
     /// Runs the doctor on the harness's config; returns its exit status, report and output.
     func doctor(
-        _ harness: SidecarHarness, environment: [String: String] = [:]
+        _ harness: SidecarHarness, environment: [String: String] = [:], arguments: [String] = []
     ) async throws -> (
         Int32, DoctorReport, ChildProcess
     ) {
-        let child = try harness.start(["doctor", "--output", "json"], environment: environment)
+        let child = try harness.start(["doctor", "--output", "json"] + arguments, environment: environment)
         let status = await child.exitStatus()
         let line = try #require(
             child.standardOutput.split(separator: "\n").last, "no report: \(child.standardError)")
@@ -216,6 +217,47 @@ struct DoctorTests {
             expectNoSecrets(child, harness.secrets(extra: [identities.clientSecret]))
             let text = child.standardOutput
             #expect(!text.contains("eyJ"), "no JWT in the report")
+        }
+    }
+
+    @Test(
+        "the file compared with the running sidecar: a change of where secrets go that the sidecar refused at reload is named before doctor applies it"
+    )
+    func comparedWithRunning() async throws {
+        try await withSidecar { harness in
+            try harness.writeConfig([harness.defaultAccount])
+            let sidecar = try harness.start()
+            defer { sidecar.signal(SIGTERM) }
+            let port = try #require(await harness.probePort(sidecar))
+            #expect(await sidecar.waitForStandardError("\"msg\":\"token refreshed\""))
+            let address = ["--sidecar-address", "127.0.0.1:\(port)"]
+            let (_, same, _) = try await doctor(harness, arguments: address)
+            #expect(same.running?.outcome == "ok", "\(String(describing: same.running))")
+            #expect(same.running?.summary.contains("sends secrets where the sidecar at 127.0.0.1:\(port) does") == true)
+
+            // A ConfigMap edit sends the key file of another name: the sidecar refuses the reload.
+            var moved = harness.defaultAccount
+            moved.keyName = "moved"
+            try harness.replaceConfig([moved])
+            #expect(await sidecar.waitForStandardError("the new configuration changes where secrets go"))
+            let (_, differs, child) = try await doctor(harness, arguments: address)
+            let running = try #require(differs.running, "\(child.standardOutput)")
+            #expect(running.outcome == "warning")
+            #expect(
+                running.summary.contains("anchors.credential.keyFile: \(harness.directory.path)/anchors.key in use"),
+                "\(running.summary)")
+            #expect(running.summary.contains("\(harness.directory.path)/moved.key in the file"))
+            #expect(running.fix?.contains("who edited the ConfigMap") == true)
+            let text = try harness.start(["doctor"] + address)
+            _ = await text.exitStatus()
+            #expect(
+                text.standardOutput.hasPrefix("running  warn  the file changes where secrets go"),
+                "\(text.standardOutput)")
+            // No sidecar there: the file is checked on its own.
+            let (_, alone, _) = try await doctor(harness, arguments: ["--sidecar-address", "127.0.0.1:9"])
+            #expect(alone.running?.summary.contains("no sidecar answers at 127.0.0.1:9") == true)
+            let (_, none, _) = try await doctor(harness, arguments: ["--sidecar-address", "none"])
+            #expect(none.running == nil)
         }
     }
 

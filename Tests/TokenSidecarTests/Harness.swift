@@ -16,16 +16,20 @@ struct TestAccount {
     var keyName: String?
     /// The output file; default: `out/<name>.<format>` in the harness's folder.
     var outputPath: String?
-    /// The STS endpoint; default: the emulator's.
+    /// The STS endpoint; default: the emulator's; empty: none (the account's domain names the
+    /// STS, one of Azure's own hosts).
     var endpoint: String?
 }
 
 /// A temporary folder with key files, a config and outputs, and the sidecar run as a child
 /// process against the in-process emulator.
 struct SidecarHarness {
-    /// The environment of the sidecar processes: the emulator's loopback address is allowed to
-    /// receive secrets (the config file cannot allow it).
-    static let environment = ["MR_TOKEN_SIDECAR_ALLOWED_HOSTS": "127.0.0.1"]
+    /// The environment of the sidecar processes, the operator's part: the emulator's loopback
+    /// address is allowed to receive secrets (the config file cannot allow it), and the backoff
+    /// may be as short as the tests' rotations need (the file cannot go under 1 s).
+    static let environment = [
+        "MR_TOKEN_SIDECAR_ALLOWED_HOSTS": "127.0.0.1", "MR_TOKEN_SIDECAR_MIN_BACKOFF_FLOOR": "1ms",
+    ]
 
     let fixture: EmulatorFixture
     let directory: URL
@@ -47,10 +51,11 @@ struct SidecarHarness {
         TestAccount(name: "anchors", accountId: fixture.identities.accountId, key: fixture.identities.accountKey)
     }
 
-    /// Writes the config (and key files) for these accounts.
+    /// Writes the config (and key files) for these accounts; with `tls`, the config's `tls.caFile`
+    /// is the emulator's CA.
     func writeConfig(
         _ accounts: [TestAccount], refresh: String = "", backoff: (min: String, max: String) = ("100ms", "2s"),
-        extra: String = "", logLevel: String = "trace"
+        extra: String = "", logLevel: String = "trace", tls: Bool = true
     ) throws {
         try FileManager.default.createDirectory(
             at: directory.appendingPathComponent("out"), withIntermediateDirectories: true)
@@ -66,7 +71,7 @@ struct SidecarHarness {
                   - name: \(account.name)
                     accountId: \(account.accountId)
                     accountDomain: \(fixture.identities.accountDomain)
-                    endpoint: \(account.endpoint ?? fixture.baseURL.absoluteString)
+                    \(account.endpoint == "" ? "" : "endpoint: \(account.endpoint ?? fixture.baseURL.absoluteString)")
                     credential:
                       \(credential)
                     output:
@@ -82,8 +87,7 @@ struct SidecarHarness {
               minBackoff: \(backoff.min)
               maxBackoff: \(backoff.max)
             \(refresh)
-            tls:
-              caFile: \(fixture.caFile)
+            \(tls ? "tls:\n  caFile: \(fixture.caFile)" : "")
             server:
               address: 127.0.0.1:0
               readyMinValidity: 1s

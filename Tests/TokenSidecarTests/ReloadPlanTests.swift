@@ -21,7 +21,10 @@ struct ReloadPlanTests {
 
                 """
         }
-        return try ConfigLoader.parse(yaml + extra, file: "c.yaml", environment: [:])
+        // The operator opened the STS host, so that the file's tls section may apply to it.
+        return try ConfigLoader.parse(
+            yaml + extra, file: "c.yaml", environment: [:],
+            flags: .init(allowedHosts: ["sts.eastus2.mixedreality.azure.com"]))
     }
 
     @Test("only the accounts that changed restart; removed ones go, new ones start, the rest keep running")

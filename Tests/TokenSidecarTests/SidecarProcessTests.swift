@@ -79,6 +79,10 @@ struct SidecarProcessTests {
                     "run", "--once", "--allowed-hosts", "127.0.0.1", "--termination-message-path",
                     harness.directory.appendingPathComponent("termination").path, "--config", config,
                 ],
+                [
+                    "--once", "--ca-file=\(harness.fixture.caFile)", "--allowed-scopes",
+                    "https://example.invalid/.default", "-c", config,
+                ],
             ]
             for arguments in spellings {
                 try? FileManager.default.removeItem(atPath: harness.output("anchors"))
@@ -91,6 +95,7 @@ struct SidecarProcessTests {
                 (["run", "--once", "--bogus", "--config", config], "Unknown option '--bogus'"),
                 (["run", "--allowed-hosts", "a b", "--config", config], "--allowed-hosts: "),
                 (["run", "--once=yes", "--config", config], "--once"),
+                (["run", "--ca-file", "relative.pem", "--config", config], "--ca-file must be an absolute path"),
             ]
             for (arguments, message) in refusals {
                 let child = try start(arguments)
@@ -114,8 +119,8 @@ struct SidecarProcessTests {
             }
             #expect(
                 Set(names) == [
-                    "config", "c", "config-env", "allowed-hosts", "once", "termination-message-path", "version", "h",
-                    "help",
+                    "config", "c", "config-env", "allowed-hosts", "ca-file", "allowed-scopes", "once",
+                    "termination-message-path", "version", "h", "help",
                 ], "\(names)")
         }
     }
@@ -284,29 +289,94 @@ struct SidecarProcessTests {
         }
     }
 
+    /// Azure's own STS and Entra ID host names, which the emulator answers for behind a proxy that
+    /// routes them to it: the emulator is then Azure (for the operator's proxy and CA) or the
+    /// attacker reading what arrives (for a proxy and CA named in the file).
+    static let azureNames = ["sts.westeurope.mixedreality.azure.com", "login.microsoftonline.com"]
+
+    /// Runs `body` with an emulator that answers for ``azureNames`` and a proxy (with credentials
+    /// `mr:pr0xy-pass`) routing those names to it.
+    func withAzureBehindProxy(_ body: (SidecarHarness, ProxyProcess) async throws -> Void) async throws {
+        try await withSidecar(configure: { $0.serverNames = Self.azureNames }) { harness in
+            let port = harness.fixture.baseURL.port ?? 0
+            let proxy = try await ProxyProcess.start(
+                credentials: "mr:pr0xy-pass",
+                routes: Dictionary(uniqueKeysWithValues: Self.azureNames.map { ($0, port) }))
+            defer { Task { await proxy.stop() } }
+            try await body(harness, proxy)
+        }
+    }
+
     @Test(
-        "behind an egress proxy: HTTPS_PROXY with credentials carries the exchange; the config's proxy.noProxy goes around it; the password is never logged"
+        "behind the egress proxy the operator chose: HTTPS_PROXY with credentials and --ca-file (a TLS-inspecting proxy's CA) carry the exchange to Azure's own STS; the password is never logged"
     )
     func egressProxy() async throws {
-        let proxy = try await ProxyProcess.start(credentials: "mr:pr0xy-pass")
-        defer { Task { await proxy.stop() } }
-        try await withSidecar { harness in
-            try harness.writeConfig([harness.defaultAccount])
-            let proxied = try harness.start(
-                ["run", "--once"], environment: ["HTTPS_PROXY": proxy.url(credentials: "mr:pr0xy-pass")])
-            #expect(await proxied.exitStatus() == 0, "\(proxied.standardError.suffix(1000))")
-            #expect(proxy.requests.contains("CONNECT 127.0.0.1:\(harness.fixture.baseURL.port ?? 0) auth=ok"))
-            #expect(proxied.standardError.contains(#""mr.proxy":"http://127.0.0.1:\#(proxy.port)""#))
-            expectNoSecrets(proxied, harness.secrets(extra: ["pr0xy-pass"]))
+        try await withAzureBehindProxy { harness, proxy in
+            var account = harness.defaultAccount
+            account.endpoint = ""  // sts.westeurope.mixedreality.azure.com
+            try harness.writeConfig([account], tls: false)
+            let environment = ["HTTPS_PROXY": proxy.url(credentials: "mr:pr0xy-pass")]
+            for caOption in [["--ca-file", harness.fixture.caFile], []] {
+                try? FileManager.default.removeItem(atPath: harness.output("anchors"))
+                let proxied = try harness.start(
+                    ["run", "--once"] + caOption,
+                    environment: caOption.isEmpty
+                        ? environment.merging(["MR_TOKEN_SIDECAR_CA_FILE": harness.fixture.caFile]) { $1 } : environment
+                )
+                #expect(await proxied.exitStatus() == 0, "\(proxied.standardError.suffix(1000))")
+                #expect(proxied.standardError.contains(#""mr.proxy":"http://127.0.0.1:\#(proxy.port)""#))
+                expectNoSecrets(proxied, harness.secrets(extra: ["pr0xy-pass"]))
+            }
+            #expect(
+                proxy.requests
+                    == Array(repeating: "CONNECT sts.westeurope.mixedreality.azure.com:443 auth=ok", count: 2))
+            #expect(harness.read(harness.output("anchors")) != nil)
+            // Without the operator's CA the proxy's certificate is not trusted, and nothing is sent.
+            let before = harness.stsRequests(harness.fixture.identities.accountId).count
+            try FileManager.default.removeItem(atPath: harness.output("anchors"))
+            let refused = try harness.start(["run", "--once"], environment: environment)
+            #expect(await refused.exitStatus() == 1)
+            #expect(harness.stsRequests(harness.fixture.identities.accountId).count == before)
+        }
+    }
 
-            // The config's proxy replaces the environment's; its noProxy sends the emulator direct.
-            let before = proxy.requests.count
-            try FileManager.default.removeItem(atPath: harness.configPath)
-            try harness.writeConfig(
-                [harness.defaultAccount], extra: "proxy:\n  url: \(proxy.url())\n  noProxy: [127.0.0.1]")
-            let direct = try harness.start(["run", "--once"], environment: ["HTTPS_PROXY": "http://127.0.0.1:9"])
-            #expect(await direct.exitStatus() == 0, "\(direct.standardError.suffix(1000))")
-            #expect(proxy.requests.count == before)
+    @Test(
+        "a config that names its own proxy and CA gets no secret through them: run, run --once and doctor refuse it, naming the flag or variable to use"
+    )
+    func configCannotRouteSecrets() async throws {
+        try await withAzureBehindProxy { harness, proxy in
+            let identities = harness.fixture.identities
+            var key = harness.defaultAccount
+            key.endpoint = ""
+            let secretFile = harness.directory.appending(path: "client-secret").path
+            try identities.clientSecret.write(toFile: secretFile, atomically: true, encoding: .utf8)
+            // A client secret sent to the public cloud's Entra ID (no authorityHost), its token to the
+            // emulator's STS (an allowed host).
+            let entra = TestAccount(
+                name: "entra", accountId: identities.accountId,
+                credential: [
+                    "type: clientSecret", "tenantId: \(identities.tenantId)", "clientId: \(identities.clientId)",
+                    "secretFile: \(secretFile)",
+                ].joined(separator: "\n      "))
+            // What a ConfigMap editor writes: the emulator's CA (a key they added to the ConfigMap) and
+            // their proxy, which routes Azure's names to the emulator, where they read what arrives.
+            try harness.writeConfig([key, entra], extra: "proxy:\n  url: \(proxy.url(credentials: "mr:pr0xy-pass"))")
+            for arguments in [["run", "--once"], ["run"], ["doctor", "--output", "json"]] {
+                let child = try harness.start(arguments)
+                let status = await child.exitStatus()
+                #expect(status == (arguments[0] == "doctor" ? 1 : 2), "\(arguments)")
+                let said = child.standardError + child.standardOutput
+                #expect(
+                    said.contains("tls.caFile: applies only to the hosts the operator allowed"), "\(arguments): \(said)"
+                )
+                #expect(said.contains("--ca-file or MR_TOKEN_SIDECAR_CA_FILE"), "\(arguments)")
+                #expect(said.contains("proxy: applies only to the hosts the operator allowed"), "\(arguments)")
+                #expect(said.contains("HTTPS_PROXY and NO_PROXY in the pod spec"), "\(arguments)")
+                #expect(said.contains("sends its secret to sts.westeurope.mixedreality.azure.com"), "\(arguments)")
+                expectNoSecrets(child, harness.secrets(extra: ["pr0xy-pass"]))
+            }
+            #expect(proxy.requests.isEmpty, "nothing went through the file's proxy: \(proxy.requests)")
+            #expect(harness.fixture.emulator.requests.count == 0, "no secret reached the file's CA holder")
         }
     }
 

@@ -108,7 +108,8 @@ server:
 """
         config_path = tmp_path / "sidecar.yaml"
         config_path.write_text(config)
-        environment = {"PATH": os.environ.get("PATH", "/usr/bin:/bin"), "MR_TOKEN_SIDECAR_ALLOWED_HOSTS": "127.0.0.1"}
+        environment = {"PATH": os.environ.get("PATH", "/usr/bin:/bin"), "MR_TOKEN_SIDECAR_ALLOWED_HOSTS": "127.0.0.1",
+                       "MR_TOKEN_SIDECAR_MIN_BACKOFF_FLOOR": "100ms"}
         log_path = tmp_path / "sidecar.log"
         with open(log_path, "w") as log:
             process = subprocess.Popen(

@@ -23,7 +23,6 @@ final class RefreshService: Service, Sendable {
 
     let configPath: String?
     let environment: [String: String]
-    let allowedHosts: [String]
     let refresh: RefreshEnvironment<SystemWallClock>
     let factory: CredentialFactory
     let health: ProbeFlag
@@ -34,14 +33,13 @@ final class RefreshService: Service, Sendable {
 
     init(
         configuration: SidecarConfiguration, configPath: String?, environment: [String: String],
-        allowedHosts: [String], refresh: RefreshEnvironment<SystemWallClock>, factory: CredentialFactory,
+        refresh: RefreshEnvironment<SystemWallClock>, factory: CredentialFactory,
         health: ProbeFlag,
         levelBox: LogLevelBox, reloadPollInterval: Duration = .seconds(2)
     ) {
         self.initial = configuration
         self.configPath = configPath
         self.environment = environment
-        self.allowedHosts = allowedHosts
         self.refresh = refresh
         self.factory = factory
         self.health = health
@@ -72,6 +70,7 @@ final class RefreshService: Service, Sendable {
                         group.addTask { await loop.run() }
                     }
                 }
+                refresh.board.secretRoutes = current.secretRoutes
                 start(current.accounts.map(\.name.value), of: current)
                 health.set(true)
                 logger.info("refreshing \(loops.count) account(s)")
@@ -93,6 +92,7 @@ final class RefreshService: Service, Sendable {
                     }
                     refresh.metrics.reload(success: true)
                     current = updated
+                    refresh.board.secretRoutes = current.secretRoutes
                     for name in plan.stop {
                         guard let loop = loops.removeValue(forKey: name) else { continue }
                         loop.stop()
@@ -134,7 +134,9 @@ final class RefreshService: Service, Sendable {
     private func reload(reason: String) -> SidecarConfiguration? {
         guard let configPath else { return nil }
         do {
-            return try ConfigLoader.load(path: configPath, environment: environment, allowedHosts: allowedHosts)
+            // The same flags as at start: a reload cannot loosen the operator's policy.
+            return try ConfigLoader.load(
+                path: configPath, environment: environment, flags: initial.operatorPolicy.flags)
         } catch {
             refresh.metrics.reload(success: false)
             logger.error(

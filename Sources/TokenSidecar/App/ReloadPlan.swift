@@ -91,16 +91,7 @@ package struct ReloadPlan: Equatable, Sendable {
 
     /// The keys of an account that say where its secrets go and changed.
     static func destinationChanges(from old: AccountConfiguration, to new: AccountConfiguration) -> [String] {
-        let fields: [(String, (AccountConfiguration) -> String?)] = [
-            ("endpoint", \.endpoint), ("accountDomain", \.accountDomain),
-            ("credential.type", \.credential.type.rawValue),
-            ("credential.authorityHost", \.credential.authorityHost), ("credential.keyFile", \.credential.keyFile),
-            ("credential.keyFiles", { $0.credential.keyFiles?.joined(separator: ",") }),
-            ("credential.secretFile", \.credential.secretFile),
-            ("credential.certificateFile", \.credential.certificateFile),
-            ("credential.tokenFile", \.credential.tokenFile),
-        ]
-        return fields.filter { $0.1(old) != $0.1(new) }.map(\.0)
+        zip(old.secretRoute, new.secretRoute).filter { $0.value != $1.value }.map(\.0.key)
     }
 
     /// How many of `start` were in the old config.

@@ -13,7 +13,7 @@ import Foundation
 /// The sidecar assembled from a configuration: the refresh loops, the probe server and the
 /// memory trimmer. A `Service`: the executable runs it in its `ServiceGroup` (SIGTERM is the
 /// graceful signal), the demo next to the emulator, the tests with graceful shutdown. `main`,
-/// the demo and the tests share ``build(configuration:configPath:environment:allowedHosts:version:logger:levelBox:onListening:)``.
+/// the demo and the tests share ``build(configuration:configPath:environment:version:logger:levelBox:onListening:once:)``.
 package struct SidecarApp: Service {
     package let configuration: SidecarConfiguration
     let service: RefreshService
@@ -28,7 +28,6 @@ package struct SidecarApp: Service {
     ///   - configuration: The validated configuration.
     ///   - configPath: The file it came from (watched for changes), if any.
     ///   - environment: Where `AZURE_*` defaults come from.
-    ///   - allowedHosts: The hosts of `--allowed-hosts`, for reloads.
     ///   - version: The version `/status` reports and the user agent names.
     ///   - logger: The logger (its handler's level follows `levelBox`).
     ///   - levelBox: The shared log level, changed on reload.
@@ -42,16 +41,13 @@ package struct SidecarApp: Service {
         configuration: SidecarConfiguration,
         configPath: String?,
         environment: [String: String],
-        allowedHosts: [String] = [],
         version: String,
         logger: Logger,
         levelBox: LogLevelBox,
         onListening: @escaping @Sendable (Int) -> Void = { _ in },
         once: Bool = false
     ) throws -> SidecarApp {
-        var pipeline = HTTPPipelineOptions(applicationId: "mr-token-sidecar/\(version)")
-        configuration.tls.apply(to: &pipeline)
-        pipeline.proxy = configuration.proxy?.pipelineProxy
+        let pipeline = configuration.pipelineOptions(applicationId: "mr-token-sidecar/\(version)")
         let metrics = SidecarMetrics()
         let trimmer = MemoryTrimmer(logger: logger)
         let board = StatusBoard()
@@ -65,8 +61,8 @@ package struct SidecarApp: Service {
         let factory = CredentialFactory(environment: environment, pipeline: pipeline)
         let health = ProbeFlag()
         let service = RefreshService(
-            configuration: configuration, configPath: configPath, environment: environment,
-            allowedHosts: allowedHosts, refresh: refresh, factory: factory, health: health, levelBox: levelBox)
+            configuration: configuration, configPath: configPath, environment: environment, refresh: refresh,
+            factory: factory, health: health, levelBox: levelBox)
         var probe: ProbeServer?
         if !once, let (host, port) = configuration.server.hostAndPort {
             probe = ProbeServer(

@@ -42,6 +42,8 @@ package struct Doctor: Sendable {
         package var accounts: [AccountReport]
         /// The config's problems when it does not load (then there are no accounts).
         package var config: Check?
+        /// The file compared with what the running sidecar applies (``compareWithRunning(at:)``).
+        package var running: Check?
     }
 
     let configuration: SidecarConfiguration
@@ -65,7 +67,8 @@ package struct Doctor: Sendable {
             ok: false, accounts: [],
             config: Check(
                 hop: FailureAdvice.Hop.config.rawValue, outcome: .failed, summary: problems,
-                fix: "fix each key named above (mr-token-sidecar validate shows the same)"))
+                fix: "fix each key named above (mr-token-sidecar validate shows the same)"),
+            running: nil)
     }
 
     /// Checks the accounts (all, or the one named).
@@ -75,7 +78,7 @@ package struct Doctor: Sendable {
         for account in configuration.accounts where name == nil || account.name.value == name {
             reports.append(await check(account, factory: factory))
         }
-        return Report(ok: reports.allSatisfy(\.ok), accounts: reports, config: nil)
+        return Report(ok: reports.allSatisfy(\.ok), accounts: reports, config: nil, running: nil)
     }
 
     /// The checks of one account, stopping at the first failure.
@@ -100,6 +103,72 @@ package struct Doctor: Sendable {
         if checks.contains(where: { $0.outcome == .failed }) { return report() }
         checks += outputs(account)
         return report()
+    }
+
+    // MARK: 0. The running sidecar
+
+    /// The probe address of the sidecar running next to this doctor: the config's
+    /// `server.address` (or `MR_TOKEN_SIDECAR_SERVER_ADDRESS`), on loopback when it listens on
+    /// every address; `nil` when the server is disabled or on port 0.
+    package var runningAddress: String? {
+        guard let (host, port) = configuration.server.hostAndPort, port != 0 else { return nil }
+        let local = ["0.0.0.0", "::", ""].contains(host) ? "127.0.0.1" : host
+        return local.contains(":") ? "[\(local)]:\(port)" : "\(local):\(port)"
+    }
+
+    /// Compares where the file sends secrets with where the sidecar answering `/status` at
+    /// `address` (`host:port`) does: a reload that changes it is refused, so a difference is a
+    /// change the running sidecar did not take, and that `doctor`, like the sidecar's next
+    /// restart, applies. `nil` when there is no address.
+    package func compareWithRunning(at address: String?) async -> Check? {
+        guard let address, let url = URL(string: "http://\(address)/status") else { return nil }
+        var options = pipeline
+        options.retry = RetryOptions(maxRetries: 0)
+        options.perTryTimeout = .seconds(3)
+        options.environment = environment
+        let body: [UInt8]
+        do {
+            let response = try await HTTPPipeline(options: options, component: "doctor").send(
+                PipelineRequest(
+                    method: .GET, url: url, transport: .plainHTTPAllowed, operation: "doctor.running"),
+                logger: logger)
+            guard response.status == 200 else {
+                return Check(
+                    hop: "running", outcome: .warning,
+                    summary: "the sidecar at \(address) answered /status with HTTP \(response.status)",
+                    fix: "run doctor in the sidecar's container (/status answers on loopback only)")
+            }
+            body = response.body
+        } catch {
+            return Check(
+                hop: "running", outcome: .ok,
+                summary: "no sidecar answers at \(address): the file is checked on its own", fix: nil)
+        }
+        guard let routes = JSON.decode(JSONValue.self, from: body)?.object?["secretRoutes"]?.object else {
+            return Check(
+                hop: "running", outcome: .warning,
+                summary: "the sidecar at \(address) does not say where it sends secrets (an older version?)",
+                fix: "compare the file with the one the sidecar started with")
+        }
+        let running = routes.compactMapValues(\.string)
+        let file = configuration.secretRoutes
+        let changes = SidecarConfiguration.routeChanges(from: running, to: file)
+        guard !changes.isEmpty else {
+            return Check(
+                hop: "running", outcome: .ok,
+                summary: "the file sends secrets where the sidecar at \(address) does", fix: nil)
+        }
+        func shown(_ value: String?) -> String { value.map { LogText.bounded($0, limit: 80) } ?? "(not set)" }
+        let listed = changes.prefix(8).map { key in
+            "\(LogText.bounded(key, limit: 80)): \(shown(running[key])) in use, \(shown(file[key])) in the file"
+        }
+        return Check(
+            hop: "running", outcome: .warning,
+            summary:
+                "the file changes where secrets go from what the sidecar at \(address) applies: "
+                + listed.joined(separator: "; ") + (changes.count > 8 ? "; and \(changes.count - 8) more" : "")
+                + ". The sidecar refused this at reload; this doctor run and its next restart use the file",
+            fix: "make sure the change is meant (who edited the ConfigMap?) before restarting the sidecar")
     }
 
     // MARK: 1. Secret files
@@ -259,13 +328,21 @@ package struct Doctor: Sendable {
     /// Resolves and reaches each host the account talks to, and compares the server's clock.
     func reach(_ account: AccountConfiguration) async -> [Check] {
         var checks: [Check] = []
-        let proxies = (try? ProxySettings.resolve(option: pipeline.proxy, environment: environment)) ?? .none
         var options = pipeline
         options.retry = RetryOptions(maxRetries: 0)
         options.perTryTimeout = .seconds(10)
+        options.environment = environment
+        let pipeline: HTTPPipeline
+        do {
+            pipeline = try HTTPPipeline(options: options, component: "doctor")
+        } catch {
+            return [Check(hop: "network", outcome: .failed, summary: error.message, fix: FailureAdvice(error).fix)]
+        }
         for (what, url) in hosts(account) {
             guard let host = url.host else { continue }
-            let proxy = proxies.server(for: url)
+            let root = URL(string: "\(url.scheme ?? "https")://\(url.host!)\(url.port.map { ":\($0)" } ?? "")/")!
+            let request = PipelineRequest(method: .GET, url: root, operation: "doctor.reach")
+            let proxy = pipeline.proxy(for: request)
             if proxy == nil, !IPAddressRule.isValid(host), !Self.resolves(host) {
                 checks.append(
                     Check(
@@ -273,14 +350,9 @@ package struct Doctor: Sendable {
                         fix: "check the pod's DNS, or the host name (accountDomain, endpoint, authorityHost)"))
                 return checks
             }
-            let root = URL(string: "\(url.scheme ?? "https")://\(url.host!)\(url.port.map { ":\($0)" } ?? "")/")!
             let started = ContinuousClock.now
             do {
-                var options = options
-                options.environment = environment
-                let pipeline = try HTTPPipeline(options: options, component: "doctor")
-                let response = try await pipeline.send(
-                    PipelineRequest(method: .GET, url: root, operation: "doctor.reach"), logger: logger)
+                let response = try await pipeline.send(request, logger: logger)
                 let elapsed = Int((ContinuousClock.now - started).milliseconds)
                 let via = proxy.map { " through the proxy \($0.display)" } ?? ""
                 var check = Check(
@@ -458,6 +530,10 @@ package struct Doctor: Sendable {
         var text = ""
         if let config = report.config {
             text += "config   FAIL  \(config.summary)\n         fix:  \(config.fix ?? "")\n"
+        }
+        if let running = report.running {
+            text += "running  \(running.outcome == .ok ? "ok  " : "warn")  \(running.summary)\n"
+            if let fix = running.fix { text += "         fix:  \(fix)\n" }
         }
         for account in report.accounts {
             text += "\(account.name): \(account.ok ? "ok" : "FAILED")\n"

@@ -33,15 +33,11 @@ package struct Notifier: Sendable {
         options.retry = RetryOptions(maxRetries: 1, initialDelay: .milliseconds(200), maxDelay: .seconds(1))
         options.perTryTimeout = .seconds(5)
         options.maxResponseBodyBytes = 64 * 1024
-        // The app is in the pod: a proxy, which the pod's variables may name for Azure, cannot
-        // reach its loopback.
-        options.loopbackSkipsProxy = true
         do {
             self.pipeline = try HTTPPipeline(options: options, component: "sidecar-notify")
         } catch {
             throw SidecarError(
-                .configuration, "\(error.code == .tls ? "tls.caFile: " : "")\(error.message)", isRetriable: false,
-                cause: error)
+                .configuration, error.message, isRetriable: false, cause: error)
         }
         self.metrics = metrics
     }

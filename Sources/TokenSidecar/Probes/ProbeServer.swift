@@ -56,7 +56,7 @@ struct ProbeServer: Service {
             return HTTPServing.json(
                 .ok,
                 StatusBody(
-                    version: version,
+                    version: version, secretRoutes: board.secretRoutes,
                     accounts: board.all.map {
                         AccountStatus($0, activity: board.activity($0.name), outputs: $0.outputs, now: now)
                     }))
@@ -74,6 +74,8 @@ struct ProbeServer: Service {
 
     struct StatusBody: Encodable {
         var version: String
+        /// Where the configuration in use sends secrets (no secret in it).
+        var secretRoutes: [String: String]
         var accounts: [AccountStatus]
     }
 }

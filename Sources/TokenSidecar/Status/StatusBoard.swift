@@ -31,6 +31,14 @@ package struct AccountActivity: Sendable, Equatable {
 package final class StatusBoard: Sendable {
     private let snapshots = Mutex<[String: AccountSnapshot]>([:])
     private let activities = Mutex<[String: AccountActivity]>([:])
+    private let routes = Mutex<[String: String]>([:])
+
+    /// Where the configuration in use sends secrets (``SidecarConfiguration/secretRoutes``), for
+    /// `/status`: `doctor` compares the file with it.
+    package var secretRoutes: [String: String] {
+        get { routes.withLock { $0 } }
+        set { routes.withLock { $0 = newValue } }
+    }
 
     /// Changes what is known of an account's activity.
     package func updateActivity(_ name: String, _ body: (inout AccountActivity) -> Void) {
