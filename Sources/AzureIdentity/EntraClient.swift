@@ -153,11 +153,15 @@ struct TokenResponseParser {
     func failure(_ response: PipelineResponse, logger: Logger) -> AzureIdentityError {
         let body = try? JSONDecoder().decode(Failure.self, from: Data(response.body))
         let codes = body?.error_codes ?? Self.codes(in: body?.error_description ?? "")
-        let firstLine = (body?.error_description ?? body?.message)?.split(whereSeparator: \.isNewline).first.map(
-            String.init)
+        // Text from the answer reaches logs, doctor's report and the termination message: escaped
+        // and bounded here, where it enters.
+        let firstLine = (body?.error_description ?? body?.message)?.split(whereSeparator: \.isNewline).first.map {
+            LogText.bounded($0, limit: 300)
+        }
+        let entraError = body?.error.map { LogText.bounded($0, limit: 80) }
         let retriable = response.status == 429 || response.status >= 500 || codes.contains(700_024)
         let message: String
-        if let entraError = body?.error {
+        if let entraError {
             message = "Entra ID refused the request (\(entraError))" + (firstLine.map { ": \($0)" } ?? "")
         } else if let firstLine {
             message = "the endpoint answered \(response.status): \(firstLine)"
@@ -166,14 +170,14 @@ struct TokenResponseParser {
         }
         let error = AzureIdentityError(
             .authenticationFailed, credential: credential, message, httpStatus: response.status,
-            entraError: body?.error, aadstsCodes: codes, traceId: body?.trace_id,
-            correlationId: body?.correlation_id ?? correlationId, retryAfter: response.retryAfter,
+            entraError: entraError, aadstsCodes: codes, traceId: body?.trace_id.map { LogText.bounded($0, limit: 64) },
+            correlationId: body?.correlation_id.map { LogText.bounded($0, limit: 64) } ?? correlationId, retryAfter: response.retryAfter,
             isRetriable: retriable)
         logger.debug(
             "token request refused",
             metadata: [
-                LogKeys.status: .integer(response.status), LogKeys.errorType: "\(body?.error ?? "")",
-                LogKeys.entraTraceId: "\(body?.trace_id ?? "")",
+                LogKeys.status: .integer(response.status), LogKeys.errorType: "\(entraError ?? "")",
+                LogKeys.entraTraceId: "\(error.traceId ?? "")",
                 LogKeys.entraCorrelationId: "\(error.correlationId ?? "")",
             ])
         return error

@@ -22,7 +22,7 @@ package enum SecretFile {
         case .failure(.danglingLink(let target)):
             throw AzureIdentityError.unavailable(
                 credential,
-                "\(what) \(path) is a symbolic link to \(target), which does not exist: check that the Secret or volume is mounted",
+                "\(what) \(path) is a symbolic link to \(LogText.bounded(target)), which does not exist: check that the Secret or volume is mounted",
                 isRetriable: true)
         case .failure(.directory):
             throw AzureIdentityError.unavailable(

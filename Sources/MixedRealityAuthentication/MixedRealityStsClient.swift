@@ -279,8 +279,10 @@ public struct MixedRealityStsClient: Sendable {
     ) throws(MixedRealityAuthenticationError)
         -> MixedRealityTokenResponse
     {
-        let msCV = response.headers.first(name: "MS-CV")
-        let wwwAuthenticate = response.headers.first(name: "WWW-Authenticate")
+        // Header values reach logs, doctor's report and the termination message: bounded and
+        // escaped where they enter.
+        let msCV = response.headers.first(name: "MS-CV").map { LogText.bounded($0, limit: 64) }
+        let wwwAuthenticate = response.headers.first(name: "WWW-Authenticate").map { LogText.bounded($0, limit: 200) }
         func failure(
             _ code: MixedRealityAuthenticationError.Code, _ message: String, retriable: Bool
         )

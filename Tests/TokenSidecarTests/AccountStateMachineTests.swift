@@ -91,9 +91,10 @@ struct AccountStateMachineTests {
     }
 
     @Test(
-        "a file that is missing, expired, of another account, without an account id, misshapen or expiring beyond 7 days is replaced at once",
+        "a file that is missing, expired, of another account, without an account id, misshapen, or without the STS's 24-hour lifetime is replaced at once",
         arguments: [
             "missing", "expired", "other account", "no aid", "fourth part", "shell syntax", "too large", "too far",
+            "a week", "an hour", "issued in the future",
         ])
     func replacesBadFile(kind: String) throws {
         var generator = SeededGenerator(state: 7)
@@ -105,6 +106,10 @@ struct AccountStateMachineTests {
             case "other account": token(issuedAt: start, accountId: "0b7d9e2a-3c4f-4a5b-8c6d-7e8f90a1b2c3")
             case "no aid": token(issuedAt: start, withoutAid: true)
             case "fourth part", "shell syntax", "too large": misshapen(kind, issuedAt: start)
+            // What another container of the pod plants: `iat` now, `exp` a week away.
+            case "a week": token(issuedAt: start, lifetime: 7 * 86400)
+            case "an hour": token(issuedAt: start, lifetime: 3600)
+            case "issued in the future": token(issuedAt: start.advanced(by: .seconds(3600)))
             default: token(issuedAt: start, lifetime: 30 * 86400)
             }
         let actions = machine.start(onDisk: onDisk, now: start, using: &generator)
@@ -152,8 +157,12 @@ struct AccountStateMachineTests {
     func refusesBadTokens(kind: String) throws {
         var generator = SeededGenerator(state: 7)
         var machine = try machine()
+        // A token this process obtained: a floor for the next answer's expiry.
         let onDisk = token(issuedAt: start)
-        _ = machine.start(onDisk: onDisk, now: start, using: &generator)
+        _ = machine.start(onDisk: nil, now: start, using: &generator)
+        _ = machine.exchangeStarted(now: start)
+        _ = machine.exchangeSucceeded(ScriptedTokenSource.response(onDisk), now: start, using: &generator)
+        _ = machine.tokenWritten(now: start, using: &generator)
         let now = start.advanced(by: .seconds(50000))
         _ = machine.exchangeStarted(now: now)
         let answer: String =
@@ -173,6 +182,34 @@ struct AccountStateMachineTests {
         #expect(snapshot.state(at: now.date) == .stale)
         #expect(snapshot.consecutiveFailures == 1)
         #expect(snapshot.lastFailure?.correlationVector == "scripted-cv", "the call's ids stay with the failure")
+    }
+
+    @Test(
+        "an adopted token is a hint, not a floor: the STS's first token replaces it even when it expires sooner; a token this process obtained is a floor"
+    )
+    func adoptedTokenIsAHint() throws {
+        var generator = SeededGenerator(state: 7)
+        var machine = try machine()
+        // Planted with the STS's lifetime, just within the margins (issued 4 minutes ahead, living
+        // 24 hours and 290 s): adopted, and it is not a floor.
+        let planted = token(issuedAt: start.advanced(by: .seconds(240)), lifetime: 86400 + 290)
+        let adopted = machine.start(onDisk: planted, now: start, using: &generator)
+        #expect(kinds(adopted) == ["record:adopted", "publish", "sleep"])
+        let due = try #require(sleepDeadline(adopted))
+        #expect(kinds(machine.timerFired(now: due)) == ["exchange"])
+        _ = machine.exchangeStarted(now: due)
+        let short = token(issuedAt: due, lifetime: 3600)  // expires 11 hours before the planted one
+        #expect(kinds(machine.exchangeSucceeded(ScriptedTokenSource.response(short), now: due, using: &generator)) == ["write"])
+        _ = machine.tokenWritten(now: due, using: &generator)
+        #expect(machine.tokenOnDisk?.token == short)
+        // The obtained token is a floor: an answer expiring before it is refused.
+        let later = due.advanced(by: .seconds(1800))
+        _ = machine.timerFired(now: later)
+        _ = machine.exchangeStarted(now: later)
+        let shorter = token(issuedAt: later, lifetime: 600)
+        let refused = machine.exchangeSucceeded(ScriptedTokenSource.response(shorter), now: later, using: &generator)
+        #expect(kinds(refused) == ["record:bad_token", "publish", "sleep"])
+        #expect(machine.tokenOnDisk?.token == short)
     }
 
     @Test("failures back off from minBackoff, honour Retry-After, keep the token; success resets the count")
@@ -226,7 +263,8 @@ struct AccountStateMachineTests {
     func expiryWithoutEvents() throws {
         var generator = SeededGenerator(state: 7)
         var machine = try machine()
-        _ = machine.start(onDisk: token(issuedAt: start, lifetime: 600), now: start, using: &generator)
+        // A 24-hour token issued 23 h 50 min ago: 600 s left.
+        _ = machine.start(onDisk: token(issuedAt: start.advanced(by: .seconds(-85800))), now: start, using: &generator)
         let snapshot = machine.snapshot()
         #expect(snapshot.state(at: start.date) == .fresh)
         #expect(snapshot.state(at: start.date.addingTimeInterval(601)) == .expired)

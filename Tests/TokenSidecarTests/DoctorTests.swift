@@ -3,6 +3,7 @@ import Foundation
 import STSEmulator
 import TestSupport
 import Testing
+import TokenSidecarTesting
 
 /// The doctor's JSON report, as a script reads it.
 struct DoctorReport: Decodable {
@@ -258,6 +259,52 @@ struct DoctorTests {
             #expect(alone.running?.summary.contains("no sidecar answers at 127.0.0.1:9") == true)
             let (_, none, _) = try await doctor(harness, arguments: ["--sidecar-address", "none"])
             #expect(none.running == nil)
+        }
+    }
+
+    @Test(
+        "text from outside (Entra ID's error, the STS's aid, a link target) reaches doctor's report and the termination message escaped"
+    )
+    func outsideTextEscaped() async throws {
+        try await withSidecar { harness in
+            let identities = harness.fixture.identities
+            let escape = "\u{1B}[2J\u{1B}]0;owned\u{07}"
+            let secretFile = harness.directory.appending(path: "secret").path
+            try identities.clientSecret.write(toFile: secretFile, atomically: true, encoding: .utf8)
+            let entra = TestAccount(
+                name: "entra", accountId: identities.accountId,
+                credential: [
+                    "type: clientSecret", "tenantId: \(identities.tenantId)", "clientId: \(identities.clientId)",
+                    "secretFile: \(secretFile)", "authorityHost: \(harness.fixture.baseURL.absoluteString)",
+                ].joined(separator: "\n      "))
+            // A key file that is a link to a name with control characters in it.
+            var linked = harness.defaultAccount
+            linked.name = "linked"
+            linked.key = nil
+            let link = harness.directory.appending(path: "linked.key").path
+            try FileManager.default.createSymbolicLink(atPath: link, withDestinationPath: "/missing/\(escape)")
+            linked.credential = "type: accountKey\n      keyFile: \(link)"
+            try harness.writeConfig([harness.defaultAccount, entra, linked])
+            let description = #"\u001b[2J\u001b]0;owned\u0007"#
+            harness.fixture.emulator.inject(
+                Fault(
+                    endpoint: .entra, count: 2, status: 400,
+                    body: #"{"error":"invalid_client\#(description)","error_description":"AADSTS7000215: bad\#(description)"}"#))
+            let other = ScriptedTokenSource.token(accountId: "evil\(escape)", issuedAt: Date(), lifetime: 86400)
+            harness.fixture.emulator.inject(Fault(endpoint: .sts, count: 2, body: #"{"AccessToken":"\#(other)"}"#))
+            let doctor = try harness.start(["doctor", "--sidecar-address", "none"])
+            #expect(await doctor.exitStatus() == 1)
+            let termination = harness.directory.appending(path: "termination").path
+            let once = try harness.start(["run", "--once", "--termination-message-path", termination])
+            #expect(await once.exitStatus() == 1)
+            let summary = try #require(harness.read(termination))
+            for (what, text) in [("doctor", doctor.standardOutput), ("the termination message", summary)] {
+                #expect(!text.unicodeScalars.contains { $0.value == 0x1B || $0.value == 0x07 }, "\(what): \(text.debugDescription)")
+                #expect(text.contains(#"/missing/\u{1B}[2J"#), "\(what): \(text)")
+            }
+            #expect(doctor.standardOutput.contains(#"invalid_client\u{1B}[2J"#), "\(doctor.standardOutput)")
+            #expect(doctor.standardOutput.contains(#"another account (evil\u{1B}[2J"#), "\(doctor.standardOutput)")
+            #expect(summary.contains(#"another account (evil\u{1B}[2J"#), "\(summary)")
         }
     }
 

@@ -4,6 +4,7 @@ import NIOHTTP1
 import STSEmulator
 import TestSupport
 import Testing
+import TokenSidecarTesting
 
 @Suite("mr-token-sidecar as a child process against the emulator")
 struct SidecarProcessTests {
@@ -255,6 +256,34 @@ struct SidecarProcessTests {
                 harness.read(harness.output("anchors")).map { (try? JWTExpiry.expiry(of: $0)) ?? .distantPast }
                     ?? .distantPast > Date())
             expectNoSecrets(child, harness.secrets(extra: [good]))
+        }
+    }
+
+    @Test(
+        "a token planted in the shared folder cannot pin the sidecar: a week-long one is not adopted, and the STS's first token replaces an adopted one even when it expires sooner"
+    )
+    func plantedTokenReplaced() async throws {
+        try await withSidecar(stsLifetime: 600) { harness in
+            let id = harness.fixture.identities.accountId
+            try harness.writeConfig([harness.defaultAccount], refresh: "  at: 0.5\n  jitter: 0")
+            let path = harness.output("anchors")
+            // What another container of the pod writes before the sidecar starts: this account's aid,
+            // iat now, exp a week away (no signature is checked).
+            let week = ScriptedTokenSource.token(accountId: id, issuedAt: Date(), lifetime: 7 * 86400)
+            // And one with the STS's lifetime, past its refresh point, expiring in 11.5 hours: adopted
+            // as a hint; the STS's 10-minute token replaces it.
+            let day = ScriptedTokenSource.token(accountId: id, issuedAt: Date().addingTimeInterval(-45000), lifetime: 86400)
+            for (planted, says) in [(week, "not the STS's 24 hours"), (day, "token refreshed")] {
+                try planted.write(toFile: path, atomically: true, encoding: .utf8)
+                let child = try harness.start(["run", "--once"])
+                #expect(await child.exitStatus() == 0, "\(child.standardError.suffix(800))")
+                #expect(child.standardError.contains(says), "\(child.standardError.suffix(800))")
+                let written = try #require(harness.read(path))
+                #expect(written != planted)
+                let claims = try JWTExpiry.claims(of: written)
+                #expect(claims.accountId == id)
+                #expect(claims.expiresOn.timeIntervalSinceNow < 700, "the STS's token, not the planted one")
+            }
         }
     }
 

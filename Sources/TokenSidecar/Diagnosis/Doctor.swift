@@ -437,7 +437,8 @@ package struct Doctor: Sendable {
                     return checks + [
                         Check(
                             hop: "sts", outcome: .failed,
-                            summary: "the STS answered a token of another account (\(claims.accountId ?? "none"))",
+                            summary:
+                                "the STS answered a token of another account (\(claims.accountId.map { LogText.bounded($0, limit: 64) } ?? "none"))",
                             fix: "check accountId and the endpoint")
                     ]
                 }

@@ -84,11 +84,22 @@ package struct AccountStateMachine<C: WallClock>: Sendable {
     /// to live for years (`exp` in 9999) is a bad answer, and would stop every refresh if kept.
     package static var maximumLifetime: TimeInterval { 7 * 86400 }
 
+    /// The lifetime the STS gives its tokens (`exp - iat`, protocol §1.5: 24 hours), and how far a
+    /// token found on disk may be from it to be adopted. Any container of the pod can write the
+    /// token folder: a token planted there with a week's lifetime would otherwise be served, and
+    /// would refuse every real token as expiring before it, until its own expiry.
+    package static var stsLifetime: TimeInterval { 86400 }
+    package static var adoptionMargin: TimeInterval { 300 }
+
     private let account: AccountConfiguration
     private var scheduler: RefreshScheduler
     private var phase = Phase.starting
     /// The token on disk (valid or expired), as far as this account knows.
     private var current: AccessToken?
+    /// Whether `current` came from an exchange of this process, rather than from the file found at
+    /// start: only such a token is a floor that a shorter-lived answer may not replace; an adopted
+    /// one is a hint, replaced by the STS's first token whatever its expiry.
+    private var obtained = false
     private var nextAttempt: C.Instant?
     private var lastRefresh: Date?
     private var lastFailure: AttemptFailure?
@@ -104,8 +115,8 @@ package struct AccountStateMachine<C: WallClock>: Sendable {
     // MARK: Events
 
     /// The loop starts: `onDisk` is the token in the output file, if it holds one. A valid token
-    /// of this account is adopted (no STS call until its refresh point); anything else is
-    /// replaced by the first exchange, which is due at once.
+    /// of this account with the STS's lifetime is adopted (no STS call until its refresh point);
+    /// anything else is replaced by the first exchange, which is due at once.
     package mutating func start<R: RandomNumberGenerator>(
         onDisk token: String?, now: C.Instant, using generator: inout R
     ) -> [Action] {
@@ -218,6 +229,7 @@ package struct AccountStateMachine<C: WallClock>: Sendable {
     {
         guard case .writing(let token, let claims, let since, let cv, let msCV) = phase else { return [] }
         current = token
+        obtained = true
         lastRefresh = now.date
         let next = scheduleAfterSuccess(
             issuedAt: claims.issuedAt ?? now.date, expiresOn: token.expiresOn, now: now, using: &generator)
@@ -268,15 +280,23 @@ package struct AccountStateMachine<C: WallClock>: Sendable {
         if aid.lowercased() != account.accountId.value {
             return "the output file holds a token of another account; it will be replaced"
         }
-        if claims.expiresOn.timeIntervalSince(now) > Self.maximumLifetime {
-            return "the output file holds a token expiring more than 7 days from now; it will be replaced"
+        guard let issuedAt = claims.issuedAt else {
+            return "the output file holds a token without an issue time (iat claim); it will be replaced"
+        }
+        let lifetime = claims.expiresOn.timeIntervalSince(issuedAt)
+        if abs(lifetime - Self.stsLifetime) > Self.adoptionMargin {
+            return
+                "the output file holds a token living \(Int(lifetime)) s, not the STS's 24 hours; it will be replaced"
+        }
+        if issuedAt.timeIntervalSince(now) > Self.adoptionMargin {
+            return "the output file holds a token issued in the future; it will be replaced"
         }
         return nil
     }
 
     /// Refuses a token that must not replace the file: not a JWT of three base64url parts,
     /// expired, without an account id or for another account, expiring more than 7 days away, or
-    /// living shorter than the valid one on disk.
+    /// expiring before a valid one this process obtained (an adopted file is no floor).
     private func check(_ token: AccessToken, now: Date) throws(SidecarError) -> JWTExpiry.Claims {
         if let problem = TokenShape.problem(token.token) {
             throw SidecarError(
@@ -312,7 +332,7 @@ package struct AccountStateMachine<C: WallClock>: Sendable {
                 "the STS returned a token expiring at \(expiry), more than 7 days away (Mixed Reality tokens live 24 hours): a bad answer or a wrong clock; the file is left as it is"
             )
         }
-        if let current, claims.expiresOn < current.expiresOn, current.expiresOn > now {
+        if obtained, let current, claims.expiresOn < current.expiresOn, current.expiresOn > now {
             throw SidecarError(
                 .badToken,
                 "the STS returned a token expiring at \(expiry), before the one on disk (\(TokenFileFormat.rfc3339(current.expiresOn))); the file is left as it is"
