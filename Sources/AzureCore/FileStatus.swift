@@ -46,10 +46,14 @@ extension FileStatus {
     /// `open`, `fstat` and `read`s: no name-service look-ups (Foundation's file attributes resolve
     /// the owner's and group's names), and no window between a size check and the read (a file
     /// that grows past `maxBytes` while it is read fails as too large).
-    package static func read(_ path: String, maxBytes: Int) -> Result<[UInt8], ReadFailure> {
+    ///
+    /// With `followLinks: false`, a symbolic link at `path` is not followed and reads as
+    /// ``ReadFailure/notRegular``.
+    package static func read(_ path: String, maxBytes: Int, followLinks: Bool = true) -> Result<[UInt8], ReadFailure> {
         // O_NONBLOCK: opening a FIFO waits for a writer otherwise; fstat refuses it next.
+        let flags = O_RDONLY | O_CLOEXEC | O_NONBLOCK | (followLinks ? 0 : O_NOFOLLOW)
         var descriptor: Int32
-        repeat { descriptor = open(path, O_RDONLY | O_CLOEXEC | O_NONBLOCK) } while descriptor < 0 && errno == EINTR
+        repeat { descriptor = open(path, flags) } while descriptor < 0 && errno == EINTR
         guard descriptor >= 0 else {
             let code = errno
             switch code {
@@ -61,6 +65,7 @@ extension FileStatus {
                     .danglingLink(
                         target: String(decoding: target[..<length].map { UInt8(bitPattern: $0) }, as: UTF8.self)))
             case EACCES, EPERM: return .failure(.permissionDenied)
+            case ELOOP where !followLinks: return .failure(.notRegular)
             default: return .failure(.other(code))
             }
         }
@@ -146,6 +151,19 @@ extension FileStatus {
             if under, mountPoint.count >= (best?.length ?? -1) { best = (mountPoint.count, String(type)) }
         }
         return best?.type
+    }
+
+    /// The absolute `path` with the symbolic links of its folder resolved (`/var/run/x` is
+    /// `/run/x` where `/var/run` links to `/run`), `.` and `..` removed; as written, normalized,
+    /// when the folder does not exist (a config checked away from its pod).
+    package static func resolvedPath(_ path: String) -> String {
+        let slash = path.lastIndex(of: "/") ?? path.startIndex
+        let folder = slash == path.startIndex ? "/" : String(path[..<slash])
+        let name = path[path.index(after: slash)...]
+        guard let resolved = realpath(folder, nil) else { return URL(filePath: path).standardizedFileURL.path }
+        defer { free(resolved) }
+        let real = String(cString: resolved)
+        return (real == "/" ? "" : real) + "/" + name
     }
 
     /// Whether `path` is a directory (following symbolic links).

@@ -171,7 +171,8 @@ struct TokenResponseParser {
         let error = AzureIdentityError(
             .authenticationFailed, credential: credential, message, httpStatus: response.status,
             entraError: entraError, aadstsCodes: codes, traceId: body?.trace_id.map { LogText.bounded($0, limit: 64) },
-            correlationId: body?.correlation_id.map { LogText.bounded($0, limit: 64) } ?? correlationId, retryAfter: response.retryAfter,
+            correlationId: body?.correlation_id.map { LogText.bounded($0, limit: 64) } ?? correlationId,
+            retryAfter: response.retryAfter,
             isRetriable: retriable)
         logger.debug(
             "token request refused",

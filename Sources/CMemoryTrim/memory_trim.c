@@ -4,6 +4,7 @@
 #define _GNU_SOURCE
 #include <malloc.h>
 #include <pthread.h>
+#include <semaphore.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <sys/mman.h>
@@ -19,12 +20,19 @@ struct range {
 
 struct trim {
     unsigned int milliseconds;
+    /// Posted once the thread has named itself; the creator's, not to be touched after.
+    sem_t *named;
     size_t count;
     struct range ranges[];
 };
 
 static void *run(void *argument) {
     struct trim *trim = argument;
+    // Named by the thread itself: a detached thread's handle is not the creator's to use once
+    // the thread may have ended.
+    pthread_setname_np(pthread_self(), "mr-memory-trim");
+    sem_post(trim->named);
+    trim->named = NULL;
     struct timespec delay = {trim->milliseconds / 1000, (long)(trim->milliseconds % 1000) * 1000000L};
     while (nanosleep(&delay, &delay) != 0) {
     }
@@ -68,9 +76,16 @@ long long mr_trim_memory_after(unsigned int milliseconds) {
         total += (long long)(end - start);
     }
     fclose(maps);
+    sem_t named;
     pthread_attr_t attributes;
     pthread_t thread;
+    if (sem_init(&named, 0, 0) != 0) {
+        free(trim);
+        return 0;
+    }
+    trim->named = &named;
     if (pthread_attr_init(&attributes) != 0) {
+        sem_destroy(&named);
         free(trim);
         return 0;
     }
@@ -79,13 +94,15 @@ long long mr_trim_memory_after(unsigned int milliseconds) {
     int started = pthread_create(&thread, &attributes, run, trim) == 0;
     pthread_attr_destroy(&attributes);
     if (!started) {
+        sem_destroy(&named);
         free(trim);
         return 0;
     }
-    // Named here, before this returns, not by the thread itself: whoever sees the call's effects
-    // (the debug log line that follows it) sees the name too. The thread sleeps `milliseconds`
-    // first, so it is still there.
-    pthread_setname_np(thread, "mr-memory-trim");
+    // Returns once the thread has its name: whoever sees this call's effects (the debug log line
+    // that follows it) sees the named thread, until it ends.
+    while (sem_wait(&named) != 0) {
+    }
+    sem_destroy(&named);
     return total;
 }
 

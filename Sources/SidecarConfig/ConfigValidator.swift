@@ -140,7 +140,8 @@ struct ConfigValidator {
         } else if output.path.hasSuffix("/") {
             add("\(path).path", "\"\(LogText.bounded(output.path))\" is a folder: name the file")
         } else {
-            let normalized = URL(filePath: output.path).standardizedFileURL.path
+            // The same file may be named through another path (`/var/run/x` and `/run/x`, a linked folder).
+            let normalized = FileStatus.resolvedPath(output.path)
             if let first = outputs[normalized] {
                 add(
                     "\(path).path",

@@ -385,6 +385,28 @@ struct ConfigTests {
             })
     }
 
+    @Test("two outputs naming one file through different paths (a linked folder, '..') are refused")
+    func sameFileThroughLinks() throws {
+        let folder = FileManager.default.temporaryDirectory.appending(path: "outputs-\(UUID().uuidString)").path
+        try FileManager.default.createDirectory(atPath: folder + "/real", withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(atPath: folder) }
+        try FileManager.default.createSymbolicLink(atPath: folder + "/link", withDestinationPath: folder + "/real")
+        for other in ["\(folder)/link/a.token", "\(folder)/real/../real/a.token"] {
+            let text = """
+                accounts:
+                  - name: anchors
+                    accountId: 6a8b0c3e-1111-4222-8333-944455556666
+                    accountDomain: eastus2.mixedreality.azure.com
+                    credential: {type: accountKey, keyFile: /k}
+                    outputs: [{path: \(folder)/real/a.token}, {path: \(other), format: json}]
+                """
+            #expect(
+                problems(text).contains {
+                    $0.contains("accounts[0].outputs[1].path: is also another output of this account")
+                }, "\(other)")
+        }
+    }
+
     @Test("the value of a *File key is never echoed: a key pasted in its place stays out of every message")
     func fileValuesNotEchoed() {
         let pasted = "c2VjcmV0LWtleS1wYXN0ZWQtaW4tdGhlLXdyb25nLXBsYWNl"

@@ -199,7 +199,10 @@ struct AccountStateMachineTests {
         #expect(kinds(machine.timerFired(now: due)) == ["exchange"])
         _ = machine.exchangeStarted(now: due)
         let short = token(issuedAt: due, lifetime: 3600)  // expires 11 hours before the planted one
-        #expect(kinds(machine.exchangeSucceeded(ScriptedTokenSource.response(short), now: due, using: &generator)) == ["write"])
+        #expect(
+            kinds(machine.exchangeSucceeded(ScriptedTokenSource.response(short), now: due, using: &generator)) == [
+                "write"
+            ])
         _ = machine.tokenWritten(now: due, using: &generator)
         #expect(machine.tokenOnDisk?.token == short)
         // The obtained token is a floor: an answer expiring before it is refused.

@@ -48,6 +48,42 @@ struct AtomicWriteTests {
         }
     }
 
+    @Test(
+        "a folder swapped for a symlink by another container is not written through; a symlink at the token path is not read"
+    )
+    func swappedFolder() async throws {
+        try await withTemporaryDirectory { directory in
+            let tokens = directory.appendingPathComponent("tokens").path
+            let elsewhere = directory.appendingPathComponent("elsewhere").path
+            try FileManager.default.createDirectory(atPath: tokens, withIntermediateDirectories: true)
+            try FileManager.default.createDirectory(atPath: elsewhere, withIntermediateDirectories: true)
+            let path = tokens + "/a.token"
+            try sink.write(Array("first".utf8), to: path, mode: 0o440, owner: nil, group: nil)
+            // Between two writes, the folder becomes a link to a place of the other container's choosing.
+            try FileManager.default.moveItem(atPath: tokens, toPath: directory.appendingPathComponent("old").path)
+            try FileManager.default.createSymbolicLink(atPath: tokens, withDestinationPath: elsewhere)
+            let error = #expect(throws: SidecarError.self) {
+                try sink.write(Array("second".utf8), to: path, mode: 0o440, owner: nil, group: nil)
+            }
+            #expect(error?.code == .writeFailed)
+            #expect(
+                error?.message.contains("\(tokens) is a symbolic link, not a folder") == true,
+                "\(String(describing: error))")
+            #expect(try FileManager.default.contentsOfDirectory(atPath: elsewhere).isEmpty, "nothing written there")
+            #expect(sink.removeStaleTemporaries(for: path) == 0)
+
+            // A link planted at the token path is neither read (it could point at a secret) nor followed.
+            let secret = directory.appendingPathComponent("secret").path
+            try "the account key".write(toFile: secret, atomically: true, encoding: .utf8)
+            let real = directory.appendingPathComponent("real").path
+            try FileManager.default.createDirectory(atPath: real, withIntermediateDirectories: true)
+            try FileManager.default.createSymbolicLink(atPath: real + "/b.token", withDestinationPath: secret)
+            #expect(sink.read(real + "/b.token") == nil)
+            try sink.write(Array("token".utf8), to: real + "/b.token", mode: 0o440, owner: nil, group: nil)
+            #expect(try String(contentsOfFile: secret, encoding: .utf8) == "the account key")
+        }
+    }
+
     @Test("a failed write names the folder and leaves no temporary file and the old file as it was")
     func failureCleansUp() async throws {
         try await withTemporaryDirectory { directory in

@@ -289,7 +289,9 @@ struct DoctorTests {
             harness.fixture.emulator.inject(
                 Fault(
                     endpoint: .entra, count: 2, status: 400,
-                    body: #"{"error":"invalid_client\#(description)","error_description":"AADSTS7000215: bad\#(description)"}"#))
+                    body:
+                        #"{"error":"invalid_client\#(description)","error_description":"AADSTS7000215: bad\#(description)"}"#
+                ))
             let other = ScriptedTokenSource.token(accountId: "evil\(escape)", issuedAt: Date(), lifetime: 86400)
             harness.fixture.emulator.inject(Fault(endpoint: .sts, count: 2, body: #"{"AccessToken":"\#(other)"}"#))
             let doctor = try harness.start(["doctor", "--sidecar-address", "none"])
@@ -299,7 +301,9 @@ struct DoctorTests {
             #expect(await once.exitStatus() == 1)
             let summary = try #require(harness.read(termination))
             for (what, text) in [("doctor", doctor.standardOutput), ("the termination message", summary)] {
-                #expect(!text.unicodeScalars.contains { $0.value == 0x1B || $0.value == 0x07 }, "\(what): \(text.debugDescription)")
+                #expect(
+                    !text.unicodeScalars.contains { $0.value == 0x1B || $0.value == 0x07 },
+                    "\(what): \(text.debugDescription)")
                 #expect(text.contains(#"/missing/\u{1B}[2J"#), "\(what): \(text)")
             }
             #expect(doctor.standardOutput.contains(#"invalid_client\u{1B}[2J"#), "\(doctor.standardOutput)")

@@ -1,10 +1,15 @@
 import AzureCore
+import CMemoryTrim
 import Foundation
+import Logging
 import MixedRealityAuthentication
 import NIOHTTP1
 import STSEmulator
+import SidecarConfig
 import TestSupport
 import Testing
+
+@testable import TokenSidecar
 
 #if canImport(Glibc)
 import Glibc
@@ -254,5 +259,73 @@ struct OperationsTests {
             child.signal(SIGTERM)
             #expect(await child.exitStatus() == 0)
         }
+    }
+
+    @Test("the read tracker's watches follow the outputs: a reload that moves them removes the old folders' watches")
+    func readTrackerWatchesFollowReloads() async throws {
+        try await withTemporaryDirectory { directory in
+            func accounts(_ folders: [String]) throws -> [AccountConfiguration] {
+                var yaml = "accounts:\n"
+                for (index, folder) in folders.enumerated() {
+                    let path = directory.appending(path: folder).path
+                    try FileManager.default.createDirectory(atPath: path, withIntermediateDirectories: true)
+                    yaml += """
+                          - name: a\(index)
+                            accountId: 6a8b0c3e-1111-4222-8333-94445555000\(index)
+                            accountDomain: eastus2.mixedreality.azure.com
+                            credential: {type: accountKey, keyFile: /k}
+                            output: {path: \(path)/a\(index).token}
+
+                        """
+                }
+                return try ConfigLoader.parse(yaml, file: "c", environment: [:]).accounts
+            }
+            let tracker = try #require(
+                ReadTracker(
+                    board: StatusBoard(), metrics: SidecarMetrics(),
+                    logger: Logger(label: "t", factory: { _ in SwiftLogNoOpLogHandler() })))
+            defer { tracker.cancel() }
+            /// The inodes the kernel watches for the tracker.
+            func watched() throws -> Set<String> {
+                let info = try String(contentsOfFile: "/proc/self/fdinfo/\(tracker.descriptor)", encoding: .utf8)
+                return Set(
+                    info.split(separator: "\n").filter { $0.hasPrefix("inotify wd:") }.compactMap { line in
+                        line.split(separator: " ").first { $0.hasPrefix("ino:") }.map(String.init)
+                    })
+            }
+            func inode(_ folder: String) throws -> String {
+                let number = try #require(
+                    try FileManager.default.attributesOfItem(atPath: directory.appending(path: folder).path)[
+                        .systemFileNumber] as? Int)
+                return "ino:" + String(number, radix: 16)
+            }
+            tracker.track(try accounts(["one", "two"]))
+            #expect(try watched() == [try inode("one"), try inode("two")])
+            for _ in 0..<3 {
+                tracker.track(try accounts(["two", "three"]))
+                #expect(try watched() == [try inode("two"), try inode("three")], "the watch of one is removed")
+                tracker.track(try accounts(["one"]))
+                #expect(try watched() == [try inode("one")])
+            }
+        }
+    }
+
+    @Test(
+        "the memory trim's thread names itself before the call returns, even when it has nothing to wait for; no other thread takes its name"
+    )
+    func trimThreadNamesItself() async throws {
+        func named() -> Int {
+            let tasks = (try? FileManager.default.contentsOfDirectory(atPath: "/proc/self/task")) ?? []
+            return tasks.filter { task in
+                (try? String(contentsOfFile: "/proc/self/task/\(task)/comm", encoding: .utf8))?.hasPrefix(
+                    "mr-memory-trim") == true
+            }.count
+        }
+        #expect(mr_trim_memory_after(2000) > 0)
+        #expect(named() >= 1, "named as the call returns")
+        for _ in 0..<200 { _ = mr_trim_memory_after(0) }
+        // Every trim thread ends; had one been named through a handle after it ended, another
+        // thread (a reused id) would keep the name.
+        #expect(await threadGone(getpid(), named: "mr-memory-trim", within: .seconds(20)))
     }
 }

@@ -272,7 +272,8 @@ struct SidecarProcessTests {
             let week = ScriptedTokenSource.token(accountId: id, issuedAt: Date(), lifetime: 7 * 86400)
             // And one with the STS's lifetime, past its refresh point, expiring in 11.5 hours: adopted
             // as a hint; the STS's 10-minute token replaces it.
-            let day = ScriptedTokenSource.token(accountId: id, issuedAt: Date().addingTimeInterval(-45000), lifetime: 86400)
+            let day = ScriptedTokenSource.token(
+                accountId: id, issuedAt: Date().addingTimeInterval(-45000), lifetime: 86400)
             for (planted, says) in [(week, "not the STS's 24 hours"), (day, "token refreshed")] {
                 try planted.write(toFile: path, atomically: true, encoding: .utf8)
                 let child = try harness.start(["run", "--once"])

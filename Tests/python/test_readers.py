@@ -212,3 +212,48 @@ def test_reader_waits_and_refuses(rotating_sidecar, external_readers, language, 
         record = json.loads(result.stdout)
         assert record.get("error") == "TokenFileError", f"{language}, {name}: {record}"
         assert str(path) in record["message"], name
+
+
+def blocking_files(token: str, directory: Path):
+    """What another container could put at the token path to block or exhaust a reader: a FIFO
+    (opening one waits for a writer), and a file of more than 1 MiB that starts with a whole token."""
+    fifo = directory / "fifo"
+    os.mkfifo(fifo)
+    huge = directory / "huge"
+    with open(huge, "w") as file:
+        file.write(token + "\n" + " " * (2 << 20))
+    return {"fifo": (fifo, "not a regular file"), "huge": (huge, "larger than 1 MiB")}
+
+
+def test_python_reader_never_blocks_on_a_fifo_nor_reads_a_huge_file(rotating_sidecar, tmp_path):
+    token, _ = hostile_files(rotating_sidecar, tmp_path)
+    for name, (path, problem) in blocking_files(token, tmp_path).items():
+        outcome = {}
+
+        def read():
+            try:
+                outcome["token"] = TokenFile(str(path), wait=0.3, min_validity=0).get_token()
+            except TokenFileError as error:
+                outcome["error"] = str(error)
+
+        # In a daemon thread: a reader that blocks on the FIFO fails the test instead of hanging it.
+        reader = threading.Thread(target=read, daemon=True)
+        reader.start()
+        reader.join(timeout=10)
+        assert not reader.is_alive(), f"{name}: the reader blocked"
+        assert "token" not in outcome, name
+        assert str(path) in outcome["error"] and problem in outcome["error"], name
+
+
+@pytest.mark.parametrize("language", ["node", "go", "csharp"])
+def test_reader_never_blocks_on_a_fifo_nor_reads_a_huge_file(rotating_sidecar, external_readers, language,
+                                                            tmp_path):
+    command = external(external_readers, language)
+    token, _ = hostile_files(rotating_sidecar, tmp_path)
+    for name, (path, problem) in blocking_files(token, tmp_path).items():
+        # A reader that blocks on the FIFO never prints: the timeout fails the test.
+        result = subprocess.run([*command, "once", "300", str(path)], capture_output=True, text=True, timeout=20)
+        assert result.returncode == 0, result.stderr
+        record = json.loads(result.stdout)
+        assert record.get("error") == "TokenFileError", f"{language}, {name}: {record}"
+        assert str(path) in record["message"] and problem in record["message"], f"{language}, {name}: {record}"

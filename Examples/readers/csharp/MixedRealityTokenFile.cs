@@ -14,11 +14,15 @@
 // - Call GetTokenAsync each time you need the token: it re-reads the file when it changed (one
 //   stat per call) and keeps nothing past the token's expiry. It never returns a token that
 //   expires within MinValidity, nor a partial one.
+// - It reads only a regular file of at most 1 MiB, opened without blocking (on Linux, through libc's
+//   open and lseek): a FIFO or a device that another container put at the path, or a huge file, is
+//   no token (it cannot block or exhaust the application).
 // - The file holds a Mixed Reality token, not an Entra ID token: hand it to a Mixed Reality client
 //   as an AccessToken (as above), never as a TokenCredential, which the Azure SDKs would exchange
 //   at the STS again. Build a new client from a fresh token before the old one's ExpiresOn.
 using System;
 using System.IO;
+using System.Runtime.InteropServices;
 using System.Runtime.Serialization;
 using System.Runtime.Serialization.Json;
 using System.Text;
@@ -56,9 +60,11 @@ namespace MixedReality.TokenFile
     public class TokenFile
     {
         const string EnvName = "MIXED_REALITY_ACCESS_TOKEN=";
+        const int MaxBytes = 1 << 20;
         readonly object gate = new object();
         long[] identity;
         MixedRealityToken? cached;
+        string problem = "no such file";
 
         public TokenFile(string path = "/var/run/mixedreality/token")
         {
@@ -86,9 +92,11 @@ namespace MixedReality.TokenFile
                 var remaining = deadline - DateTime.UtcNow;
                 if (remaining <= TimeSpan.Zero)
                 {
+                    string why;
+                    lock (gate) { why = problem; }
                     throw new TokenFileException(
                         "no token valid for " + MinValidity.TotalSeconds + " s in " + Path + " after " + Wait.TotalSeconds
-                        + " s: is mr-token-sidecar running? Its /status and logs say why not");
+                        + " s (" + why + "): is mr-token-sidecar running? Its /status and logs say why not");
                 }
                 await Task.Delay(remaining < delay ? remaining : delay, cancellationToken).ConfigureAwait(false);
                 delay = TimeSpan.FromMilliseconds(Math.Min(delay.TotalMilliseconds * 2, 1000));
@@ -98,10 +106,14 @@ namespace MixedReality.TokenFile
         MixedRealityToken? Current()
         {
             var info = new FileInfo(Path);
-            if (!info.Exists) return null;
-            var now = new[] { info.Length, info.LastWriteTimeUtc.Ticks };
             lock (gate)
             {
+                if (!info.Exists)
+                {
+                    problem = "no such file";
+                    return null;
+                }
+                var now = new[] { info.Length, info.LastWriteTimeUtc.Ticks };
                 if (!cached.HasValue || identity == null || identity[0] != now[0] || identity[1] != now[1])
                 {
                     var read = Read();
@@ -109,31 +121,106 @@ namespace MixedReality.TokenFile
                     cached = read;
                     identity = now;
                 }
-                if (cached.Value.ExpiresOn - DateTimeOffset.UtcNow < MinValidity) return null;
+                if (cached.Value.ExpiresOn - DateTimeOffset.UtcNow < MinValidity)
+                {
+                    problem = "the token in it expires too soon";
+                    return null;
+                }
                 return cached;
+            }
+        }
+
+        // libc, on Linux: open without blocking (a FIFO waits for a writer otherwise), lseek, which
+        // fails on a FIFO, read and close (Mono's FileStream does not take a descriptor). The flags
+        // are those of Linux on x86-64 and arm64.
+        const int ReadOnlyNonBlocking = 0x800 | 0x80000; // O_RDONLY | O_NONBLOCK | O_CLOEXEC
+        const int SeekSet = 0, SeekEnd = 2;
+
+        [DllImport("libc", EntryPoint = "open", SetLastError = true)]
+        static extern int LibcOpen(string path, int flags);
+
+        [DllImport("libc", EntryPoint = "lseek", SetLastError = true)]
+        static extern long LibcSeek(int descriptor, long offset, int whence);
+
+        [DllImport("libc", EntryPoint = "read", SetLastError = true)]
+        static extern IntPtr LibcRead(int descriptor, byte[] buffer, IntPtr count);
+
+        [DllImport("libc", EntryPoint = "close")]
+        static extern int LibcClose(int descriptor);
+
+        /// <summary>At most MaxBytes + 1 bytes of the file, when it is a regular file (or a device,
+        /// whose endless content the cap stops); null with the problem set otherwise.</summary>
+        byte[] ReadBytes()
+        {
+            var bytes = new MemoryStream();
+            var buffer = new byte[8192];
+            if (Environment.OSVersion.Platform != PlatformID.Unix)
+            {
+                using (var stream = new FileStream(Path, FileMode.Open, FileAccess.Read, FileShare.ReadWrite | FileShare.Delete))
+                {
+                    int count;
+                    while (bytes.Length <= MaxBytes && (count = stream.Read(buffer, 0, buffer.Length)) > 0)
+                    {
+                        bytes.Write(buffer, 0, count);
+                    }
+                }
+                return bytes.ToArray();
+            }
+            var descriptor = LibcOpen(Path, ReadOnlyNonBlocking);
+            if (descriptor < 0)
+            {
+                problem = "cannot be opened";
+                return null;
+            }
+            try
+            {
+                if (LibcSeek(descriptor, 0, SeekEnd) < 0 || LibcSeek(descriptor, 0, SeekSet) < 0)
+                {
+                    problem = "not a regular file";
+                    return null;
+                }
+                while (bytes.Length <= MaxBytes)
+                {
+                    var count = (long)LibcRead(descriptor, buffer, new IntPtr(buffer.Length));
+                    if (count < 0)
+                    {
+                        if (Marshal.GetLastWin32Error() == 4) continue; // EINTR
+                        problem = "cannot be read";
+                        return null;
+                    }
+                    if (count == 0) break;
+                    bytes.Write(buffer, 0, (int)count);
+                }
+                return bytes.ToArray();
+            }
+            finally
+            {
+                LibcClose(descriptor);
             }
         }
 
         MixedRealityToken? Read()
         {
-            string text;
+            byte[] bytes;
             try
             {
-                using (var stream = new FileStream(Path, FileMode.Open, FileAccess.Read, FileShare.ReadWrite | FileShare.Delete))
-                {
-                    if (stream.Length > 1 << 20) return null;
-                    using (var reader = new StreamReader(stream, new UTF8Encoding(false)))
-                    {
-                        text = reader.ReadToEnd();
-                    }
-                }
+                bytes = ReadBytes();
             }
-            catch (IOException) { return null; }
-            catch (UnauthorizedAccessException) { return null; }
-            var token = Parse(text);
-            if (token == null) return null;
-            var expiresOn = JwtExpiry(token);
-            if (!expiresOn.HasValue) return null;
+            catch (IOException) { problem = "cannot be read"; return null; }
+            catch (UnauthorizedAccessException) { problem = "cannot be read"; return null; }
+            if (bytes == null) return null;
+            if (bytes.Length > MaxBytes)
+            {
+                problem = "larger than 1 MiB";
+                return null;
+            }
+            var token = Parse(new UTF8Encoding(false).GetString(bytes));
+            var expiresOn = token == null ? null : JwtExpiry(token);
+            if (!expiresOn.HasValue)
+            {
+                problem = "no whole token in it";
+                return null;
+            }
             return new MixedRealityToken(token, expiresOn.Value);
         }
 

@@ -12,6 +12,9 @@
 //   - Call Token each time you need the token: it re-reads the file when it changed (one stat per
 //     call) and keeps nothing past the token's expiry. It never returns a token that expires within
 //     MinValidity, nor a partial one.
+//   - It reads only a regular file of at most 1 MiB, opened without blocking: a FIFO or a device
+//     that another container put at the path, or a huge file, is no token (it cannot block or
+//     exhaust the application).
 //   - The file holds a Mixed Reality token, not an Entra ID token: hand it to a Mixed Reality
 //     client as an access token (azcore.AccessToken{Token, ExpiresOn}), never as a TokenCredential,
 //     which the Azure SDKs would exchange at the STS again.
@@ -31,7 +34,10 @@ import (
 	"time"
 )
 
-const envName = "MIXED_REALITY_ACCESS_TOKEN="
+const (
+	envName  = "MIXED_REALITY_ACCESS_TOKEN="
+	maxBytes = 1 << 20
+)
 
 // ErrNoToken is wrapped by the error Token returns when no valid token came within the wait.
 var ErrNoToken = errors.New("no valid Mixed Reality token")
@@ -52,6 +58,7 @@ type TokenFile struct {
 	mu       sync.Mutex
 	identity [4]int64
 	cached   *Token
+	problem  string
 }
 
 // New returns the file at path with the default wait and minimum validity.
@@ -70,9 +77,12 @@ func (f *TokenFile) Token(ctx context.Context) (Token, error) {
 		}
 		select {
 		case <-ctx.Done():
+			f.mu.Lock()
+			problem := f.problem
+			f.mu.Unlock()
 			return Token{}, fmt.Errorf(
-				"%w valid for %v in %s after %v: is mr-token-sidecar running? Its /status and logs say why not",
-				ErrNoToken, f.MinValidity, f.Path, f.Wait)
+				"%w valid for %v in %s after %v (%s): is mr-token-sidecar running? Its /status and logs say why not",
+				ErrNoToken, f.MinValidity, f.Path, f.Wait, problem)
 		case <-time.After(delay):
 		}
 		if delay *= 2; delay > time.Second {
@@ -82,16 +92,17 @@ func (f *TokenFile) Token(ctx context.Context) (Token, error) {
 }
 
 func (f *TokenFile) current() (Token, bool) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
 	info, err := os.Stat(f.Path)
 	if err != nil {
+		f.problem = "no such file"
 		return Token{}, false
 	}
 	identity := [4]int64{0, 0, info.Size(), info.ModTime().UnixNano()}
 	if stat, ok := info.Sys().(*syscall.Stat_t); ok {
 		identity[0], identity[1] = int64(stat.Dev), int64(stat.Ino)
 	}
-	f.mu.Lock()
-	defer f.mu.Unlock()
 	if f.cached == nil || f.identity != identity {
 		token, ok := f.read()
 		if !ok {
@@ -100,26 +111,43 @@ func (f *TokenFile) current() (Token, bool) {
 		f.cached, f.identity = &token, identity
 	}
 	if time.Until(f.cached.ExpiresOn) < f.MinValidity {
+		f.problem = "the token in it expires too soon"
 		return Token{}, false
 	}
 	return *f.cached, true
 }
 
+// read opens the file without blocking (a FIFO waits for a writer otherwise) and reads it when it
+// is a regular file of at most maxBytes.
 func (f *TokenFile) read() (Token, bool) {
-	file, err := os.Open(f.Path)
+	file, err := os.OpenFile(f.Path, os.O_RDONLY|syscall.O_NONBLOCK, 0)
 	if err != nil {
+		f.problem = "cannot be opened"
 		return Token{}, false
 	}
 	defer file.Close()
-	data, err := io.ReadAll(io.LimitReader(file, 1<<20))
+	if info, err := file.Stat(); err != nil || !info.Mode().IsRegular() {
+		f.problem = "not a regular file"
+		return Token{}, false
+	}
+	data, err := io.ReadAll(io.LimitReader(file, maxBytes+1))
 	if err != nil {
+		f.problem = "cannot be read"
+		return Token{}, false
+	}
+	if len(data) > maxBytes {
+		f.problem = "larger than 1 MiB"
 		return Token{}, false
 	}
 	token, ok := Parse(string(data))
 	if !ok {
+		f.problem = "no whole token in it"
 		return Token{}, false
 	}
 	expiresOn, ok := JWTExpiry(token)
+	if !ok {
+		f.problem = "no whole token in it"
+	}
 	return Token{Token: token, ExpiresOn: expiresOn}, ok
 }
 

@@ -13,15 +13,19 @@
 // - Call getToken each time you need the token: it re-reads the file when it changed (one stat
 //   per call) and keeps nothing past the token's expiry. It never returns a token that expires
 //   within `minValidityMs`, nor a partial one.
+// - It reads only a regular file of at most 1 MiB, opened without blocking: a FIFO or a device that
+//   another container put at the path, or a huge file, is no token (it cannot block or exhaust the
+//   application).
 // - The result has the shape of @azure/core-auth's AccessToken. The file holds a Mixed Reality
 //   token, not an Entra ID token: hand it to a Mixed Reality client as an AccessToken, never as a
 //   TokenCredential, which the Azure SDKs would exchange at the STS again.
 
-import { watch } from "node:fs";
-import { readFile, stat } from "node:fs/promises";
+import { constants, watch } from "node:fs";
+import { open, stat } from "node:fs/promises";
 import { dirname } from "node:path";
 
 const ENV_NAME = "MIXED_REALITY_ACCESS_TOKEN=";
+const MAX_BYTES = 1 << 20;
 
 /** No valid token appeared in the file within the wait. */
 export class TokenFileError extends Error {
@@ -42,6 +46,7 @@ export class TokenFile {
     this.waitMs = waitMs;
     this.minValidityMs = minValidityMs;
     this.cached = null; // { identity, token: { token, expiresOnTimestamp } }
+    this.problem = "no such file";
   }
 
   /**
@@ -57,8 +62,8 @@ export class TokenFile {
       const remaining = deadline - Date.now();
       if (remaining <= 0) {
         throw new TokenFileError(
-          `no token valid for ${this.minValidityMs / 1000} s in ${this.path} after ${this.waitMs / 1000} s: ` +
-            "is mr-token-sidecar running? Its /status and logs say why not",
+          `no token valid for ${this.minValidityMs / 1000} s in ${this.path} after ${this.waitMs / 1000} s ` +
+            `(${this.problem}): is mr-token-sidecar running? Its /status and logs say why not`,
         );
       }
       await this.nextChange(Math.min(remaining, 1000));
@@ -70,22 +75,67 @@ export class TokenFile {
     try {
       info = await stat(this.path, { bigint: true });
     } catch {
+      this.problem = "no such file";
       return null;
     }
     const identity = `${info.dev}:${info.ino}:${info.size}:${info.mtimeNs}`;
     if (!this.cached || this.cached.identity !== identity) {
-      let text;
-      try {
-        text = await readFile(this.path, "utf8");
-      } catch {
-        return null;
-      }
+      const text = await this.read();
+      if (text === null) return null;
       const token = parse(text);
       const expiresOnTimestamp = token && jwtExpiry(token);
-      if (!expiresOnTimestamp) return null;
+      if (!expiresOnTimestamp) {
+        this.problem = "no whole token in it";
+        return null;
+      }
       this.cached = { identity, token: { token, expiresOnTimestamp } };
     }
-    return this.cached.token.expiresOnTimestamp - Date.now() >= this.minValidityMs ? this.cached.token : null;
+    if (this.cached.token.expiresOnTimestamp - Date.now() < this.minValidityMs) {
+      this.problem = "the token in it expires too soon";
+      return null;
+    }
+    return this.cached.token;
+  }
+
+  /** The file's text, or null: opened without blocking (a FIFO waits for a writer otherwise), a
+   * regular file of at most MAX_BYTES. */
+  async read() {
+    let handle;
+    try {
+      handle = await open(this.path, constants.O_RDONLY | constants.O_NONBLOCK);
+    } catch {
+      this.problem = "cannot be opened";
+      return null;
+    }
+    try {
+      const info = await handle.stat();
+      if (!info.isFile()) {
+        this.problem = "not a regular file";
+        return null;
+      }
+      // Sized from fstat; a file that grows while it is read is read on, up to the limit.
+      let buffer = Buffer.alloc(Math.min(info.size, MAX_BYTES) + 1);
+      let size = 0;
+      for (;;) {
+        if (size === buffer.length) {
+          if (size > MAX_BYTES) break;
+          buffer = Buffer.concat([buffer, Buffer.alloc(Math.min(buffer.length, MAX_BYTES + 1 - buffer.length))]);
+        }
+        const { bytesRead } = await handle.read(buffer, size, buffer.length - size, size);
+        if (bytesRead === 0) break;
+        size += bytesRead;
+      }
+      if (size > MAX_BYTES) {
+        this.problem = "larger than 1 MiB";
+        return null;
+      }
+      return buffer.toString("utf8", 0, size);
+    } catch {
+      this.problem = "cannot be read";
+      return null;
+    } finally {
+      await handle.close();
+    }
   }
 
   /** Resolves at the next change in the file's folder, or after `ms`. */

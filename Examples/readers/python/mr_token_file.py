@@ -14,6 +14,9 @@ The rules (docs/consuming-tokens.md):
 - Call `get_token` each time you need the token: it re-reads the file when it changed (a cheap
   `stat` per call) and keeps nothing past the token's expiry. It never returns a token that
   expires within `min_validity` seconds, nor a partial one.
+- It reads only a regular file of at most 1 MiB, opened without blocking: a FIFO or a device that
+  another container put at the path, or a huge file, is no token (it cannot block or exhaust the
+  application).
 - The file holds a Mixed Reality token, not an Entra ID token: hand it to a Mixed Reality client as
   an access token (`azure.core.credentials.AccessToken(*tokens.get_token())`), never as a
   `TokenCredential`, which the Azure SDKs would exchange at the STS again.
@@ -22,12 +25,14 @@ The rules (docs/consuming-tokens.md):
 import base64
 import json
 import os
+import stat as _stat
 import time
 from typing import NamedTuple, Optional, Tuple
 
 __all__ = ["AccessToken", "TokenFile", "TokenFileError"]
 
 _ENV_NAME = "MIXED_REALITY_ACCESS_TOKEN="
+_MAX_BYTES = 1 << 20
 
 
 class AccessToken(NamedTuple):
@@ -53,6 +58,7 @@ class TokenFile:
         self.wait = wait
         self.min_validity = min_validity
         self._cached: Optional[Tuple[Tuple[int, int, int, int], AccessToken]] = None
+        self._problem = "no such file"
 
     def get_token(self, *scopes: str, **kwargs) -> AccessToken:
         """The token, valid for at least `min_validity` seconds (scopes are ignored: the file
@@ -66,18 +72,19 @@ class TokenFile:
             remaining = deadline - time.monotonic()
             if remaining <= 0:
                 raise TokenFileError(
-                    f"no token valid for {self.min_validity:g} s in {self.path} after {self.wait:g} s: "
-                    "is mr-token-sidecar running? Its /status and logs say why not"
+                    f"no token valid for {self.min_validity:g} s in {self.path} after {self.wait:g} s "
+                    f"({self._problem}): is mr-token-sidecar running? Its /status and logs say why not"
                 )
             time.sleep(min(delay, remaining))
             delay = min(delay * 2, 1.0)
 
     def _current(self) -> Optional[AccessToken]:
         try:
-            stat = os.stat(self.path)
+            info = os.stat(self.path)
         except OSError:
+            self._problem = "no such file"
             return None
-        identity = (stat.st_dev, stat.st_ino, stat.st_size, stat.st_mtime_ns)
+        identity = (info.st_dev, info.st_ino, info.st_size, info.st_mtime_ns)
         cached = self._cached
         if cached is None or cached[0] != identity:
             token = self._read()
@@ -86,20 +93,43 @@ class TokenFile:
             cached = (identity, token)
             self._cached = cached
         if cached[1].expires_on - time.time() < self.min_validity:
+            self._problem = "the token in it expires too soon"
             return None
         return cached[1]
 
     def _read(self) -> Optional[AccessToken]:
+        # Non-blocking: opening a FIFO would wait for a writer; fstat then refuses it.
         try:
-            with open(self.path, "rb") as file:
-                data = file.read(1 << 20)
+            descriptor = os.open(self.path, os.O_RDONLY | os.O_NONBLOCK | getattr(os, "O_CLOEXEC", 0))
         except OSError:
+            self._problem = "cannot be opened"
             return None
-        token = parse(data.decode("utf-8", "replace"))
-        if token is None:
+        try:
+            info = os.fstat(descriptor)
+            if not _stat.S_ISREG(info.st_mode):
+                self._problem = "not a regular file"
+                return None
+            chunks, size = [], 0
+            while size <= _MAX_BYTES:
+                chunk = os.read(descriptor, _MAX_BYTES + 1 - size)
+                if not chunk:
+                    break
+                chunks.append(chunk)
+                size += len(chunk)
+        except OSError:
+            self._problem = "cannot be read"
             return None
-        expires_on = jwt_expiry(token)
-        return None if expires_on is None else AccessToken(token, expires_on)
+        finally:
+            os.close(descriptor)
+        if size > _MAX_BYTES:
+            self._problem = "larger than 1 MiB"
+            return None
+        token = parse(b"".join(chunks).decode("utf-8", "replace"))
+        expires_on = None if token is None else jwt_expiry(token)
+        if expires_on is None:
+            self._problem = "no whole token in it"
+            return None
+        return AccessToken(token, expires_on)
 
 
 def parse(text: str) -> Optional[str]:

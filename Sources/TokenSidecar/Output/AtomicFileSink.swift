@@ -13,6 +13,10 @@ import Darwin
 /// file in the same folder (exclusive create, no symlink following), write, fsync, mode and
 /// owner, rename over the target, fsync the folder. The temporary file is removed on every
 /// failure path.
+///
+/// Every step goes through a descriptor of the folder opened without following a symbolic link
+/// there: another container of the pod, which can write the shared volume, cannot redirect the
+/// write by swapping the folder for a link between two writes.
 package struct AtomicFileSink: TokenSink {
     package static let temporaryMarker = ".mr-token-tmp-"
 
@@ -25,8 +29,10 @@ package struct AtomicFileSink: TokenSink {
 
     package func write(_ bytes: [UInt8], to path: String, mode: UInt16, owner: Int?, group: Int?) throws(SidecarError) {
         let (directory, name) = Self.split(path)
-        let temporary = directory + "/." + name + Self.temporaryMarker + temporarySuffix()
-        let fd = open(temporary, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0o600)
+        let folder = try Self.openFolder(directory)
+        defer { close(folder) }
+        let temporary = "." + name + Self.temporaryMarker + temporarySuffix()
+        let fd = openat(folder, temporary, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0o600)
         guard fd >= 0 else {
             throw SidecarError(
                 .writeFailed,
@@ -35,7 +41,7 @@ package struct AtomicFileSink: TokenSink {
         }
         var keep = false
         defer {
-            if !keep { unlink(temporary) }
+            if !keep { unlinkat(folder, temporary, 0) }
         }
         do {
             defer { close(fd) }
@@ -67,19 +73,39 @@ package struct AtomicFileSink: TokenSink {
             }
             guard fsync(fd) == 0 else { throw SidecarError(.writeFailed, "cannot fsync \(path): \(Self.errnoText())") }
         }
-        guard rename(temporary, path) == 0 else {
+        guard renameat(folder, temporary, folder, name) == 0 else {
             throw SidecarError(.writeFailed, "cannot rename the new file over \(path): \(Self.errnoText())")
         }
         keep = true
-        let directoryFD = open(directory, O_RDONLY | O_DIRECTORY | O_CLOEXEC)
-        if directoryFD >= 0 {
-            fsync(directoryFD)
-            close(directoryFD)
-        }
+        fsync(folder)
     }
 
+    /// The folder `directory`, opened without following a symbolic link in its last part (links
+    /// above it, such as `/var/run` to `/run`, are the image's and followed).
+    /// - Throws: ``SidecarError`` (`writeFailed`) naming the folder, and saying when it is a link.
+    static func openFolder(_ directory: String) throws(SidecarError) -> Int32 {
+        let folder = open(directory, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC)
+        guard folder >= 0 else {
+            let code = errno
+            var info = stat()
+            if code == ELOOP || (code == ENOTDIR && lstat(directory, &info) == 0 && info.st_mode & S_IFMT == S_IFLNK) {
+                throw SidecarError(
+                    .writeFailed,
+                    "\(directory) is a symbolic link, not a folder: tokens are written into a real folder only"
+                        + " (another container of the pod may have replaced it); name the folder itself")
+            }
+            throw SidecarError(
+                .writeFailed,
+                "cannot open the folder \(directory): \(String(cString: strerror(code)))"
+                    + "; the folder must exist and be writable by this user (uid \(getuid()))")
+        }
+        return folder
+    }
+
+    /// The token at `path`, if a regular file is there: a symbolic link is not followed (it is not
+    /// the sidecar's file, and could point at one of its secrets).
     package func read(_ path: String) -> [UInt8]? {
-        try? FileStatus.read(path, maxBytes: 1 << 20).get()
+        try? FileStatus.read(path, maxBytes: 1 << 20, followLinks: false).get()
     }
 
     /// Removes the temporary files an interrupted write of `path` left (`.<name>.mr-token-tmp-*`).
@@ -97,12 +123,18 @@ package struct AtomicFileSink: TokenSink {
             listed[directory] = temporaries
             return mine
         }
-        return stale.reduce(0) { $0 + (unlink(directory + "/" + $1) == 0 ? 1 : 0) }
+        guard !stale.isEmpty, let folder = try? Self.openFolder(directory) else { return 0 }
+        defer { close(folder) }
+        return stale.reduce(0) { $0 + (unlinkat(folder, $1, 0) == 0 ? 1 : 0) }
     }
 
     /// The names in `directory` that hold the temporary marker.
     private static func temporaries(in directory: String) -> [String] {
-        guard let handle = opendir(directory) else { return [] }
+        guard let folder = try? openFolder(directory) else { return [] }
+        guard let handle = fdopendir(folder) else {
+            close(folder)
+            return []
+        }
         defer { closedir(handle) }
         var names: [String] = []
         while let entry = readdir(handle) {

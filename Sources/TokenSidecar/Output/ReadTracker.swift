@@ -49,7 +49,8 @@ package final class ReadTracker: @unchecked Sendable {
     private let metrics: SidecarMetrics
     private let logger: Logger
     private let state = Mutex(State())
-    private let descriptor: Int32
+    /// The inotify instance (tests read its watches in `/proc/self/fdinfo`).
+    package let descriptor: Int32
     private let source: (any DispatchSourceRead)?
     /// Cuts the deadline sleep short when a new deadline is set.
     private let deadlineChange = Waker()
@@ -75,7 +76,7 @@ package final class ReadTracker: @unchecked Sendable {
         #endif
     }
 
-    /// Watches the output files of these accounts (and forgets the others).
+    /// Watches the output files of these accounts, and forgets the others and their folders.
     package func track(_ accounts: [AccountConfiguration]) {
         var paths: [String: Tracked] = [:]
         for account in accounts {
@@ -85,8 +86,15 @@ package final class ReadTracker: @unchecked Sendable {
             }
         }
         let folders = Set(paths.keys.map { AtomicFileSink.split($0).directory })
+        let accounts = Set(accounts.map(\.name.value))
         state.withLock { state in
             state.paths = paths
+            state.deadlines = state.deadlines.filter { accounts.contains($0.key) }
+            // Folders no output uses any more: their watches go (a reload that moves the outputs).
+            for (watch, folder) in state.folders where !folders.contains(folder) {
+                inotify_rm_watch(descriptor, watch)
+                state.folders[watch] = nil
+            }
             let watched = Set(state.folders.values)
             for folder in folders.subtracting(watched) {
                 let watch = inotify_add_watch(descriptor, folder, UInt32(IN_OPEN))
