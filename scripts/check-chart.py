@@ -164,6 +164,9 @@ def main():
         ({"policy": {"maxResources": {"cpu": "a lot"}}}, "cpu"),
         ({"policy": {"imageOverride": {"allowedRegistries": ["a,b"]}}}, "allowedRegistries"),
         ({"sidecar": {"allowedHosts": ["https://sts.example"]}}, "allowedHosts"),
+        ({"sidecar": {"allowedScopes": ["a,b"]}}, "allowedScopes"),
+        ({"sidecar": {"caBundle": {"configMap": "ca", "secret": "ca"}}}, "caBundle"),
+        ({"sidecar": {"caBundle": {"configMap": "Corp_CA"}}}, "configMap"),
         ({"webhook": {"maxConnections": 0}}, "maxConnections"),
         ({"webhook": {"requestTimeout": "soon"}}, "requestTimeout"),
         ({"webhook": {"podDisruptionBudget": {"maxUnavailable": "one"}}}, "maxUnavailable"),
@@ -213,7 +216,11 @@ def main():
         check(hook["admissionReviewVersions"] == ["v1"], f"{name}: AdmissionReview v1")
         check(hook["reinvocationPolicy"] == "IfNeeded", f"{name}: reinvocationPolicy IfNeeded")
         check(hook["objectSelector"] == merged["webhook"]["objectSelector"], f"{name}: objectSelector")
-        check(hook["rules"][0]["operations"] == ["CREATE"] and hook["rules"][0]["resources"] == ["pods"], f"{name}: rules")
+        check(hook["rules"][0]["operations"] == ["CREATE", "UPDATE"] and hook["rules"][0]["resources"] == ["pods"],
+              f"{name}: rules")
+        # Updates that leave the spec alone (labels, owners) never wait for the webhook.
+        check([c["expression"] for c in hook.get("matchConditions", [])]
+              == ["request.operation != 'UPDATE' || object.spec != oldObject.spec"], f"{name}: matchConditions")
         excluded = hook["namespaceSelector"]["matchExpressions"][0]
         check(excluded["operator"] == "NotIn" and NAMESPACE in excluded["values"], f"{name}: own namespace excluded")
         check(hook["clientConfig"]["service"]["path"] == "/mutate", f"{name}: path /mutate")
@@ -240,6 +247,13 @@ def main():
         check(flag("--max-sidecar-memory") == (policy["maxResources"]["memory"] or None), f"{name}: --max-sidecar-memory")
         check(flag("--sidecar-allowed-hosts") == (",".join(merged["sidecar"]["allowedHosts"]) or None),
               f"{name}: --sidecar-allowed-hosts")
+        check(flag("--sidecar-allowed-scopes") == (",".join(merged["sidecar"]["allowedScopes"]) or None),
+              f"{name}: --sidecar-allowed-scopes")
+        bundle = merged["sidecar"]["caBundle"]
+        check(flag("--sidecar-ca-configmap") == (bundle["configMap"] or None), f"{name}: --sidecar-ca-configmap")
+        check(flag("--sidecar-ca-secret") == (bundle["secret"] or None), f"{name}: --sidecar-ca-secret")
+        check(flag("--sidecar-ca-key") == (bundle["key"] if bundle["configMap"] or bundle["secret"] else None),
+              f"{name}: --sidecar-ca-key")
         check(flag("--max-connections") == str(merged["webhook"]["maxConnections"]), f"{name}: --max-connections")
         budget = merged["webhook"]["podDisruptionBudget"]
         budgets = by_kind(found, "PodDisruptionBudget")

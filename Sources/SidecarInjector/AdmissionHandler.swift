@@ -60,7 +60,7 @@ package struct AdmissionHandler: Sendable {
         }
         let kind = request["kind"]?["kind"]?.string
         let operation = request["operation"]?.string
-        guard kind == "Pod", operation == "CREATE" else {
+        guard kind == "Pod", operation == "CREATE" || operation == "UPDATE" else {
             return Self.allowed(
                 uid: uid, result: "skipped",
                 reason: LogText.bounded("\(kind ?? "unknown kind") \(operation ?? "")", limit: 80))
@@ -68,14 +68,23 @@ package struct AdmissionHandler: Sendable {
         guard let pod = request["object"], pod.object != nil else {
             return Self.invalid("the AdmissionReview has no request.object")
         }
-        var answer = decide(uid: uid, pod: pod)
+        let decision: InjectionDecision
+        if operation == "UPDATE" {
+            guard let old = request["oldObject"], old.object != nil else {
+                return Self.invalid("the AdmissionReview of an UPDATE has no request.oldObject")
+            }
+            decision = injector.decideUpdate(old: old, new: pod)
+        } else {
+            decision = injector.decide(pod: pod)
+        }
+        var answer = reply(uid: uid, decision)
         let name = pod["metadata"]?["name"]?.string ?? pod["metadata"]?["generateName"]?.string.map { $0 + "*" } ?? "?"
         answer.subject = LogText.bounded("\(request["namespace"]?.string ?? "?")/\(name)", limit: 127)
         return answer
     }
 
-    private func decide(uid: String, pod: JSONValue) -> Answer {
-        switch injector.decide(pod: pod) {
+    private func reply(uid: String, _ decision: InjectionDecision) -> Answer {
+        switch decision {
         case .unchanged(let reason):
             return Self.allowed(uid: uid, result: "unchanged", reason: reason)
         case .patch(let operations, let reason, let warnings):

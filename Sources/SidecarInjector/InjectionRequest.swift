@@ -104,7 +104,7 @@ package struct InjectionRequest: Sendable, Hashable {
     /// A Kubernetes quantity as people write them: digits, an optional fraction, a suffix.
     package static func isQuantity(_ text: String) -> Bool { Quantity.isValid(text) }
 
-    static func isDNSSubdomain(_ text: String) -> Bool {
+    package static func isDNSSubdomain(_ text: String) -> Bool {
         guard (1...253).contains(text.count) else { return false }
         return text.split(separator: ".", omittingEmptySubsequences: false).allSatisfy(isDNSLabel)
     }

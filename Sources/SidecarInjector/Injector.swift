@@ -21,6 +21,10 @@ package struct Injector: Sendable {
     package static let tokenFolder = "/var/run/mixedreality"
     package static let configFolder = "/etc/mr-token-sidecar"
     package static let configVariable = "MR_TOKEN_SIDECAR_CONFIG"
+    /// The operator's CA bundle (``InjectionPolicy/sidecarCABundle``), mounted read-only.
+    package static let caVolume = "mr-token-sidecar-ca"
+    package static let caFolder = "/etc/mr-token-sidecar-ca"
+    package static let caFileName = "ca.pem"
     /// The label a pod must carry for Azure Workload Identity to mutate it.
     package static let workloadIdentityLabel = "azure.workload.identity/use"
     /// What Azure Workload Identity's webhook adds to the containers it mutates.
@@ -37,21 +41,55 @@ package struct Injector: Sendable {
         guard let spec = pod["spec"]?.object, let containers = spec["containers"]?.array, !containers.isEmpty else {
             return .denied(InjectionDenial(reason: "the object is not a pod with containers"))
         }
-        let initContainers = spec["initContainers"]?.array ?? []
-        let injected = ours(in: initContainers, list: "initContainers") + ours(in: containers, list: "containers")
-        if !injected.isEmpty {
-            let identity = workloadIdentity(in: spec)
-            let operations = injected.flatMap { path, container in
-                completeWorkloadIdentity(container, at: path, source: (identity.environment, identity.mounts))
-            }
-            return operations.isEmpty
-                ? .unchanged(reason: "already injected")
-                : .patch(operations, reason: "workload identity added to the injected sidecar", warnings: [])
-        }
+        let injected = Self.ours(in: spec)
+        if !injected.isEmpty { return review(injected: injected, pod: pod, spec: spec) }
         switch plan(pod: pod, spec: spec, containers: containers) {
         case .success(let plan): return render(plan)
         case .failure(let denial): return .denied(denial)
         }
+    }
+
+    /// Decides for a pod update: the sidecar's containers, the injector's since the pod's creation,
+    /// must stay as they are (the rest of the update is the API server's business).
+    package func decideUpdate(old: JSONValue, new: JSONValue) -> InjectionDecision {
+        if let problem = InjectedPodCheck.updateProblem(old: old, new: new) {
+            return .denied(InjectionDenial(reason: problem))
+        }
+        return .unchanged(reason: "the update leaves the sidecar as it is")
+    }
+
+    /// A pod that already has containers of the sidecar's names: one the injector changed before
+    /// (reinvocation after another webhook, a retried request) or one whose creator declared them.
+    /// Either way the policy applies: the containers must be what the injector renders for the pod
+    /// without them, and then only what workload identity added since is completed.
+    private func review(
+        injected: [(path: String, container: JSONValue)], pod: JSONValue, spec: [String: JSONValue]
+    ) -> InjectionDecision {
+        let bare = Self.withoutInjection(pod)
+        guard let bareSpec = bare["spec"]?.object, let containers = bareSpec["containers"]?.array, !containers.isEmpty
+        else {
+            return .denied(InjectionDenial(reason: "the pod has no container but mr-token-sidecar's"))
+        }
+        let expected: Rendering
+        switch plan(pod: bare, spec: bareSpec, containers: containers) {
+        case .success(let plan): expected = rendering(plan)
+        case .failure(let denial): return .denied(denial)
+        }
+        if let difference = InjectedPodCheck.difference(injected: injected, spec: spec, expected: expected) {
+            return .denied(
+                InjectionDenial(
+                    reason:
+                        "the pod declares mr-token-sidecar's containers, and they are not what the injector renders for it"
+                        + " (\(difference)): remove the mr-token-sidecar containers and volumes, and the injector adds them"
+                ))
+        }
+        let identity = workloadIdentity(in: spec)
+        let operations = injected.flatMap { path, container in
+            completeWorkloadIdentity(container, at: path, source: (identity.environment, identity.mounts))
+        }
+        return operations.isEmpty
+            ? .unchanged(reason: "already injected")
+            : .patch(operations, reason: "workload identity added to the injected sidecar", warnings: [])
     }
 
     /// What one pod needs, read from its annotations and spec and checked against what the
@@ -74,6 +112,8 @@ package struct Injector: Sendable {
         var probePort: Int
         var hasMetadata: Bool
         var hasAnnotations: Bool
+        /// The sidecar's resources: the chart's, with what the pod's annotation sets in their place.
+        var resources: JSONValue
     }
 
     func plan(pod: JSONValue, spec: [String: JSONValue], containers: [JSONValue]) -> Result<Plan, InjectionDenial> {
@@ -96,7 +136,8 @@ package struct Injector: Sendable {
                         "the pod uses hostNetwork: an injected sidecar would serve its probes and metrics on the node's network and its port would clash between pods; run the pod without hostNetwork"
                 ))
         }
-        if let violation = settings.policy.violation(request) {
+        let resources = Self.merged(settings.resources, request.resources)
+        if let violation = settings.policy.violation(request, resources: resources) {
             return .failure(InjectionDenial(reason: violation))
         }
         if case .account(_, _, .workloadIdentity, _) = request.source,
@@ -125,7 +166,7 @@ package struct Injector: Sendable {
             targets.append((index, container["volumeMounts"] != nil))
         }
         let volumes = spec["volumes"]?.array ?? []
-        for taken in [Self.tokenVolume, Self.configVolume]
+        for taken in [Self.tokenVolume, Self.configVolume, Self.caVolume]
         where volumes.contains(where: { $0["name"]?.string == taken }) {
             return .failure(
                 InjectionDenial(
@@ -139,40 +180,57 @@ package struct Injector: Sendable {
                 restartPolicy: spec["restartPolicy"]?.string ?? "Always",
                 groupReadable: spec["securityContext"]?["fsGroup"] != nil,
                 probePort: freePort(in: spec), hasMetadata: pod["metadata"] != nil,
-                hasAnnotations: pod["metadata"]?["annotations"] != nil))
+                hasAnnotations: pod["metadata"]?["annotations"] != nil, resources: resources))
     }
 
-    /// The JSON patch of a plan: the volumes, the sidecar (native, or init container plus
-    /// sidecar), the app containers' read-only mounts, the status annotation.
-    func render(_ plan: Plan) -> InjectionDecision {
+    /// What the injector adds to a pod: its volumes and its containers.
+    struct Rendering {
+        var volumes: [JSONValue]
+        /// Prepended to `initContainers`: the native sidecar, or the init container.
+        var initContainer: JSONValue
+        /// Appended to `containers`: the classic sidecar, when there is one.
+        var container: JSONValue?
+        /// The mount each app container of the plan gets.
+        var appMount: JSONValue
+        /// What workload identity gave the app: the sidecar's copy may be completed later.
+        var identity: (environment: [JSONValue], mounts: [JSONValue])
+        var reason: String
+        var warnings: [String]
+    }
+
+    /// The volumes and containers of a plan: the token volume, the config (a ConfigMap or an
+    /// environment variable), the sidecar (native, or init container plus sidecar).
+    func rendering(_ plan: Plan) -> Rendering {
         let request = plan.request
+        let policy = settings.policy
         var environment: [JSONValue] = [
             ["name": .string(ConfigLoader.serverAddressVariable), "value": .string("0.0.0.0:\(plan.probePort)")],
             [
                 "name": .string(ConfigLoader.allowedCredentialsVariable),
-                "value": .string(settings.policy.allowedCredentials.map(\.rawValue).joined(separator: ",")),
+                "value": .string(policy.allowedCredentials.map(\.rawValue).joined(separator: ",")),
             ],
         ]
-        if !settings.policy.sidecarAllowedHosts.isEmpty {
-            environment.append([
-                "name": .string(EgressPolicy.variable),
-                "value": .string(settings.policy.sidecarAllowedHosts.joined(separator: ",")),
-            ])
+        for (variable, list) in [
+            (EgressPolicy.variable, policy.sidecarAllowedHosts),
+            (OperatorPolicy.allowedScopesVariable, policy.sidecarAllowedScopes),
+        ] where !list.isEmpty {
+            environment.append(["name": .string(variable), "value": .string(list.joined(separator: ","))])
         }
         var arguments: [JSONValue] = ["run"]
-        var newVolumes: [JSONValue] = [
+        var volumes: [JSONValue] = [
             [
                 "name": .string(Self.tokenVolume),
                 "emptyDir": ["medium": "Memory", "sizeLimit": .string(settings.tokenVolumeSizeLimit)],
             ]
         ]
-        var sidecarMounts: [JSONValue] = [["name": .string(Self.tokenVolume), "mountPath": .string(Self.tokenFolder)]]
+        var mounts: [JSONValue] = [["name": .string(Self.tokenVolume), "mountPath": .string(Self.tokenFolder)]]
         switch request.source {
         case .configMap(let name):
             arguments += ["--config", .string(Self.configFolder + "/config.yaml")]
-            newVolumes.append(["name": .string(Self.configVolume), "configMap": ["name": .string(name)]])
-            sidecarMounts.append(
-                ["name": .string(Self.configVolume), "mountPath": .string(Self.configFolder), "readOnly": true])
+            volumes.append(["name": .string(Self.configVolume), "configMap": ["name": .string(name)]])
+            mounts.append([
+                "name": .string(Self.configVolume), "mountPath": .string(Self.configFolder), "readOnly": true,
+            ])
         case .account(let id, let domain, let credential, let format):
             let yaml = Self.configYAML(
                 accountId: id, accountDomain: domain, credential: credential, format: format,
@@ -180,8 +238,15 @@ package struct Injector: Sendable {
             arguments += ["--config-env", .string(Self.configVariable)]
             environment.append(["name": .string(Self.configVariable), "value": .string(yaml)])
         }
+        if let bundle = policy.sidecarCABundle {
+            volumes.append(bundle.volume(named: Self.caVolume, as: Self.caFileName))
+            mounts.append(["name": .string(Self.caVolume), "mountPath": .string(Self.caFolder), "readOnly": true])
+            environment.append([
+                "name": .string(OperatorPolicy.caFileVariable), "value": .string(Self.caFolder + "/" + Self.caFileName),
+            ])
+        }
         environment += plan.identity.environment
-        sidecarMounts += plan.identity.mounts
+        mounts += plan.identity.mounts
         if let level = settings.logLevel {
             environment.append(["name": .string(ConfigLoader.logLevelVariable), "value": .string(level)])
         }
@@ -197,11 +262,11 @@ package struct Injector: Sendable {
             "image": .string(request.image ?? settings.image),
             "imagePullPolicy": .string(settings.imagePullPolicy),
             "env": .array(environment),
-            "resources": request.resources ?? settings.resources,
+            "resources": plan.resources,
             "securityContext": Self.securityContext,
             // A failed start writes its summary there: kubectl describe pod shows it, or the log's tail.
             "terminationMessagePolicy": "FallbackToLogsOnError",
-            "volumeMounts": .array(sidecarMounts),
+            "volumeMounts": .array(mounts),
         ]
         let probe = { (path: String) -> JSONValue in
             ["httpGet": ["path": .string(path), "port": .number(Double(plan.probePort))]]
@@ -218,36 +283,41 @@ package struct Injector: Sendable {
         ]
         longRunning["readinessProbe"] = Self.merge(probe("/readyz"), ["periodSeconds": 10])
         longRunning["livenessProbe"] = Self.merge(probe("/healthz"), ["periodSeconds": 20, "failureThreshold": 3])
-
-        var operations: [PatchOperation] = []
-        operations += Self.append(newVolumes, to: "/spec/volumes", exists: plan.hasVolumes)
-        var warnings: [String] = []
-        let reason: String
+        let appMount: JSONValue = [
+            "name": .string(Self.tokenVolume), "mountPath": .string(Self.tokenFolder), "readOnly": true,
+        ]
         if settings.nativeSidecar {
             longRunning["restartPolicy"] = "Always"
             longRunning["startupProbe"] = Self.merge(probe("/readyz"), ["periodSeconds": 1, "failureThreshold": 120])
-            operations += Self.prepend(.object(longRunning), to: "/spec/initContainers", exists: plan.hasInitContainers)
-            reason = "native sidecar injected"
-        } else {
-            base["name"] = .string(Self.initName)
-            base["args"] = .array(arguments + ["--once"])
-            operations += Self.prepend(.object(base), to: "/spec/initContainers", exists: plan.hasInitContainers)
-            if plan.restartPolicy == "Always" {
-                operations.append(.add("/spec/containers/-", .object(longRunning)))
-                reason = "init container and sidecar injected"
-            } else {
-                reason = "init container injected"
-                warnings.append(
-                    "mr-token-sidecar: this pod does not restart (restartPolicy \(plan.restartPolicy)), so it gets the first token only, from an init container: a sidecar would keep it from completing on Kubernetes older than 1.29"
-                )
-            }
+            return Rendering(
+                volumes: volumes, initContainer: .object(longRunning), container: nil, appMount: appMount,
+                identity: plan.identity, reason: "native sidecar injected", warnings: [])
         }
+        base["name"] = .string(Self.initName)
+        base["args"] = .array(arguments + ["--once"])
+        if plan.restartPolicy == "Always" {
+            return Rendering(
+                volumes: volumes, initContainer: .object(base), container: .object(longRunning), appMount: appMount,
+                identity: plan.identity, reason: "init container and sidecar injected", warnings: [])
+        }
+        return Rendering(
+            volumes: volumes, initContainer: .object(base), container: nil, appMount: appMount,
+            identity: plan.identity, reason: "init container injected",
+            warnings: [
+                "mr-token-sidecar: this pod does not restart (restartPolicy \(plan.restartPolicy)), so it gets the first token only, from an init container: a sidecar would keep it from completing on Kubernetes older than 1.29"
+            ])
+    }
+
+    /// The JSON patch of a plan: the volumes, the sidecar, the app containers' read-only mounts,
+    /// the status annotation.
+    func render(_ plan: Plan) -> InjectionDecision {
+        let rendering = rendering(plan)
+        var operations = Self.append(rendering.volumes, to: "/spec/volumes", exists: plan.hasVolumes)
+        operations += Self.prepend(rendering.initContainer, to: "/spec/initContainers", exists: plan.hasInitContainers)
+        if let container = rendering.container { operations.append(.add("/spec/containers/-", container)) }
         for target in plan.targets {
-            let mount: JSONValue = [
-                "name": .string(Self.tokenVolume), "mountPath": .string(Self.tokenFolder), "readOnly": true,
-            ]
             operations += Self.append(
-                [mount], to: "/spec/containers/\(target.index)/volumeMounts", exists: target.hasMounts)
+                [rendering.appMount], to: "/spec/containers/\(target.index)/volumeMounts", exists: target.hasMounts)
         }
         if plan.hasAnnotations {
             operations.append(
@@ -255,7 +325,20 @@ package struct Injector: Sendable {
         } else if plan.hasMetadata {
             operations.append(.add("/metadata/annotations", [InjectionRequest.statusAnnotation: "injected"]))
         }
-        return .patch(operations, reason: reason, warnings: warnings)
+        return .patch(operations, reason: rendering.reason, warnings: rendering.warnings)
+    }
+
+    /// The chart's resources with the pod's in their place, section by section and resource by
+    /// resource: an annotation that sets `requests.cpu` keeps the chart's limits.
+    static func merged(_ defaults: JSONValue, _ requested: JSONValue?) -> JSONValue {
+        guard let requested = requested?.object else { return defaults }
+        var result = defaults.object ?? [:]
+        for (section, entries) in requested {
+            var merged = result[section]?.object ?? [:]
+            for (resource, quantity) in entries.object ?? [:] { merged[resource] = quantity }
+            result[section] = .object(merged)
+        }
+        return .object(result)
     }
 
     /// The single-account config the annotations describe.
@@ -290,12 +373,40 @@ package struct Injector: Sendable {
     ]
 
     /// Our containers already in the pod, with their JSON pointer.
-    private func ours(in list: [JSONValue], list name: String) -> [(String, JSONValue)] {
-        list.enumerated().compactMap { index, container in
-            let containerName = container["name"]?.string
-            return containerName == Self.sidecarName || containerName == Self.initName
-                ? ("/spec/\(name)/\(index)", container) : nil
+    static func ours(in spec: [String: JSONValue]) -> [(path: String, container: JSONValue)] {
+        ["initContainers", "containers"].flatMap { list in
+            (spec[list]?.array ?? []).enumerated().compactMap { index, container in
+                isOurs(container) ? ("/spec/\(list)/\(index)", container) : nil
+            }
         }
+    }
+
+    static func isOurs(_ container: JSONValue) -> Bool {
+        let name = container["name"]?.string
+        return name == sidecarName || name == initName
+    }
+
+    /// The pod without what the injector adds: its containers, its volumes and the app
+    /// containers' mounts of the token volume.
+    static func withoutInjection(_ pod: JSONValue) -> JSONValue {
+        guard var object = pod.object, var spec = object["spec"]?.object else { return pod }
+        let added: Set<String> = [tokenVolume, configVolume, caVolume]
+        for list in ["initContainers", "containers"] {
+            guard let containers = spec[list]?.array else { continue }
+            spec[list] = .array(
+                containers.filter { !isOurs($0) }.map { container in
+                    guard var members = container.object, let mounts = members["volumeMounts"]?.array else {
+                        return container
+                    }
+                    members["volumeMounts"] = .array(mounts.filter { !added.contains($0["name"]?.string ?? "") })
+                    return .object(members)
+                })
+        }
+        if let volumes = spec["volumes"]?.array {
+            spec["volumes"] = .array(volumes.filter { !added.contains($0["name"]?.string ?? "") })
+        }
+        object["spec"] = .object(spec)
+        return .object(object)
     }
 
     /// The name of the injected sidecar's probe and metrics port.

@@ -18,7 +18,7 @@ struct WebhookCheckCommand: AsyncParsableCommand {
         commandName: "webhook-check",
         abstract: "Sends the webhook an AdmissionReview as the API server would and checks its answer.",
         discussion: """
-            The review is an UPDATE of a pod, which the webhook allows untouched: nothing is \
+            The review is an UPDATE of a pod without the sidecar, which the webhook allows untouched: nothing is \
             injected or created. Exit 0 when the webhook answered over TLS with an AdmissionReview \
             allowing the request with the same uid; 1 otherwise, saying what was wrong.
             """)
@@ -43,16 +43,16 @@ struct WebhookCheckCommand: AsyncParsableCommand {
 
     func run() async throws {
         let uid = UUID().uuidString.lowercased()
+        let pod: JSONValue = [
+            "apiVersion": "v1", "kind": "Pod", "metadata": ["name": "mr-token-sidecar-webhook-check"],
+            "spec": ["containers": [["name": "check", "image": "check"]]],
+        ]
         let review: JSONValue = [
             "apiVersion": "admission.k8s.io/v1", "kind": "AdmissionReview",
             "request": [
                 "uid": .string(uid), "kind": ["group": "", "version": "v1", "kind": "Pod"],
                 "resource": ["group": "", "version": "v1", "resource": "pods"], "namespace": "default",
-                "operation": "UPDATE",
-                "object": [
-                    "apiVersion": "v1", "kind": "Pod", "metadata": ["name": "mr-token-sidecar-webhook-check"],
-                    "spec": ["containers": [["name": "check", "image": "check"]]],
-                ],
+                "operation": "UPDATE", "object": pod, "oldObject": pod,
             ],
         ]
         var options = HTTPPipelineOptions(

@@ -68,8 +68,8 @@ struct WebhookCommand: AsyncParsableCommand {
 
     @Option(
         help: ArgumentHelp(
-            "With --allow-image-override: the image prefixes allowed, comma-separated (default: any).",
-            valueName: "prefix[,prefix...]"))
+            "With --allow-image-override: the registries allowed, each a host (with its port) and optionally a path under it, comma-separated (default: any).",
+            valueName: "host[/path][,...]"))
     var allowedImageRegistries = ""
 
     @Option(help: "The most CPU mixedreality.azure.com/resources may ask for, such as 200m (default: no bound).")
@@ -83,6 +83,27 @@ struct WebhookCommand: AsyncParsableCommand {
             "Hosts the injected sidecars may send secrets to besides the Azure clouds' (their MR_TOKEN_SIDECAR_ALLOWED_HOSTS).",
             valueName: "host[,host...]"))
     var sidecarAllowedHosts = ""
+
+    @Option(
+        help: ArgumentHelp(
+            "Entra ID scopes the injected sidecars may ask for besides the Mixed Reality resource's (their MR_TOKEN_SIDECAR_ALLOWED_SCOPES).",
+            valueName: "scope[,scope...]"))
+    var sidecarAllowedScopes = ""
+
+    @Option(
+        help: ArgumentHelp(
+            "A ConfigMap of the pod's namespace whose --sidecar-ca-key the injected sidecars trust for every host (their MR_TOKEN_SIDECAR_CA_FILE): a TLS-inspecting egress proxy's CA.",
+            valueName: "name"))
+    var sidecarCaConfigmap: String?
+
+    @Option(
+        help: ArgumentHelp(
+            "Instead of --sidecar-ca-configmap: a Secret of the pod's namespace holding that CA bundle.",
+            valueName: "name"))
+    var sidecarCaSecret: String?
+
+    @Option(help: "The key of the CA bundle in that ConfigMap or Secret.")
+    var sidecarCaKey = "ca.crt"
 
     @Option(help: "The injected sidecars' log level (their MR_TOKEN_SIDECAR_LOG_LEVEL; default: their config's).")
     var sidecarLogLevel: LogConfiguration.Level?
@@ -120,8 +141,12 @@ struct WebhookCommand: AsyncParsableCommand {
             throw ValidationError(
                 "--certificate-check-interval \(certificateCheckInterval) is not a duration such as 5s")
         }
-        if case .failure(let denial) = InjectionRequest.parseResources(sidecarResources) {
-            throw ValidationError("--sidecar-resources: \(denial.reason)")
+        switch InjectionRequest.parseResources(sidecarResources) {
+        case .failure(let denial): throw ValidationError("--sidecar-resources: \(denial.reason)")
+        case .success(let resources):
+            if let problem = InjectionPolicy.problem(with: resources, maxCPU: nil, maxMemory: nil) {
+                throw ValidationError("--sidecar-resources: \(problem)")
+            }
         }
         if !["Always", "IfNotPresent", "Never"].contains(sidecarImagePullPolicy) {
             throw ValidationError("--sidecar-image-pull-policy must be Always, IfNotPresent or Never")
@@ -201,12 +226,30 @@ struct WebhookCommand: AsyncParsableCommand {
         } catch {
             throw ValidationError("--sidecar-allowed-hosts: \(error.message)")
         }
+        var bundle: CABundle?
+        switch (sidecarCaConfigmap, sidecarCaSecret) {
+        case (.some, .some):
+            throw ValidationError("give --sidecar-ca-configmap or --sidecar-ca-secret, not both")
+        case (.some(let name), nil), (nil, .some(let name)):
+            guard InjectionRequest.isDNSSubdomain(name) else {
+                throw ValidationError(
+                    "--sidecar-ca-configmap/--sidecar-ca-secret: \(LogText.bounded(name, limit: 80)) is not an object name"
+                )
+            }
+            guard !sidecarCaKey.isEmpty, sidecarCaKey.count <= 253,
+                sidecarCaKey.allSatisfy({ $0.isASCII && ($0.isLetter || $0.isNumber || "-_.".contains($0)) })
+            else { throw ValidationError("--sidecar-ca-key: \(LogText.bounded(sidecarCaKey, limit: 80)) is not a key") }
+            bundle = CABundle(kind: sidecarCaConfigmap != nil ? .configMap : .secret, name: name, key: sidecarCaKey)
+        case (nil, nil):
+            bundle = nil
+        }
         return InjectionPolicy(
             allowedCredentials: kinds, allowImageOverride: allowImageOverride,
             allowedImageRegistries: allowedImageRegistries.split(separator: ",").map { $0.trimmed }.filter {
                 !$0.isEmpty
             },
-            maxCPU: bounds[0], maxMemory: bounds[1], sidecarAllowedHosts: hosts)
+            maxCPU: bounds[0], maxMemory: bounds[1], sidecarAllowedHosts: hosts,
+            sidecarAllowedScopes: OperatorPolicy.parseScopes(sidecarAllowedScopes), sidecarCABundle: bundle)
     }
 
     func run() async throws {

@@ -70,9 +70,228 @@ struct InjectorPolicyTests {
             $0.set(["metadata", "annotations", "mixedreality.azure.com/image"], "evil.example/sidecar:1")
         }
         #expect(try answer(pod).message.contains("mixedreality.azure.com/image is not honoured on this cluster"))
-        let registries = InjectionPolicy(allowImageOverride: true, allowedImageRegistries: ["registry.example/"])
+        let registries = InjectionPolicy(allowImageOverride: true, allowedImageRegistries: ["registry.example"])
         #expect(try answer(pod, policy: registries).message.contains("is not from an allowed registry"))
         #expect(try answer(pod, policy: InjectionPolicy(allowImageOverride: true)).allowed)
+    }
+
+    @Test(
+        "the image registry is compared by host and path: registry.example admits registry.example/x, not registry.example.evil.io/x",
+        arguments: [
+            ("registry.example", "registry.example/mr-token-sidecar:1", true),
+            ("registry.example", "registry.example.evil.io/mr-token-sidecar:1", false),
+            ("registry.example/", "registry.example.evil.io/x", false),
+            ("registry.example", "evil.io/registry.example/x", false),
+            ("registry.example/team", "registry.example/team/sidecar@sha256:00", true),
+            ("registry.example/team/", "registry.example/teams/sidecar:1", false),
+            ("registry.example/team", "registry.example/team", true),
+            ("registry.example:5000", "registry.example:5000/x:1", true),
+            ("registry.example:5000", "registry.example/x:1", false),
+            ("docker.io/library", "busybox:1", true),
+            ("docker.io", "evil/sidecar", true),
+            ("registry.example", "sidecar:1", false),
+            ("REGISTRY.example", "registry.EXAMPLE/x", true),
+        ])
+    func registries(entry: String, image: String, allowed: Bool) throws {
+        #expect(InjectionPolicy.image(image, isFrom: entry) == allowed)
+        let pod = try editedPod("workload-identity") {
+            $0.set(["metadata", "annotations", "mixedreality.azure.com/image"], .string(image))
+        }
+        let policy = InjectionPolicy(allowImageOverride: true, allowedImageRegistries: [entry])
+        #expect(try answer(pod, policy: policy).allowed == allowed, "\(entry) \(image)")
+    }
+
+    @Test(
+        "mixedreality.azure.com/resources is merged into the chart's: the limits stay; a request above its limit is refused"
+    )
+    func resourcesMerged() throws {
+        func pod(_ resources: String) throws -> JSONValue {
+            try editedPod("workload-identity") {
+                $0.set(["metadata", "annotations", "mixedreality.azure.com/resources"], .string(resources))
+            }
+        }
+        let merged = try sidecar(try answer(try pod(#"{"requests":{"cpu":"1m"}}"#)))["resources"]
+        #expect(merged == ["requests": ["cpu": "1m", "memory": "32Mi"], "limits": ["cpu": "100m", "memory": "64Mi"]])
+        let above = try answer(try pod(#"{"requests":{"memory":"128Mi"}}"#))
+        #expect(!above.allowed)
+        #expect(above.message.contains("requests.memory 128Mi is more than limits.memory 64Mi"), "\(above.message)")
+        // A chart without limits: every pod is refused, naming the value that lost them.
+        let settings = InjectorSettings(
+            image: "registry.example/mr-token-sidecar:0.1.0", resources: ["requests": ["cpu": "5m", "memory": "32Mi"]])
+        let answer = try AdmissionAnswer(
+            AdmissionHandler(injector: Injector(settings: settings)).answer(
+                AdmissionFixtures.review(try pod(#"{"requests":{"cpu":"1m"}}"#))
+            ).body)
+        #expect(answer.message.contains("the sidecar needs limits.cpu"), "\(answer.message)")
+    }
+
+    /// A pod injected once with the default policy, as the API server hands it back.
+    func injectedPod() throws -> JSONValue {
+        let pod = try AdmissionFixtures.pod("workload-identity")
+        return try JSONPatch.apply(try answer(pod).operations, to: pod)
+    }
+
+    /// `pod` with its sidecar container edited.
+    func editingSidecar(_ pod: JSONValue, _ edit: (inout [String: JSONValue]) -> Void) -> JSONValue {
+        var object = pod.object ?? [:]
+        var spec = object["spec"]?.object ?? [:]
+        var list = spec["initContainers"]?.array ?? []
+        guard let index = list.firstIndex(where: { $0["name"] == "mr-token-sidecar" }) else { return pod }
+        var container = list[index].object ?? [:]
+        edit(&container)
+        list[index] = .object(container)
+        spec["initContainers"] = .array(list)
+        object["spec"] = .object(spec)
+        return .object(object)
+    }
+
+    @Test(
+        "a pod that declares the sidecar's containers gets the policy too: they must be what the injector renders, defaults and workload identity aside",
+        arguments: [
+            "the same", "defaults", "image", "no allowed credentials", "allowed hosts", "command", "extra mount",
+            "resources", "privileged", "wrong list", "token volume on the host",
+        ])
+    func declaredSidecar(change: String) throws {
+        let injected = try injectedPod()
+        var pod = editingSidecar(injected) { container in
+            var environment = container["env"]?.array ?? []
+            switch change {
+            case "defaults":
+                // What the API server fills in: probe defaults, terminationMessagePath, a quantity
+                // in canonical form.
+                container["terminationMessagePath"] = "/dev/termination-log"
+                var probe = container["readinessProbe"]?.object ?? [:]
+                probe["timeoutSeconds"] = 1
+                probe["successThreshold"] = 1
+                container["readinessProbe"] = .object(probe)
+                container.set(["resources", "limits", "cpu"], "0.1")
+            case "image": container["image"] = "evil.example/sidecar:1"
+            case "no allowed credentials":
+                environment.removeAll { $0["name"] == "MR_TOKEN_SIDECAR_ALLOWED_CREDENTIALS" }
+            case "allowed hosts":
+                environment.append(["name": "MR_TOKEN_SIDECAR_ALLOWED_HOSTS", "value": "evil.example"])
+            case "command": container["command"] = ["/bin/sh"]
+            case "extra mount":
+                var mounts = container["volumeMounts"]?.array ?? []
+                mounts.append(["name": "secrets", "mountPath": "/secrets"])
+                container["volumeMounts"] = .array(mounts)
+            case "resources": container.set(["resources", "limits", "memory"], "8Gi")
+            case "privileged": container.set(["securityContext", "privileged"], true)
+            default: break
+            }
+            container["env"] = .array(environment)
+        }
+        if change == "wrong list" {
+            // The sidecar moved from initContainers into containers.
+            var object = pod.object ?? [:]
+            var spec = object["spec"]?.object ?? [:]
+            var initContainers = spec["initContainers"]?.array ?? []
+            let sidecar = initContainers.removeFirst()
+            spec["initContainers"] = .array(initContainers)
+            spec["containers"] = .array((spec["containers"]?.array ?? []) + [sidecar])
+            object["spec"] = .object(spec)
+            pod = .object(object)
+        }
+        if change == "token volume on the host" {
+            var object = pod.object ?? [:]
+            var volumes = object["spec"]?["volumes"]?.array ?? []
+            volumes = volumes.map {
+                $0["name"] == "mr-token-sidecar-tokens"
+                    ? ["name": "mr-token-sidecar-tokens", "hostPath": ["path": "/tmp"]] : $0
+            }
+            object.set(["spec", "volumes"], .array(volumes))
+            pod = .object(object)
+        }
+        let reviewed = try answer(pod)
+        if ["the same", "defaults"].contains(change) {
+            #expect(reviewed.allowed, "\(reviewed.message)")
+            #expect(try reviewed.operations.isEmpty)
+        } else {
+            #expect(!reviewed.allowed, "\(change)")
+            #expect(reviewed.message.contains("not what the injector renders"), "\(reviewed.message)")
+        }
+    }
+
+    @Test("a pod that declares the sidecar itself, for a credential the policy refuses, is refused")
+    func declaredSidecarPolicy() throws {
+        // Injected while managed identity was allowed, then offered to a webhook that refuses it.
+        let pod = try AdmissionFixtures.pod("plain")  // credential: managedIdentity
+        let open = InjectionPolicy(allowedCredentials: [.managedIdentity])
+        let injected = try JSONPatch.apply(try answer(pod, policy: open).operations, to: pod)
+        #expect(try answer(injected, policy: open).allowed)
+        let refused = try answer(injected)
+        #expect(!refused.allowed)
+        #expect(refused.message.contains("managedIdentity is not allowed"))
+    }
+
+    @Test(
+        "the operator's CA bundle (a ConfigMap or a Secret of the pod's namespace) is mounted read-only and named in MR_TOKEN_SIDECAR_CA_FILE; allowed scopes in MR_TOKEN_SIDECAR_ALLOWED_SCOPES",
+        arguments: [CABundle.Kind.configMap, .secret])
+    func operatorTrust(kind: CABundle.Kind) throws {
+        let policy = InjectionPolicy(
+            sidecarAllowedScopes: ["api://private-sts/.default"],
+            sidecarCABundle: CABundle(kind: kind, name: "corp-ca", key: "bundle.pem"))
+        let pod = try AdmissionFixtures.pod("workload-identity")
+        let answer = try answer(pod, policy: policy)
+        let sidecar = try sidecar(answer)
+        let environment = sidecar["env"]?.array ?? []
+        #expect(
+            environment.contains {
+                $0["name"] == "MR_TOKEN_SIDECAR_CA_FILE" && $0["value"] == "/etc/mr-token-sidecar-ca/ca.pem"
+            })
+        #expect(
+            environment.contains {
+                $0["name"] == "MR_TOKEN_SIDECAR_ALLOWED_SCOPES" && $0["value"] == "api://private-sts/.default"
+            })
+        #expect(
+            sidecar["volumeMounts"]?.array?.contains {
+                $0 == ["name": "mr-token-sidecar-ca", "mountPath": "/etc/mr-token-sidecar-ca", "readOnly": true]
+            } == true)
+        var injected = try JSONPatch.apply(try answer.operations, to: pod)
+        let volume = try #require(injected["spec"]?["volumes"]?.array?.first { $0["name"] == "mr-token-sidecar-ca" })
+        let source = kind == .configMap ? "configMap" : "secret"
+        #expect(volume[source]?[kind == .configMap ? "name" : "secretName"] == "corp-ca")
+        #expect(volume[source]?["items"] == [["key": "bundle.pem", "path": "ca.pem"]])
+        // Reinvoked after the API server added the volume's defaultMode: unchanged.
+        var object = injected.object ?? [:]
+        object.set(
+            ["spec", "volumes"],
+            .array(
+                (object["spec"]?["volumes"]?.array ?? []).map { volume in
+                    guard volume["name"] == "mr-token-sidecar-ca", var members = volume.object,
+                        var inner = members[source]?.object
+                    else { return volume }
+                    inner["defaultMode"] = 420
+                    members[source] = .object(inner)
+                    return .object(members)
+                }))
+        injected = .object(object)
+        let again = try self.answer(injected, policy: policy)
+        let operations = try again.operations
+        #expect(again.allowed && operations.isEmpty, "\(again.message)")
+    }
+
+    @Test("a pod update may not change the sidecar's containers (kubectl set image); other updates pass")
+    func updates() throws {
+        let injected = try injectedPod()
+        let handler = AdmissionHandler(
+            injector: Injector(settings: InjectorSettings(image: "registry.example/mr-token-sidecar:0.1.0")))
+        func review(_ new: JSONValue) throws -> AdmissionAnswer {
+            var review = AdmissionFixtures.review(new, operation: "UPDATE")
+            var object = try JSONDecoder().decode(JSONValue.self, from: Data(review)).object ?? [:]
+            object.set(["request", "oldObject"], injected)
+            review = JSONValue.object(object).encoded()
+            return try AdmissionAnswer(handler.answer(review).body)
+        }
+        let swapped = editingSidecar(injected) { $0["image"] = "evil.example/sidecar:1" }
+        let refused = try review(swapped)
+        #expect(!refused.allowed)
+        #expect(
+            refused.message.contains("container mr-token-sidecar was put there by the injector and cannot be changed"))
+        var labelled = injected.object ?? [:]
+        labelled.set(["metadata", "labels", "team"], "spatial")
+        #expect(try review(.object(labelled)).allowed)
+        #expect(try review(injected).allowed)
     }
 
     @Test("resources beyond the admin's bounds are refused")

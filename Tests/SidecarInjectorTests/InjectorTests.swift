@@ -409,13 +409,15 @@ struct InjectorTests {
         }
     }
 
-    @Test("Requests that are not pod creations are allowed untouched; non-reviews get a 400")
+    @Test("Requests that are neither pod creations nor updates are allowed untouched; non-reviews get a 400")
     func otherRequests() throws {
         let handler = handler(native: true)
         let pod = try AdmissionFixtures.pod("plain")
-        let update = handler.answer(AdmissionFixtures.review(pod, operation: "UPDATE"))
-        #expect(update.result == "skipped")
-        #expect(try AdmissionAnswer(update.body).allowed)
+        let delete = handler.answer(AdmissionFixtures.review(pod, operation: "DELETE"))
+        #expect(delete.result == "skipped")
+        #expect(try AdmissionAnswer(delete.body).allowed)
+        // An UPDATE needs the old object to compare the sidecar with.
+        #expect(handler.answer(AdmissionFixtures.review(pod, operation: "UPDATE")).result == "invalid")
         for body in [
             "", "{", "[]", #"{"apiVersion":"admission.k8s.io/v1beta1","kind":"AdmissionReview"}"#,
             #"{"apiVersion":"admission.k8s.io/v1","kind":"AdmissionReview","request":{}}"#,

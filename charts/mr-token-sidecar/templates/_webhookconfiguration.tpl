@@ -40,11 +40,18 @@ webhooks:
       caBundle: {{ .caBundle }}
       {{- end }}
     rules:
+      {{- /* UPDATE: the webhook refuses a change of the sidecar's containers (kubectl set image). */}}
       - apiGroups: [""]
         apiVersions: ["v1"]
-        operations: ["CREATE"]
+        operations: ["CREATE", "UPDATE"]
         resources: ["pods"]
         scope: Namespaced
+    {{- if semverCompare ">=1.28.0-0" $root.Capabilities.KubeVersion.Version }}
+    matchConditions:
+      {{- /* Updates that leave the spec as it is (labels, annotations, owners) never wait for the webhook. */}}
+      - name: creation-or-spec-change
+        expression: "request.operation != 'UPDATE' || object.spec != oldObject.spec"
+    {{- end }}
     objectSelector:
       {{- toYaml $root.Values.webhook.objectSelector | nindent 6 }}
     namespaceSelector:
