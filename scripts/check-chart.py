@@ -255,6 +255,7 @@ def main():
         check(flag("--sidecar-ca-key") == (bundle["key"] if bundle["configMap"] or bundle["secret"] else None),
               f"{name}: --sidecar-ca-key")
         check(flag("--max-connections") == str(merged["webhook"]["maxConnections"]), f"{name}: --max-connections")
+        check(flag("--body-timeout") == merged["webhook"]["bodyTimeout"], f"{name}: --body-timeout")
         budget = merged["webhook"]["podDisruptionBudget"]
         budgets = by_kind(found, "PodDisruptionBudget")
         check(len(budgets) == (1 if budget["enabled"] else 0), f"{name}: PodDisruptionBudget")

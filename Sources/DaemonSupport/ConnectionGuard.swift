@@ -191,8 +191,11 @@ final class ConnectionBytesHandler: ChannelInboundHandler, RemovableChannelHandl
 struct RequestCompleted {}
 
 /// After the HTTP decoder: closes the connection when a request takes longer than
-/// ``ServerLimits/requestTimeout`` to arrive, or the next one longer than
-/// ``ServerLimits/idleTimeout``; records the TLS handshake and the first request's progress.
+/// ``ServerLimits/requestTimeout`` to arrive, its body longer than ``ServerLimits/bodyTimeout`` or
+/// slower than ``ServerLimits/minimumBodyRate``, or the next request longer than
+/// ``ServerLimits/idleTimeout``; records the TLS handshake and the first request's progress. An
+/// answer written before the body ended (a 503, a 400) does not start the idle time: the body's
+/// deadlines still run.
 final class ConnectionRequestHandler: ChannelDuplexHandler, RemovableChannelHandler {
     typealias InboundIn = HTTPRequestPart
     typealias InboundOut = HTTPRequestPart
@@ -203,6 +206,9 @@ final class ConnectionRequestHandler: ChannelDuplexHandler, RemovableChannelHand
     private var deadline: Scheduled<Void>?
     private var requestsInProgress = 0
     private var completedOne = false
+    /// The request whose head came and whose end has not: when it began, the bytes of body so far,
+    /// and the check of its rate.
+    private var reading: (since: NIODeadline, bytes: Int, check: RepeatedTask?)?
 
     init(guard connections: ConnectionGuard) {
         self.connections = connections
@@ -211,20 +217,26 @@ final class ConnectionRequestHandler: ChannelDuplexHandler, RemovableChannelHand
     func handlerRemoved(context: ChannelHandlerContext) {
         deadline?.cancel()
         deadline = nil
+        reading?.check?.cancel()
+        reading = nil
     }
 
     func channelRead(context: ChannelHandlerContext, data: NIOAny) {
         switch unwrapInboundIn(data) {
         case .head:
             requestsInProgress += 1
-            rearm(context, after: connections.limits.requestTimeout)
+            let limits = connections.limits
+            rearm(context, after: min(limits.requestTimeout, limits.bodyTimeout))
+            startReading(context)
             connections.advance(context.channel, to: .requesting)
-        case .body:
-            break
+        case .body(let buffer):
+            reading?.bytes += buffer.readableBytes
         case .end:
             // The request is read; the handler's own time is bounded by the request limits.
             deadline?.cancel()
             deadline = nil
+            reading?.check?.cancel()
+            reading = nil
             connections.answering(context.channel, true)
             if !completedOne {
                 completedOne = true
@@ -239,7 +251,7 @@ final class ConnectionRequestHandler: ChannelDuplexHandler, RemovableChannelHand
             requestsInProgress -= 1
             if requestsInProgress == 0 {
                 connections.answering(context.channel, false)
-                rearm(context, after: connections.limits.idleTimeout)
+                if reading == nil { rearm(context, after: connections.limits.idleTimeout) }
             }
         }
         context.write(data, promise: promise)
@@ -250,6 +262,28 @@ final class ConnectionRequestHandler: ChannelDuplexHandler, RemovableChannelHand
             connections.advance(context.channel, to: .handshaken)
         }
         context.fireUserInboundEventTriggered(event)
+    }
+
+    /// Checks once a second, from the body's first second on, that it arrives at least at the
+    /// minimum rate; closes the connection when it does not.
+    private func startReading(_ context: ChannelHandlerContext) {
+        reading?.check?.cancel()
+        let since = NIODeadline.now()
+        let rate = Int64(connections.limits.minimumBodyRate)
+        let loopBound = NIOLoopBound((self, context), eventLoop: context.eventLoop)
+        let check = context.eventLoop.scheduleRepeatedTask(initialDelay: .seconds(1), delay: .seconds(1)) { task in
+            let (handler, context) = loopBound.value
+            guard let reading = handler.reading else {
+                task.cancel()
+                return
+            }
+            let elapsed = (NIODeadline.now() - reading.since).nanoseconds
+            if Int64(reading.bytes) * 1_000_000_000 < rate * elapsed {
+                task.cancel()
+                context.close(promise: nil)
+            }
+        }
+        reading = (since, 0, check)
     }
 
     private func rearm(_ context: ChannelHandlerContext, after duration: Duration) {

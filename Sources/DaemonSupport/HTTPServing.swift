@@ -104,7 +104,9 @@ package enum HTTPServing {
 }
 
 /// Bounds the requests in flight of a server: more wait their turn, at most `wait`, then get a
-/// 503 with `Retry-After`.
+/// 503 with `Retry-After`. A request with a body passes: it would hold its place while the body
+/// arrives, as slowly as a client likes, and the route that reads it bounds the work once it has
+/// (the webhook's lanes).
 struct InFlightLimit<Context: RequestContext>: RouterMiddleware {
     let limiter: ConcurrencyLimiter
     let wait: Duration
@@ -114,6 +116,10 @@ struct InFlightLimit<Context: RequestContext>: RouterMiddleware {
     ) async throws
         -> Response
     {
+        let length = request.headers[.contentLength].flatMap { Int($0) } ?? 0
+        if length > 0 || request.headers[.transferEncoding] != nil {
+            return try await next(request, context)
+        }
         let response = try await limiter.withPermit(waitingAtMost: wait) { try await next(request, context) }
         return response
             ?? Response(

@@ -11,9 +11,17 @@ package struct ServerLimits: Sendable, Hashable {
     package var firstRequestTimeout: Duration
     /// From a request's first byte to its last: a client that sends slowly is cut off.
     package var requestTimeout: Duration
+    /// From a request's head to the last byte of its body, whatever the other deadlines allow: a
+    /// body that stops arriving holds its connection no longer.
+    package var bodyTimeout: Duration
+    /// The slowest a body may arrive, in bytes a second on average, checked from its first second
+    /// on: a client that trickles a byte at a time is cut off then.
+    package var minimumBodyRate: Int
     /// Between a response and the next request on a kept-alive connection.
     package var idleTimeout: Duration
-    /// Requests handled at once; more wait in turn, at most `queueTimeout`, then get a 503.
+    /// Requests without a body handled at once; more wait in turn, at most `queueTimeout`, then
+    /// get a 503. A request with a body does not take a place while its body arrives: the route
+    /// that reads it bounds the work after (the webhook's lanes).
     package var maxRequestsInFlight: Int
     /// The longest a request waits for its turn.
     package var queueTimeout: Duration
@@ -21,8 +29,11 @@ package struct ServerLimits: Sendable, Hashable {
     package init(
         maxConnections: Int = 128, firstRequestTimeout: Duration = .seconds(10),
         requestTimeout: Duration = .seconds(10),
-        idleTimeout: Duration = .seconds(60), maxRequestsInFlight: Int = 16, queueTimeout: Duration = .seconds(4)
+        idleTimeout: Duration = .seconds(60), maxRequestsInFlight: Int = 16, queueTimeout: Duration = .seconds(4),
+        bodyTimeout: Duration = .seconds(5), minimumBodyRate: Int = 16 << 10
     ) {
+        self.bodyTimeout = bodyTimeout
+        self.minimumBodyRate = minimumBodyRate
         self.maxConnections = maxConnections
         self.firstRequestTimeout = firstRequestTimeout
         self.requestTimeout = requestTimeout

@@ -117,10 +117,12 @@ struct WebhookServer: Service {
 }
 
 /// Who may read and parse a body now. AdmissionReviews of ordinary pods (up to 128 KiB, by
-/// `Content-Length`; a few KB in practice) wait their turn in the small lane. A larger one is
-/// read and parsed only when no other large one is: otherwise it is answered 503 at once, its
-/// body drained unread, so that a flood of large bodies holds at most one in memory and delays no
-/// small one (a real pod that large is rare, and the API server's `failurePolicy` decides).
+/// `Content-Length`; a few KB in practice) are read first, holding nothing (the connection's
+/// body deadline and minimum rate cut off one that stalls), then wait their turn in the small
+/// lane to be parsed and answered. A larger one is read and parsed only when no other large one
+/// is: otherwise it is answered 503 at once, its body drained unread, so that a flood of large
+/// bodies holds at most one in memory and delays no small one (a real pod that large is rare, and
+/// the API server's `failurePolicy` decides).
 struct AdmissionLanes: Sendable {
     /// The largest body of the small lane.
     static let smallBodyBytes = 128 << 10
@@ -136,9 +138,13 @@ struct AdmissionLanes: Sendable {
         }
         do {
             if let declared, declared <= Self.smallBodyBytes {
-                let answer = try await small.withPermit(waitingAtMost: wait) {
-                    await Self.read(request, upTo: Self.smallBodyBytes, handler: handler)
+                let body: ByteBuffer
+                do {
+                    body = try await request.body.collect(upTo: Self.smallBodyBytes)
+                } catch {
+                    return Self.cutShort(Self.smallBodyBytes)
                 }
+                let answer = try await small.withPermit(waitingAtMost: wait) { Self.answer(body, handler: handler) }
                 return answer ?? AdmissionHandler.busy()
             }
             let answer = await large.withPermitIfFree {
@@ -156,14 +162,21 @@ struct AdmissionLanes: Sendable {
         -> AdmissionHandler.Answer
     {
         do {
-            let body = try await request.body.collect(upTo: limit)
-            return body.withUnsafeReadableBytes { raw in
-                handler.answer(
-                    UnsafeBufferPointer(start: raw.baseAddress?.assumingMemoryBound(to: UInt8.self), count: raw.count))
-            }
+            return answer(try await request.body.collect(upTo: limit), handler: handler)
         } catch {
-            return AdmissionHandler.invalid(
-                "the body is larger than \(limit >> 10) KiB (its Content-Length said less) or was cut short")
+            return cutShort(limit)
         }
+    }
+
+    private static func answer(_ body: ByteBuffer, handler: AdmissionHandler) -> AdmissionHandler.Answer {
+        body.withUnsafeReadableBytes { raw in
+            handler.answer(
+                UnsafeBufferPointer(start: raw.baseAddress?.assumingMemoryBound(to: UInt8.self), count: raw.count))
+        }
+    }
+
+    private static func cutShort(_ limit: Int) -> AdmissionHandler.Answer {
+        AdmissionHandler.invalid(
+            "the body is larger than \(limit >> 10) KiB (its Content-Length said less) or was cut short")
     }
 }

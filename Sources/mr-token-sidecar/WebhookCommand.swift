@@ -127,6 +127,12 @@ struct WebhookCommand: AsyncParsableCommand {
         help: "How long a connection may take to complete its first request, and a request to arrive (such as 10s).")
     var requestTimeout = "10s"
 
+    @Option(
+        help:
+            "How long a request's body may take to arrive after its head (such as 5s); one that arrives slower than 16 KiB a second is cut off after its first second."
+    )
+    var bodyTimeout = "5s"
+
     @Option(help: "How long a kept-alive connection may stay idle (such as 60s).")
     var idleTimeout = "60s"
 
@@ -159,7 +165,9 @@ struct WebhookCommand: AsyncParsableCommand {
             throw ValidationError("--sidecar-image must be an image reference")
         }
         _ = try policy()
-        for (flag, value) in [("--request-timeout", requestTimeout), ("--idle-timeout", idleTimeout)] {
+        for (flag, value) in [
+            ("--request-timeout", requestTimeout), ("--idle-timeout", idleTimeout), ("--body-timeout", bodyTimeout),
+        ] {
             guard let duration = try? ConfigDuration.parse(value), duration > .zero else {
                 throw ValidationError("\(flag) \(value) is not a duration such as 10s")
             }
@@ -266,6 +274,7 @@ struct WebhookCommand: AsyncParsableCommand {
         limits.firstRequestTimeout = (try? ConfigDuration.parse(requestTimeout)) ?? limits.firstRequestTimeout
         limits.requestTimeout = limits.firstRequestTimeout
         limits.idleTimeout = (try? ConfigDuration.parse(idleTimeout)) ?? limits.idleTimeout
+        limits.bodyTimeout = (try? ConfigDuration.parse(bodyTimeout)) ?? limits.bodyTimeout
         let options = WebhookOptions(
             address: address, probeAddress: probeAddress, certificateFile: tlsCertFile, keyFile: tlsKeyFile,
             certificateCheckInterval: (try? ConfigDuration.parse(certificateCheckInterval)) ?? .seconds(5),

@@ -109,6 +109,83 @@ let webhookAbuser = #"""
     print(json.dumps(figures), flush=True)
     """#
 
+/// Stalled bodies: silent TCP connections, then TLS connections that send a review's head with
+/// `Content-Length: 100000` and one byte of body, from 127.0.0.2; meanwhile a client sends a small
+/// review every 100 ms from 127.0.0.1. Prints the client's figures and, for each stalled
+/// connection, how long it stayed open (`null`: still open at the end).
+let webhookStaller = #"""
+    import http.client, json, socket, ssl, sys, threading, time
+    port, ca, seconds, silent, stalled = sys.argv[1], sys.argv[2], float(sys.argv[3]), int(sys.argv[4]), int(sys.argv[5])
+    good_review = open(sys.argv[6], "rb").read()
+    context = ssl.create_default_context(cafile=ca)
+    attacker = ("127.0.0.2", 0)
+    figures = {"goodSent": 0, "goodFailed": 0, "latenciesMs": [], "silentOpenSeconds": [], "stalledOpenSeconds": []}
+    connections = []  # (kind, socket, opened at, closed after)
+
+    def open_silent():
+        s = socket.create_connection(("127.0.0.1", int(port)), timeout=5, source_address=attacker)
+        return s
+
+    def open_stalled():
+        raw = socket.create_connection(("127.0.0.1", int(port)), timeout=5, source_address=attacker)
+        conn = context.wrap_socket(raw, server_hostname="127.0.0.1")
+        conn.sendall(b"POST /mutate HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: 100000\r\n\r\n{")
+        return conn
+
+    for kind, count, opener in (("silent", silent, open_silent), ("stalled", stalled, open_stalled)):
+        for _ in range(count):
+            try:
+                connections.append([kind, opener(), time.monotonic(), None])
+            except OSError:
+                connections.append([kind, None, time.monotonic(), 0.0])  # refused or cut during the handshake
+
+    stop = time.monotonic() + seconds
+    def watch():
+        while time.monotonic() < stop:
+            for entry in connections:
+                kind, conn, opened, closed_after = entry
+                if closed_after is not None:
+                    continue
+                try:
+                    conn.setblocking(False)
+                    data = conn.recv(65536)
+                    if data == b"":
+                        entry[3] = time.monotonic() - opened
+                except (BlockingIOError, ssl.SSLWantReadError, ssl.SSLWantWriteError):
+                    pass
+                except (OSError, ValueError):
+                    entry[3] = time.monotonic() - opened
+            time.sleep(0.05)
+    watcher = threading.Thread(target=watch)
+    watcher.start()
+
+    kept = None
+    while time.monotonic() < stop - 1:
+        started = time.monotonic()
+        try:
+            if kept is None or figures["goodSent"] % 2 == 0:
+                if kept is not None: kept.close()
+                kept = http.client.HTTPSConnection(
+                    "127.0.0.1", int(port), context=context, timeout=10, source_address=("127.0.0.1", 0))
+            kept.request("POST", "/mutate", body=good_review, headers={"Content-Type": "application/json"})
+            response = kept.getresponse()
+            answer = json.loads(response.read())
+            ok = response.status == 200 and answer["response"]["allowed"] is True
+        except Exception:
+            ok, kept = False, None
+        figures["goodSent"] += 1
+        if ok:
+            figures["latenciesMs"].append((time.monotonic() - started) * 1000)
+        else:
+            figures["goodFailed"] += 1
+        time.sleep(0.1)
+    watcher.join()
+    for kind, conn, opened, closed_after in connections:
+        figures[kind + "OpenSeconds"].append(closed_after)
+        if conn is not None: conn.close()
+    print(json.dumps(figures), flush=True)
+    """#
+
 @Suite("Reliability: the webhook under abuse", .serialized)
 struct WebhookReliabilityTests {
     /// An AdmissionReview of the workload-identity fixture whose pod carries `annotations`
@@ -121,6 +198,68 @@ struct WebhookReliabilityTests {
         metadata["annotations"] = .object(annotations)
         pod["metadata"] = .object(metadata)
         return AdmissionFixtures.review(.object(pod))
+    }
+
+    @Test(
+        "Bodies that stop arriving: every stalled connection is closed within the body deadline, and every good review is answered meanwhile"
+    )
+    func stalledBodies() async throws {
+        try await withTemporaryDirectory { directory in
+            let files = try WebhookCertificateFiles(directory: directory, name: "stalled")
+            let certificate = directory.appending(path: "tls.crt").path
+            let key = directory.appending(path: "tls.key").path
+            try files.install(certificate: certificate, key: key)
+            let good = directory.appending(path: "good.json")
+            try Data(AdmissionFixtures.review(try AdmissionFixtures.pod("workload-identity"))).write(to: good)
+            let webhook = try ChildProcess.start(
+                executable: "mr-token-sidecar",
+                arguments: [
+                    "webhook", "--address", "127.0.0.1:0", "--probe-address", "127.0.0.1:0", "--tls-cert-file",
+                    certificate, "--tls-key-file", key, "--sidecar-image", "registry.example/mr-token-sidecar:0.1.0",
+                    "--log-level", "notice", "--body-timeout", "5s",
+                ],
+                environment: [:])
+            let port = try #require(await webhook.listeningPort("webhook listening"))
+            let seconds = 20
+            let staller = try ChildProcess.startSystem(
+                "/usr/bin/python3",
+                ["-c", webhookStaller, "\(port)", files.caFile, "\(seconds)", "300", "150", good.path])
+            #expect(await staller.exitStatus() == 0, "\(staller.standardError)")
+            let output = try #require(staller.standardOutput.split(separator: "\n").last)
+            let figures = try #require(try JSONSerialization.jsonObject(with: Data(output.utf8)) as? [String: Any])
+            let latencies = ((figures["latenciesMs"] as? [Double]) ?? []).sorted()
+            #expect(figures["goodFailed"] as? Int == 0, "good reviews not answered: \(figures["goodFailed"] ?? "?")")
+            #expect(latencies.count >= seconds / 2, "the client kept getting answers: \(latencies.count)")
+            #expect((latencies.last ?? 0) < 5000, "each within the API server's 5 s")
+            // Stalled bodies: the body deadline (5 s), or the minimum rate after the first second,
+            // and a margin for a loaded machine; silent connections: the first-request deadline (10 s).
+            func openSeconds(_ kind: String) -> [Double?] {
+                ((figures[kind + "OpenSeconds"] as? [Any]) ?? []).map { $0 as? Double }
+            }
+            let stalled = openSeconds("stalled")
+            let silent = openSeconds("silent")
+            #expect(stalled.count == 150 && silent.count == 300)
+            #expect(
+                stalled.allSatisfy { $0 != nil }, "\(stalled.filter { $0 == nil }.count) stalled connections still open"
+            )
+            #expect(
+                silent.allSatisfy { $0 != nil }, "\(silent.filter { $0 == nil }.count) silent connections still open")
+            let slowestStalled = stalled.compactMap { $0 }.max() ?? 0
+            let slowestSilent = silent.compactMap { $0 }.max() ?? 0
+            #expect(slowestStalled < 8, "a stalled body held its connection \(slowestStalled) s")
+            #expect(slowestSilent < 13, "a silent connection stayed \(slowestSilent) s")
+            webhook.signal(SIGTERM)
+            #expect(await webhook.exitStatus() == 0)
+            Reliability.report(
+                "webhook-stalled-bodies",
+                [
+                    "seconds": seconds, "goodAnswered": latencies.count,
+                    "goodP50Ms": String(format: "%.1f", latencies.isEmpty ? 0 : latencies[latencies.count / 2]),
+                    "goodMaxMs": String(format: "%.1f", latencies.last ?? 0),
+                    "slowestStalledCloseSeconds": String(format: "%.1f", slowestStalled),
+                    "slowestSilentCloseSeconds": String(format: "%.1f", slowestSilent),
+                ])
+        }
     }
 
     @Test(
@@ -155,7 +294,7 @@ struct WebhookReliabilityTests {
                 arguments: [
                     "webhook", "--address", "127.0.0.1:0", "--probe-address", "127.0.0.1:0", "--tls-cert-file",
                     certificate, "--tls-key-file", key, "--sidecar-image", "registry.example/mr-token-sidecar:0.1.0",
-                    "--log-level", "notice",
+                    "--log-level", "notice", "--body-timeout", "5s",
                 ],
                 environment: [:])
             let port = try #require(await webhook.listeningPort("webhook listening"))
