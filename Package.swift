@@ -126,11 +126,13 @@ let package = Package(
             swiftSettings: swiftSettings
         ),
         // A token vending service in the pod, for devices: reads the sidecar's file, authenticates
-        // its callers with a bearer key, rate-limits them.
+        // its callers with a bearer key, rate-limits their failures.
         .executableTarget(
             name: "mr-example-token-vending",
             dependencies: [
                 "AzureCore", "MixedRealityTokenFile",
+                .product(name: "Crypto", package: "swift-crypto"),
+                .product(name: "HTTPTypes", package: "swift-http-types"),
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "NIOCore", package: "swift-nio"),

@@ -188,7 +188,7 @@ package struct ProxyBypass: Sendable, Hashable {
     }
 
     /// Whether `address` is in the block `cidr` (`a.b.c.d/n` or `x::/n`).
-    static func contains(cidr: String, _ address: [UInt8]) -> Bool {
+    package static func contains(cidr: String, _ address: [UInt8]) -> Bool {
         let parts = cidr.split(separator: "/", maxSplits: 1)
         guard parts.count == 2, let network = IPAddressRule.bytes(String(parts[0])), let bits = Int(parts[1]),
             network.count == address.count, bits >= 0, bits <= network.count * 8

@@ -97,20 +97,20 @@ struct ExamplesTests {
     }
 
     @Test(
-        "TokenVendingService: 401 without the key, the sidecar's token with its expiry with it, the next token after a rotation, 429 with Retry-After past the rate"
+        "TokenVendingService: 401 without the key, the sidecar's token with its expiry with it, the next token after a rotation; failures limited per address and per key, never locking out the right key"
     )
     func tokenVending() async throws {
         try await withSidecar(stsLifetime: 4) { harness in
             try harness.writeConfig([harness.defaultAccount], refresh: "  at: 0.5\n  jitter: 0")
             let sidecar = try harness.start()
             let keyFile = harness.directory.appending(path: "vending.key").path
-            let key = TestIdentities.randomSecret()
+            let key = TestIdentities.randomSecret() + TestIdentities.randomSecret()
             try key.write(toFile: keyFile, atomically: true, encoding: .utf8)
             let vending = try ChildProcess.start(
                 executable: "mr-example-token-vending", arguments: [],
                 environment: [
                     "MR_TOKEN_FILE": harness.output("anchors"), "MR_VENDING_KEY_FILE": keyFile,
-                    "MR_VENDING_ADDRESS": "127.0.0.1:0", "MR_VENDING_RATE": "60", "MR_VENDING_BURST": "6",
+                    "MR_VENDING_ADDRESS": "127.0.0.1:0", "MR_VENDING_RATE": "6", "MR_VENDING_BURST": "3",
                     "MR_VENDING_MIN_VALIDITY": "1",
                 ])
             let line = try #require(await vending.firstStdoutLine(), "\(vending.standardError)")
@@ -120,9 +120,6 @@ struct ExamplesTests {
             let anonymous = try await rawRequest(.GET, url, caFile: nil)
             #expect(anonymous.status == 401)
             #expect(anonymous.headers["WWW-Authenticate"].first == "Bearer")
-            let wrong = try await rawRequest(
-                .GET, url, caFile: nil, headers: [("Authorization", "Bearer \(TestIdentities.randomSecret())")])
-            #expect(wrong.status == 401)
 
             #expect(await sidecar.waitForStandardError(#""msg":"token refreshed""#))
             let authorized = [("Authorization", "Bearer \(key)")]
@@ -149,17 +146,21 @@ struct ExamplesTests {
             #expect(rotated, "a new token after the rotation")
             #expect(try JWTExpiry.expiry(of: secondToken) > Date())
 
-            // A burst of six at one a second: a caller that keeps asking is told when to come back.
-            var limited: RawResponse?
-            for _ in 0..<10 {
-                let response = try await rawRequest(.GET, url, caFile: nil, headers: authorized)
-                if response.status == 429 {
-                    limited = response
-                    break
-                }
+            // Wrong keys from this address (every device behind an ingress shares one): after the
+            // burst of three (the anonymous request above was the first) they are told when to come
+            // back, and the right key is still served.
+            var statuses: [Int] = []
+            for _ in 0..<6 {
+                let wrong = [("Authorization", "Bearer \(TestIdentities.randomSecret())")]
+                statuses.append(try await rawRequest(.GET, url, caFile: nil, headers: wrong).status)
             }
-            let tooMany = try #require(limited, "no 429 after a burst of requests")
-            #expect(Int(tooMany.headers["Retry-After"].first ?? "") ?? 0 >= 1)
+            #expect(statuses == [401, 401, 429, 429, 429, 429], "\(statuses)")
+            let limited = try await rawRequest(
+                .GET, url, caFile: nil, headers: [("Authorization", "Bearer \(TestIdentities.randomSecret())")])
+            #expect(Int(limited.headers["Retry-After"].first ?? "") ?? 0 >= 1)
+            for _ in 0..<10 {
+                #expect(try await rawRequest(.GET, url, caFile: nil, headers: authorized).status == 200)
+            }
 
             vending.signal(SIGTERM)
             #expect(await vending.exitStatus() == 0, "\(vending.standardError)")
@@ -168,6 +169,64 @@ struct ExamplesTests {
             let logs = vending.standardOutput + vending.standardError
             expectNoSecret([key, firstToken, secondToken], in: logs, "the service's logs")
             expectNoSecrets(sidecar, harness.secrets())
+        }
+    }
+
+    @Test(
+        "TokenVendingService behind an ingress: X-Forwarded-For names the caller only from a trusted proxy; a spray of addresses does not clear a caller's record; a short key is refused at start"
+    )
+    func tokenVendingBehindIngress() async throws {
+        try await withTemporaryDirectory { directory in
+            let keyFile = directory.appending(path: "vending.key").path
+            try "too-short-a-key".write(toFile: keyFile, atomically: true, encoding: .utf8)
+            let base = [
+                "MR_TOKEN_FILE": directory.appending(path: "token").path, "MR_VENDING_KEY_FILE": keyFile,
+                "MR_VENDING_ADDRESS": "127.0.0.1:0", "MR_VENDING_RATE": "1", "MR_VENDING_BURST": "2",
+            ]
+            let weak = try ChildProcess.start(executable: "mr-example-token-vending", arguments: [], environment: base)
+            #expect(await weak.exitStatus() == 2)
+            #expect(weak.standardOutput.contains("shorter than 32 random bytes"), "\(weak.standardOutput)")
+
+            try (TestIdentities.randomSecret() + TestIdentities.randomSecret()).write(
+                toFile: keyFile, atomically: true, encoding: .utf8)
+            func start(_ extra: [String: String]) async throws -> (ChildProcess, String) {
+                let vending = try ChildProcess.start(
+                    executable: "mr-example-token-vending", arguments: [],
+                    environment: base.merging(extra) { $1 })
+                let line = try #require(await vending.firstStdoutLine(), "\(vending.standardError)")
+                return (vending, "http://127.0.0.1:\(line.replacing("listening on ", with: ""))/token")
+            }
+            func fail(_ url: String, from address: String) async throws -> Int {
+                try await rawRequest(
+                    .GET, url, caFile: nil,
+                    headers: [
+                        ("Authorization", "Bearer wrong-\(address)"), ("X-Forwarded-For", "\(address), 127.0.0.1"),
+                    ]
+                ).status
+            }
+
+            // Not trusted: X-Forwarded-For is ignored, every failure is 127.0.0.1's.
+            let (direct, directURL) = try await start([:])
+            #expect(try await fail(directURL, from: "203.0.113.1") == 401)
+            #expect(try await fail(directURL, from: "203.0.113.2") == 401)
+            #expect(try await fail(directURL, from: "203.0.113.3") == 429)
+            direct.signal(SIGTERM)
+            #expect(await direct.exitStatus() == 0)
+
+            // The ingress (127.0.0.0/8 here) is trusted: each device has its own record, and 60 new
+            // addresses (past MR_VENDING_MAX_CALLERS) evict those that failed once, not the caller
+            // out of failures.
+            let (proxied, url) = try await start([
+                "MR_VENDING_TRUSTED_PROXIES": "127.0.0.0/8", "MR_VENDING_MAX_CALLERS": "20",
+            ])
+            #expect(try await fail(url, from: "203.0.113.1") == 401)
+            #expect(try await fail(url, from: "203.0.113.1") == 401)
+            #expect(try await fail(url, from: "203.0.113.1") == 429)
+            #expect(try await fail(url, from: "203.0.113.2") == 401, "another device is not charged")
+            for index in 0..<60 { _ = try await fail(url, from: "198.51.100.\(index)") }
+            #expect(try await fail(url, from: "203.0.113.1") == 429, "the record survived the spray")
+            proxied.signal(SIGTERM)
+            #expect(await proxied.exitStatus() == 0)
         }
     }
 
