@@ -87,8 +87,7 @@ package struct AtomicFileSink: TokenSink {
         let folder = open(directory, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC)
         guard folder >= 0 else {
             let code = errno
-            var info = stat()
-            if code == ELOOP || (code == ENOTDIR && lstat(directory, &info) == 0 && info.st_mode & S_IFMT == S_IFLNK) {
+            if code == ELOOP || (code == ENOTDIR && FileStatus.isSymbolicLink(directory)) {
                 throw SidecarError(
                     .writeFailed,
                     "\(directory) is a symbolic link, not a folder: tokens are written into a real folder only"
