@@ -7,27 +7,40 @@ import SidecarInjector
 import TestSupport
 import Testing
 
+/// The webhook binary (`mr-token-sidecar webhook` on loopback ports, with `arguments`) serving a
+/// fresh certificate written into `directory`; its `/mutate` port.
+func startWebhookProcess(
+    in directory: URL, name: String, arguments: [String] = []
+) async throws -> (
+    ChildProcess, Int, WebhookCertificateFiles
+) {
+    let files = try WebhookCertificateFiles(directory: directory, name: name)
+    let certificate = directory.appending(path: "tls.crt").path
+    let key = directory.appending(path: "tls.key").path
+    try files.install(certificate: certificate, key: key)
+    let webhook = try ChildProcess.start(
+        executable: "mr-token-sidecar",
+        arguments: [
+            "webhook", "--address", "127.0.0.1:0", "--probe-address", "127.0.0.1:0", "--tls-cert-file",
+            certificate, "--tls-key-file", key, "--sidecar-image", "registry.example/mr-token-sidecar:0.1.0",
+        ] + arguments,
+        environment: [:])
+    let port = try #require(await webhook.listeningPort("webhook listening"))
+    return (webhook, port, files)
+}
+
 @Suite("mr-token-sidecar webhook as a child process")
 struct WebhookProcessTests {
     @Test("webhook serves /mutate over TLS from the real binary and exits 0 on SIGTERM")
     func webhookBinary() async throws {
         try await withTemporaryDirectory { directory in
-            let files = try WebhookCertificateFiles(directory: directory, name: "binary")
-            let certificate = directory.appending(path: "tls.crt").path
-            let key = directory.appending(path: "tls.key").path
-            try files.install(certificate: certificate, key: key)
-            let child = try ChildProcess.start(
-                executable: "mr-token-sidecar",
+            let (child, port, files) = try await startWebhookProcess(
+                in: directory, name: "binary",
                 arguments: [
-                    "webhook", "--address", "127.0.0.1:0", "--probe-address", "127.0.0.1:0", "--tls-cert-file",
-                    certificate,
-                    "--tls-key-file", key, "--sidecar-image", "registry.example/mr-token-sidecar:0.1.0",
                     "--allowed-credentials",
                     CredentialConfiguration.Kind.allCases.map(\.rawValue).joined(separator: ","),
                     "--allow-image-override",
-                ],
-                environment: [:])
-            let port = try #require(await child.listeningPort("webhook listening"))
+                ])
             let pod = try AdmissionFixtures.pod("plain")
             let response = try await rawRequest(
                 .POST, "https://127.0.0.1:\(port)/mutate", caFile: files.caFile,
@@ -83,19 +96,8 @@ struct WebhookProcessTests {
     @Test("after SIGTERM, /readyz fails at once while /mutate still answers for the shutdown delay, then exit 0")
     func shutdownDelay() async throws {
         try await withTemporaryDirectory { directory in
-            let files = try WebhookCertificateFiles(directory: directory, name: "drain")
-            let certificate = directory.appending(path: "tls.crt").path
-            let key = directory.appending(path: "tls.key").path
-            try files.install(certificate: certificate, key: key)
-            let child = try ChildProcess.start(
-                executable: "mr-token-sidecar",
-                arguments: [
-                    "webhook", "--address", "127.0.0.1:0", "--probe-address", "127.0.0.1:0", "--tls-cert-file",
-                    certificate, "--tls-key-file", key, "--sidecar-image", "registry.example/mr-token-sidecar:0.1.0",
-                    "--shutdown-delay", "3s",
-                ],
-                environment: [:])
-            let mutate = try #require(await child.listeningPort("webhook listening"))
+            let (child, mutate, files) = try await startWebhookProcess(
+                in: directory, name: "drain", arguments: ["--shutdown-delay", "3s"])
             let probes = try #require(await child.listeningPort("probe server listening"))
             #expect(try await rawRequest(.GET, "http://127.0.0.1:\(probes)/readyz", caFile: nil).status == 200)
             let stopping = ContinuousClock.now

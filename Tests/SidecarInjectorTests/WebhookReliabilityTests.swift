@@ -10,181 +10,175 @@ import Testing
 /// several threads; and meanwhile a client sending a small review every 100 ms, on a kept-alive
 /// connection and on new ones, as the API server does. The attacker connects from 127.0.0.2 (a
 /// pod), the client from 127.0.0.1 (the API server). Prints the client's latencies as JSON.
-let webhookAbuser = #"""
-    import http.client, json, os, socket, ssl, sys, threading, time
-    port, ca, seconds, idle, halfopen, flooders = sys.argv[1], sys.argv[2], float(sys.argv[3]), int(sys.argv[4]), int(sys.argv[5]), int(sys.argv[6])
-    good_review, big_reviews = open(sys.argv[7], "rb").read(), [open(p, "rb").read() for p in sys.argv[8:]]
-    context = ssl.create_default_context(cafile=ca)
-    attacker = ("127.0.0.2", 0)
-    stop = time.monotonic() + seconds
-    figures = {"idleOpened": 0, "halfOpenOpened": 0, "floodSent": 0, "floodAnswers": {}, "goodSent": 0, "goodFailed": 0, "latenciesMs": []}
-    lock = threading.Lock()
+/// The well-behaved client of both scripts, as the API server sends reviews: a small one every
+/// 100 ms from 127.0.0.1, alternately on a kept-alive and on a new connection, each answer's
+/// latency or failure counted in `figures` (`goodSent`, `goodFailed`, `latenciesMs`).
+let webhookGoodClient = #"""
+    import http.client, json, time
 
-    def hold_idle():
-        socks = []
-        while time.monotonic() < stop:
-            socks = [s for s in socks if not closed(s)]
-            while len(socks) < idle:
-                try:
-                    s = socket.create_connection(("127.0.0.1", int(port)), timeout=5, source_address=attacker)
-                    s.setblocking(False)
-                    socks.append(s)
-                    with lock: figures["idleOpened"] += 1
-                except OSError:
-                    break
-            time.sleep(0.2)
-        for s in socks: s.close()
-
-    def closed(s):
-        try:
-            if isinstance(s, ssl.SSLSocket):
-                return s.recv(1) == b""
-            return s.recv(1, socket.MSG_PEEK) == b""
-        except (BlockingIOError, ssl.SSLWantReadError, ssl.SSLWantWriteError):
-            return False
-        except (OSError, ValueError):
-            return True
-
-    def hold_half_open(index):
-        conns = []
-        while time.monotonic() < stop:
-            conns = [c for c in conns if not closed(c)]
-            while len(conns) < halfopen // 2:
-                try:
-                    raw = socket.create_connection(("127.0.0.1", int(port)), timeout=5, source_address=attacker)
-                    if index % 2 == 0:
-                        raw.sendall(b"\x16\x03\x01\x02\x00\x01\x00\x01\xfc\x03\x03")  # a ClientHello cut short
-                        conn = raw
-                    else:
-                        conn = context.wrap_socket(raw, server_hostname="127.0.0.1")
-                        conn.sendall(b"POST /mutate HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n")  # no end
-                    conn.setblocking(False)
-                    conns.append(conn)
-                    with lock: figures["halfOpenOpened"] += 1
-                except OSError:
-                    break
-            time.sleep(0.2)
-        for c in conns: c.close()
-
-    def flood(index):
-        while time.monotonic() < stop:
-            body = big_reviews[index % len(big_reviews)]
+    def good_client(port, context, good_review, stop, figures):
+        kept = None
+        while time.monotonic() < stop - 1:
+            started = time.monotonic()
             try:
-                conn = http.client.HTTPSConnection(
-                    "127.0.0.1", int(port), context=context, timeout=30, source_address=attacker)
-                conn.request("POST", "/mutate", body=body, headers={"Content-Type": "application/json"})
-                status = conn.getresponse().status
-                conn.close()
-            except Exception as error:
-                status = type(error).__name__
-            with lock:
-                figures["floodSent"] += 1
-                figures["floodAnswers"][str(status)] = figures["floodAnswers"].get(str(status), 0) + 1
+                if kept is None or figures["goodSent"] % 2 == 0:
+                    if kept is not None: kept.close()
+                    kept = http.client.HTTPSConnection(
+                        "127.0.0.1", int(port), context=context, timeout=10, source_address=("127.0.0.1", 0))
+                kept.request("POST", "/mutate", body=good_review, headers={"Content-Type": "application/json"})
+                response = kept.getresponse()
+                answer = json.loads(response.read())
+                ok = response.status == 200 and answer["response"]["allowed"] is True
+            except Exception:
+                ok, kept = False, None
+            figures["goodSent"] += 1
+            if ok:
+                figures["latenciesMs"].append((time.monotonic() - started) * 1000)
+            else:
+                figures["goodFailed"] += 1
+            time.sleep(0.1)
 
-    threads = [threading.Thread(target=hold_idle)] + [threading.Thread(target=hold_half_open, args=(i,)) for i in range(2)]
-    threads += [threading.Thread(target=flood, args=(i,)) for i in range(flooders)]
-    for t in threads: t.start()
-    time.sleep(1)  # the attack is on before the first good review
-    kept = None
-    while time.monotonic() < stop - 1:
-        started = time.monotonic()
-        try:
-            if kept is None or figures["goodSent"] % 2 == 0:
-                if kept is not None: kept.close()
-                kept = http.client.HTTPSConnection(
-                    "127.0.0.1", int(port), context=context, timeout=10, source_address=("127.0.0.1", 0))
-            kept.request("POST", "/mutate", body=good_review, headers={"Content-Type": "application/json"})
-            response = kept.getresponse()
-            answer = json.loads(response.read())
-            ok = response.status == 200 and answer["response"]["allowed"] is True
-        except Exception as error:
-            ok, kept = False, None
-        figures["goodSent"] += 1
-        if ok:
-            figures["latenciesMs"].append((time.monotonic() - started) * 1000)
-        else:
-            figures["goodFailed"] += 1
-        time.sleep(0.1)
-    for t in threads: t.join()
-    print(json.dumps(figures), flush=True)
     """#
+
+let webhookAbuser =
+    webhookGoodClient + #"""
+        import http.client, json, os, socket, ssl, sys, threading, time
+        port, ca, seconds, idle, halfopen, flooders = sys.argv[1], sys.argv[2], float(sys.argv[3]), int(sys.argv[4]), int(sys.argv[5]), int(sys.argv[6])
+        good_review, big_reviews = open(sys.argv[7], "rb").read(), [open(p, "rb").read() for p in sys.argv[8:]]
+        context = ssl.create_default_context(cafile=ca)
+        attacker = ("127.0.0.2", 0)
+        stop = time.monotonic() + seconds
+        figures = {"idleOpened": 0, "halfOpenOpened": 0, "floodSent": 0, "floodAnswers": {}, "goodSent": 0, "goodFailed": 0, "latenciesMs": []}
+        lock = threading.Lock()
+
+        def hold_idle():
+            socks = []
+            while time.monotonic() < stop:
+                socks = [s for s in socks if not closed(s)]
+                while len(socks) < idle:
+                    try:
+                        s = socket.create_connection(("127.0.0.1", int(port)), timeout=5, source_address=attacker)
+                        s.setblocking(False)
+                        socks.append(s)
+                        with lock: figures["idleOpened"] += 1
+                    except OSError:
+                        break
+                time.sleep(0.2)
+            for s in socks: s.close()
+
+        def closed(s):
+            try:
+                if isinstance(s, ssl.SSLSocket):
+                    return s.recv(1) == b""
+                return s.recv(1, socket.MSG_PEEK) == b""
+            except (BlockingIOError, ssl.SSLWantReadError, ssl.SSLWantWriteError):
+                return False
+            except (OSError, ValueError):
+                return True
+
+        def hold_half_open(index):
+            conns = []
+            while time.monotonic() < stop:
+                conns = [c for c in conns if not closed(c)]
+                while len(conns) < halfopen // 2:
+                    try:
+                        raw = socket.create_connection(("127.0.0.1", int(port)), timeout=5, source_address=attacker)
+                        if index % 2 == 0:
+                            raw.sendall(b"\x16\x03\x01\x02\x00\x01\x00\x01\xfc\x03\x03")  # a ClientHello cut short
+                            conn = raw
+                        else:
+                            conn = context.wrap_socket(raw, server_hostname="127.0.0.1")
+                            conn.sendall(b"POST /mutate HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n")  # no end
+                        conn.setblocking(False)
+                        conns.append(conn)
+                        with lock: figures["halfOpenOpened"] += 1
+                    except OSError:
+                        break
+                time.sleep(0.2)
+            for c in conns: c.close()
+
+        def flood(index):
+            while time.monotonic() < stop:
+                body = big_reviews[index % len(big_reviews)]
+                try:
+                    conn = http.client.HTTPSConnection(
+                        "127.0.0.1", int(port), context=context, timeout=30, source_address=attacker)
+                    conn.request("POST", "/mutate", body=body, headers={"Content-Type": "application/json"})
+                    status = conn.getresponse().status
+                    conn.close()
+                except Exception as error:
+                    status = type(error).__name__
+                with lock:
+                    figures["floodSent"] += 1
+                    figures["floodAnswers"][str(status)] = figures["floodAnswers"].get(str(status), 0) + 1
+
+        threads = [threading.Thread(target=hold_idle)] + [threading.Thread(target=hold_half_open, args=(i,)) for i in range(2)]
+        threads += [threading.Thread(target=flood, args=(i,)) for i in range(flooders)]
+        for t in threads: t.start()
+        time.sleep(1)  # the attack is on before the first good review
+        good_client(port, context, good_review, stop, figures)
+        for t in threads: t.join()
+        print(json.dumps(figures), flush=True)
+        """#
 
 /// Stalled bodies: silent TCP connections, then TLS connections that send a review's head with
 /// `Content-Length: 100000` and one byte of body, from 127.0.0.2; meanwhile a client sends a small
 /// review every 100 ms from 127.0.0.1. Prints the client's figures and, for each stalled
 /// connection, how long it stayed open (`null`: still open at the end).
-let webhookStaller = #"""
-    import http.client, json, socket, ssl, sys, threading, time
-    port, ca, seconds, silent, stalled = sys.argv[1], sys.argv[2], float(sys.argv[3]), int(sys.argv[4]), int(sys.argv[5])
-    good_review = open(sys.argv[6], "rb").read()
-    context = ssl.create_default_context(cafile=ca)
-    attacker = ("127.0.0.2", 0)
-    figures = {"goodSent": 0, "goodFailed": 0, "latenciesMs": [], "silentOpenSeconds": [], "stalledOpenSeconds": []}
-    connections = []  # (kind, socket, opened at, closed after)
+let webhookStaller =
+    webhookGoodClient + #"""
+        import http.client, json, socket, ssl, sys, threading, time
+        port, ca, seconds, silent, stalled = sys.argv[1], sys.argv[2], float(sys.argv[3]), int(sys.argv[4]), int(sys.argv[5])
+        good_review = open(sys.argv[6], "rb").read()
+        context = ssl.create_default_context(cafile=ca)
+        attacker = ("127.0.0.2", 0)
+        figures = {"goodSent": 0, "goodFailed": 0, "latenciesMs": [], "silentOpenSeconds": [], "stalledOpenSeconds": []}
+        connections = []  # (kind, socket, opened at, closed after)
 
-    def open_silent():
-        s = socket.create_connection(("127.0.0.1", int(port)), timeout=5, source_address=attacker)
-        return s
+        def open_silent():
+            s = socket.create_connection(("127.0.0.1", int(port)), timeout=5, source_address=attacker)
+            return s
 
-    def open_stalled():
-        raw = socket.create_connection(("127.0.0.1", int(port)), timeout=5, source_address=attacker)
-        conn = context.wrap_socket(raw, server_hostname="127.0.0.1")
-        conn.sendall(b"POST /mutate HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: 100000\r\n\r\n{")
-        return conn
+        def open_stalled():
+            raw = socket.create_connection(("127.0.0.1", int(port)), timeout=5, source_address=attacker)
+            conn = context.wrap_socket(raw, server_hostname="127.0.0.1")
+            conn.sendall(b"POST /mutate HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: 100000\r\n\r\n{")
+            return conn
 
-    for kind, count, opener in (("silent", silent, open_silent), ("stalled", stalled, open_stalled)):
-        for _ in range(count):
-            try:
-                connections.append([kind, opener(), time.monotonic(), None])
-            except OSError:
-                connections.append([kind, None, time.monotonic(), 0.0])  # refused or cut during the handshake
-
-    stop = time.monotonic() + seconds
-    def watch():
-        while time.monotonic() < stop:
-            for entry in connections:
-                kind, conn, opened, closed_after = entry
-                if closed_after is not None:
-                    continue
+        for kind, count, opener in (("silent", silent, open_silent), ("stalled", stalled, open_stalled)):
+            for _ in range(count):
                 try:
-                    conn.setblocking(False)
-                    data = conn.recv(65536)
-                    if data == b"":
-                        entry[3] = time.monotonic() - opened
-                except (BlockingIOError, ssl.SSLWantReadError, ssl.SSLWantWriteError):
-                    pass
-                except (OSError, ValueError):
-                    entry[3] = time.monotonic() - opened
-            time.sleep(0.05)
-    watcher = threading.Thread(target=watch)
-    watcher.start()
+                    connections.append([kind, opener(), time.monotonic(), None])
+                except OSError:
+                    connections.append([kind, None, time.monotonic(), 0.0])  # refused or cut during the handshake
 
-    kept = None
-    while time.monotonic() < stop - 1:
-        started = time.monotonic()
-        try:
-            if kept is None or figures["goodSent"] % 2 == 0:
-                if kept is not None: kept.close()
-                kept = http.client.HTTPSConnection(
-                    "127.0.0.1", int(port), context=context, timeout=10, source_address=("127.0.0.1", 0))
-            kept.request("POST", "/mutate", body=good_review, headers={"Content-Type": "application/json"})
-            response = kept.getresponse()
-            answer = json.loads(response.read())
-            ok = response.status == 200 and answer["response"]["allowed"] is True
-        except Exception:
-            ok, kept = False, None
-        figures["goodSent"] += 1
-        if ok:
-            figures["latenciesMs"].append((time.monotonic() - started) * 1000)
-        else:
-            figures["goodFailed"] += 1
-        time.sleep(0.1)
-    watcher.join()
-    for kind, conn, opened, closed_after in connections:
-        figures[kind + "OpenSeconds"].append(closed_after)
-        if conn is not None: conn.close()
-    print(json.dumps(figures), flush=True)
-    """#
+        stop = time.monotonic() + seconds
+        def watch():
+            while time.monotonic() < stop:
+                for entry in connections:
+                    kind, conn, opened, closed_after = entry
+                    if closed_after is not None:
+                        continue
+                    try:
+                        conn.setblocking(False)
+                        data = conn.recv(65536)
+                        if data == b"":
+                            entry[3] = time.monotonic() - opened
+                    except (BlockingIOError, ssl.SSLWantReadError, ssl.SSLWantWriteError):
+                        pass
+                    except (OSError, ValueError):
+                        entry[3] = time.monotonic() - opened
+                time.sleep(0.05)
+        watcher = threading.Thread(target=watch)
+        watcher.start()
+
+        good_client(port, context, good_review, stop, figures)
+        watcher.join()
+        for kind, conn, opened, closed_after in connections:
+            figures[kind + "OpenSeconds"].append(closed_after)
+            if conn is not None: conn.close()
+        print(json.dumps(figures), flush=True)
+        """#
 
 @Suite("Reliability: the webhook under abuse", .serialized)
 struct WebhookReliabilityTests {
@@ -205,21 +199,10 @@ struct WebhookReliabilityTests {
     )
     func stalledBodies() async throws {
         try await withTemporaryDirectory { directory in
-            let files = try WebhookCertificateFiles(directory: directory, name: "stalled")
-            let certificate = directory.appending(path: "tls.crt").path
-            let key = directory.appending(path: "tls.key").path
-            try files.install(certificate: certificate, key: key)
+            let (webhook, port, files) = try await startWebhookProcess(
+                in: directory, name: "stalled", arguments: ["--log-level", "notice", "--body-timeout", "5s"])
             let good = directory.appending(path: "good.json")
             try Data(AdmissionFixtures.review(try AdmissionFixtures.pod("workload-identity"))).write(to: good)
-            let webhook = try ChildProcess.start(
-                executable: "mr-token-sidecar",
-                arguments: [
-                    "webhook", "--address", "127.0.0.1:0", "--probe-address", "127.0.0.1:0", "--tls-cert-file",
-                    certificate, "--tls-key-file", key, "--sidecar-image", "registry.example/mr-token-sidecar:0.1.0",
-                    "--log-level", "notice", "--body-timeout", "5s",
-                ],
-                environment: [:])
-            let port = try #require(await webhook.listeningPort("webhook listening"))
             let seconds = 20
             let staller = try ChildProcess.startSystem(
                 "/usr/bin/python3",
@@ -268,10 +251,8 @@ struct WebhookReliabilityTests {
     func abuse() async throws {
         let seconds = Reliability.count(ci: 20, full: 60)
         try await withTemporaryDirectory { directory in
-            let files = try WebhookCertificateFiles(directory: directory, name: "abuse")
-            let certificate = directory.appending(path: "tls.crt").path
-            let key = directory.appending(path: "tls.key").path
-            try files.install(certificate: certificate, key: key)
+            let (webhook, port, files) = try await startWebhookProcess(
+                in: directory, name: "abuse", arguments: ["--log-level", "notice"])
             let good = directory.appending(path: "good.json")
             try Data(AdmissionFixtures.review(try AdmissionFixtures.pod("workload-identity"))).write(to: good)
             // Over the body limit (refused unread), just under it with many values (the most
@@ -289,15 +270,6 @@ struct WebhookReliabilityTests {
                 try Data(body).write(to: path)
                 bigPaths.append(path.path)
             }
-            let webhook = try ChildProcess.start(
-                executable: "mr-token-sidecar",
-                arguments: [
-                    "webhook", "--address", "127.0.0.1:0", "--probe-address", "127.0.0.1:0", "--tls-cert-file",
-                    certificate, "--tls-key-file", key, "--sidecar-image", "registry.example/mr-token-sidecar:0.1.0",
-                    "--log-level", "notice", "--body-timeout", "5s",
-                ],
-                environment: [:])
-            let port = try #require(await webhook.listeningPort("webhook listening"))
 
             let abuser = try ChildProcess.startSystem(
                 "/usr/bin/python3",

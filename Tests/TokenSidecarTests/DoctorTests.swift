@@ -267,16 +267,8 @@ struct DoctorTests {
     )
     func outsideTextEscaped() async throws {
         try await withSidecar { harness in
-            let identities = harness.fixture.identities
             let escape = "\u{1B}[2J\u{1B}]0;owned\u{07}"
-            let secretFile = harness.directory.appending(path: "secret").path
-            try identities.clientSecret.write(toFile: secretFile, atomically: true, encoding: .utf8)
-            let entra = TestAccount(
-                name: "entra", accountId: identities.accountId,
-                credential: [
-                    "type: clientSecret", "tenantId: \(identities.tenantId)", "clientId: \(identities.clientId)",
-                    "secretFile: \(secretFile)", "authorityHost: \(harness.fixture.baseURL.absoluteString)",
-                ].joined(separator: "\n      "))
+            let entra = try harness.clientSecretAccount(authorityHost: harness.fixture.baseURL.absoluteString)
             // A key file that is a link to a name with control characters in it.
             var linked = harness.defaultAccount
             linked.name = "linked"

@@ -124,6 +124,20 @@ struct SidecarHarness {
         fixture.emulator.requests.filter { $0.endpoint == .sts && $0.path.contains(accountId) }
     }
 
+    /// An account authenticating with the emulator's client secret, written to a file of the
+    /// harness's folder, its Entra ID requests sent to `authorityHost` (`nil`: the public cloud's).
+    func clientSecretAccount(name: String = "entra", authorityHost: String? = nil) throws -> TestAccount {
+        let identities = fixture.identities
+        let secretFile = directory.appending(path: "\(name).secret").path
+        try identities.clientSecret.write(toFile: secretFile, atomically: true, encoding: .utf8)
+        let lines =
+            [
+                "type: clientSecret", "tenantId: \(identities.tenantId)", "clientId: \(identities.clientId)",
+                "secretFile: \(secretFile)",
+            ] + (authorityHost.map { ["authorityHost: \($0)"] } ?? [])
+        return TestAccount(name: name, accountId: identities.accountId, credential: lines.joined(separator: "\n      "))
+    }
+
     /// Every secret this harness knows, for log scans.
     func secrets(extra: [String] = []) -> [String] {
         var values = fixture.identities.secrets + extra

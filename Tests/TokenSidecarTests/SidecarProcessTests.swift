@@ -375,19 +375,11 @@ struct SidecarProcessTests {
     )
     func configCannotRouteSecrets() async throws {
         try await withAzureBehindProxy { harness, proxy in
-            let identities = harness.fixture.identities
             var key = harness.defaultAccount
             key.endpoint = ""
-            let secretFile = harness.directory.appending(path: "client-secret").path
-            try identities.clientSecret.write(toFile: secretFile, atomically: true, encoding: .utf8)
             // A client secret sent to the public cloud's Entra ID (no authorityHost), its token to the
             // emulator's STS (an allowed host).
-            let entra = TestAccount(
-                name: "entra", accountId: identities.accountId,
-                credential: [
-                    "type: clientSecret", "tenantId: \(identities.tenantId)", "clientId: \(identities.clientId)",
-                    "secretFile: \(secretFile)",
-                ].joined(separator: "\n      "))
+            let entra = try harness.clientSecretAccount()
             // What a ConfigMap editor writes: the emulator's CA (a key they added to the ConfigMap) and
             // their proxy, which routes Azure's names to the emulator, where they read what arrives.
             try harness.writeConfig([key, entra], extra: "proxy:\n  url: \(proxy.url(credentials: "mr:pr0xy-pass"))")
