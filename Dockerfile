@@ -7,43 +7,40 @@
 # The base images. The runtime base, whose files ship in the image, is pinned by digest (the
 # multi-arch index, so amd64 and arm64 alike); move it with the tag's new digest when distroless
 # publishes security fixes (`crane digest gcr.io/distroless/cc-debian12:nonroot`, or Renovate).
-# The builder is a tag: only the binary and zlib leave it, and no digest of swift:6.2-bookworm
-# could be verified where this was written; pin it in your build from your mirror:
-#   docker build --build-arg BUILDER=swift:6.2-bookworm@sha256:... .
-ARG BUILDER=swift:6.2-bookworm
+# The builder is the Swift release of .swift-version, the one every test and benchmark runs with
+# (scripts/check-kubernetes.sh keeps the two equal); only the binary, zlib and the SBOM leave it.
+# No digest of it could be verified where this was written; pin it in your build from your mirror:
+#   docker build --build-arg BUILDER=swift:6.3.1-bookworm@sha256:... .
+ARG BUILDER=swift:6.3.1-bookworm
 ARG RUNTIME=gcr.io/distroless/cc-debian12:nonroot@sha256:9dac0a79194e45a7da0158a9c6da57b217585af0786db3845d1f0ec1a0dd182f
 
 # checkov:skip=CKV_DOCKER_7: the base images are the build arguments above, whose defaults carry version tags (and the runtime's a digest).
 FROM ${BUILDER} AS build
-# libyaml-dev: the config parser (a system library of the package), linked from its libyaml.a
-# through a pkg-config file whose folder holds only the archive (as scripts/lib.sh does). The
-# binary also needs zlib, copied next to it (distroless cc has glibc, libgcc and libstdc++).
-# Nothing names an architecture: the paths come from dpkg, so the same file builds for amd64 and
-# arm64 (docker buildx build --platform linux/amd64,linux/arm64; see docs/kubernetes.md).
-# DL3008 (pin apt versions): the Debian release of the Swift image fixes libyaml's version, and a
-# pin would break the build at its next security update.
+# libyaml-dev: the config parser (a system library of the package), linked from its libyaml.a.
+# python3: writes the SBOM. Nothing names an architecture: the paths come from dpkg, so the same
+# file builds for amd64 and arm64 (docker buildx build --platform linux/amd64,linux/arm64; see
+# docs/kubernetes.md).
+# DL3008 (pin apt versions): the Debian release of the Swift image fixes their versions, and a pin
+# would break the build at its next security update; the SBOM records the versions used.
 SHELL ["/bin/bash", "-o", "pipefail", "-c"]
 # hadolint ignore=DL3008
 RUN apt-get update \
-    && apt-get install -y --no-install-recommends libyaml-dev \
+    && apt-get install -y --no-install-recommends libyaml-dev python3 \
     && rm -rf /var/lib/apt/lists/*
 WORKDIR /src
-COPY Package.swift VERSION ./
+# Package.resolved: the dependency versions every test ran with, not the newest of the day.
+COPY Package.swift Package.resolved VERSION .swift-version LICENSE ./
 COPY Sources ./Sources
 COPY Tests ./Tests
 COPY Benchmarks ./Benchmarks
 COPY Examples ./Examples
-RUN mkdir -p /opt/static-yaml/lib /opt/static-yaml/pkgconfig \
-    && ln -s "$(dpkg -L libyaml-dev | grep '/libyaml\.a$')" /opt/static-yaml/lib/libyaml.a \
-    && printf 'Name: LibYAML\nDescription: libyaml, linked statically\nVersion: 0.2\nLibs: -L/opt/static-yaml/lib -lyaml\nCflags:\n' \
-        > /opt/static-yaml/pkgconfig/yaml-0.1.pc
-ENV PKG_CONFIG_PATH=/opt/static-yaml/pkgconfig
-# --no-export-dynamic: the executable exports no dynamic symbols (almost 5 MB of tables nothing reads).
-RUN swift build -c release --product mr-token-sidecar --static-swift-stdlib -Xswiftc -gnone -Xlinker --no-export-dynamic \
-    && install -D -m 0755 "$(swift build -c release --show-bin-path)/mr-token-sidecar" /out/usr/local/bin/mr-token-sidecar \
-    && strip /out/usr/local/bin/mr-token-sidecar \
-    && libz="$(dpkg -L zlib1g | grep '/libz\.so\.1$')" \
-    && install -D -m 0644 "$(readlink -f "$libz")" "/out/usr/lib/$(basename "$(dirname "$libz")")/libz.so.1"
+COPY scripts/lib.sh scripts/build-release.sh scripts/sbom.py ./scripts/
+# The file times and the SBOM's timestamp: give the commit's time for a reproducible image
+# (docker buildx build --build-arg SOURCE_DATE_EPOCH=$(git log -1 --format=%ct) .).
+ARG SOURCE_DATE_EPOCH=0
+# The recipe scripts/build-image.sh runs too: the same flags and checks (FoundationEssentials only,
+# no emulator, the size budget); zlib, which distroless cc lacks; the SBOM.
+RUN SOURCE_DATE_EPOCH="${SOURCE_DATE_EPOCH}" scripts/build-release.sh /out
 
 FROM ${RUNTIME}
 # The release version (the VERSION file; scripts/build-image.sh passes it the same way).
@@ -54,7 +51,6 @@ LABEL org.opencontainers.image.title="mr-token-sidecar" \
       org.opencontainers.image.documentation="docs/kubernetes.md in the source tree" \
       org.opencontainers.image.licenses="MIT"
 COPY --from=build /out/ /
-COPY LICENSE /usr/share/licenses/mr-token-sidecar/LICENSE
 USER 65532:65532
 # checkov:skip=CKV_DOCKER_2: Kubernetes probes (/healthz, /readyz) are the health checks; a Docker HEALTHCHECK needs a shell or HTTP client the distroless image does not have.
 ENTRYPOINT ["/usr/local/bin/mr-token-sidecar"]

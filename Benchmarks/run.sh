@@ -10,11 +10,11 @@ cd "$ROOT"
 ensure_debian_packages libyaml-dev python3 binutils curl openssl
 # perf task-clock for the idle CPU, where the distribution has it (else /proc ticks are used).
 command -v perf >/dev/null || ensure_debian_packages linux-perf || true
-ensure_swift
+ensure_swift strict
 BENCH_VENV="$ROOT/.build-venv-bench"
-ensure_venv "$BENCH_VENV" azure-mixedreality-authentication azure-identity matplotlib
+ensure_venv "$BENCH_VENV" Benchmarks/requirements.txt
 
-FLAGS=(-c release --static-swift-stdlib -Xswiftc -gnone -Xlinker --no-export-dynamic)
+FLAGS=("${RELEASE_FLAGS[@]}")  # the image's release flags (scripts/lib.sh)
 use_static_libyaml
 for product in mr-token-sidecar mr-sts-emulator mr-micro-benchmarks mr-webhook-load; do
     log "swift build ${FLAGS[*]} --product $product"

@@ -1,9 +1,12 @@
 #!/usr/bin/env bash
 # Builds the mr-token-sidecar image with buildah from scratch, as an OCI archive, where no
 # registry is reachable (the Dockerfile needs the official Swift and distroless images). The
-# runtime layout is the Dockerfile's: the release binary (static Swift stdlib, stripped) at
+# binary comes from the Dockerfile's own recipe, scripts/build-release.sh (same flags, checks and
+# SBOM); the runtime layout is the Dockerfile's: the release binary at
 # /usr/local/bin/mr-token-sidecar, exactly the shared libraries ldd lists for it, the CA bundle,
-# passwd/group entries for 65532, user 65532, the same entrypoint, arguments and labels.
+# passwd/group entries for 65532, user 65532, the same entrypoint, arguments and labels. Writes
+# the archive, its SBOM (.cdx.json) and its manifest digest (.digest) side by side; two builds of
+# one commit give one digest.
 #   scripts/build-image.sh [OUTPUT]   (default build/mr-token-sidecar.oci.tar)
 set -euo pipefail
 source "$(dirname "$0")/lib.sh"
@@ -11,54 +14,16 @@ cd "$ROOT"
 OUTPUT="${1:-$ROOT/build/mr-token-sidecar.oci.tar}"
 VERSION=$(tr -d "[:space:]" < VERSION)
 
-ensure_swift
-ensure_debian_packages libyaml-dev buildah ca-certificates binutils
+ensure_swift strict
+ensure_debian_packages libyaml-dev buildah ca-certificates binutils python3
 
-# The release flags of the Dockerfile: static Swift standard library, no debug info, and no
-# dynamic symbol table (an executable exports nothing; that is 4 MB of .dynsym and .dynstr).
-FLAGS=(-c release --static-swift-stdlib -Xswiftc -gnone -Xlinker --no-export-dynamic)
-use_static_libyaml
-log "swift build ${FLAGS[*]} --product mr-token-sidecar"
-swift build "${FLAGS[@]}" --product mr-token-sidecar
-BINARY="$(swift build "${FLAGS[@]}" --show-bin-path)/mr-token-sidecar"
-
-STAGE=$(mktemp -d)
-trap 'rm -rf "$STAGE"' EXIT
-install -D -m 0755 "$BINARY" "$STAGE/usr/local/bin/mr-token-sidecar"
-strip "$STAGE/usr/local/bin/mr-token-sidecar"
-# The lean-binary contract (docs/benchmarks.md): only FoundationEssentials (no full Foundation,
-# whose ICU data alone is 30 MB), and a stripped binary under 39 MB (37.9 MB today: it may not grow unnoticed).
-if ldd "$BINARY" | grep -q libyaml; then
-    echo "libyaml is linked as a shared library; the release binary carries libyaml.a" >&2
-    exit 1
-fi
-if nm "$BINARY" | grep -q '\$s10Foundation' || grep -qa 'icudt' "$BINARY"; then
-    echo "the binary links full Foundation or ICU (a dependency imports Foundation): keep to FoundationEssentials" >&2
-    exit 1
-fi
-# The production binary links no emulator (the demo is its own executable).
-if nm "$BINARY" | grep -q 'STSEmulator'; then
-    echo "the binary links the STS emulator: only mr-token-sidecar-demo and the tests may" >&2
-    exit 1
-fi
-stripped_bytes=$(stat -c %s "$STAGE/usr/local/bin/mr-token-sidecar")
-if [ "$stripped_bytes" -ge 39000000 ]; then
-    echo "the stripped binary is $stripped_bytes bytes, over the 39 MB budget: see docs/benchmarks.md (the binary)" >&2
-    exit 1
-fi
-echo "binary: $stripped_bytes bytes stripped, no \$s10Foundation symbol, no icudt, no STSEmulator symbol"
-# Exactly the shared libraries the binary needs, at the paths the loader looks for them.
-ldd "$BINARY" | awk '/=>/ {print $3} /^\t\/.*ld-linux/ {print $1}' | sort -u | while read -r library; do
-    [ -n "$library" ] || continue
-    install -D -m 0755 "$(readlink -f "$library")" "$STAGE$library"
-done
-install -D -m 0644 /etc/ssl/certs/ca-certificates.crt "$STAGE/etc/ssl/certs/ca-certificates.crt"
-install -D -m 0644 LICENSE "$STAGE/usr/share/licenses/mr-token-sidecar/LICENSE"
-install -d -m 0755 "$STAGE/etc"
-printf 'root:x:0:0:root:/root:/sbin/nologin\nnonroot:x:65532:65532:nonroot:/home/nonroot:/sbin/nologin\n' > "$STAGE/etc/passwd"
-printf 'root:x:0:\nnonroot:x:65532:\n' > "$STAGE/etc/group"
-install -d -m 0755 "$STAGE/home/nonroot" "$STAGE/etc/mr-token-sidecar" "$STAGE/var/run/mixedreality" "$STAGE/tmp"
-chmod 1777 "$STAGE/tmp"
+# The Dockerfile's recipe (scripts/build-release.sh), with the files the distroless base would
+# bring: the binary, its libraries, the CA bundle, passwd and group, and the SBOM.
+WORK=$(mktemp -d)
+trap 'rm -rf "$WORK"' EXIT
+STAGE="$WORK/root"
+export SOURCE_DATE_EPOCH="${SOURCE_DATE_EPOCH:-$(git log -1 --format=%ct 2>/dev/null || echo 0)}"
+scripts/build-release.sh "$STAGE" --with-runtime
 
 export BUILDAH_ISOLATION=chroot STORAGE_DRIVER=vfs
 container=$(buildah from scratch)
@@ -76,16 +41,23 @@ buildah config \
     "$container"
 mkdir -p "$(dirname "$OUTPUT")"
 rm -f "$OUTPUT"
-buildah commit --quiet --format oci --rm "$container" "oci-archive:$OUTPUT:mr-token-sidecar:$VERSION" >/dev/null
+# --timestamp: the image's creation time and its files' times are the commit's, so that two builds
+# of one commit give one digest; no builder label (it names buildah's version).
+buildah commit --quiet --format oci --rm --timestamp "$SOURCE_DATE_EPOCH" --identity-label=false \
+    "$container" "oci-archive:$OUTPUT:mr-token-sidecar:$VERSION" >/dev/null
+# The SBOM next to the archive, as in the image.
+cp "$STAGE/usr/share/doc/mr-token-sidecar/sbom.cdx.json" "${OUTPUT%.oci.tar}.cdx.json"
+# The manifest's digest: what a registry would name the image by.
+digest=$(tar -xOf "$OUTPUT" index.json | python3 -c 'import json, sys; print(json.load(sys.stdin)["manifests"][0]["digest"])')
+echo "$digest" > "${OUTPUT%.oci.tar}.digest"
 
 binary_bytes=$(stat -c %s "$STAGE/usr/local/bin/mr-token-sidecar")
 library_bytes=$( { find "$STAGE/lib" "$STAGE/lib64" "$STAGE/usr/lib" -type f -printf '%s\n' 2>/dev/null || true; } | awk '{s+=$1} END {print s+0}')
 total_bytes=$(du -sb "$STAGE" | cut -f1)
 archive_bytes=$(stat -c %s "$OUTPUT")
 mib() { awk -v b="$1" 'BEGIN {printf "%.1f", b / 1048576}'; }
-echo "image: $OUTPUT"
+echo "image: $OUTPUT ($digest), SBOM ${OUTPUT%.oci.tar}.cdx.json"
 echo "image size: $(mib "$total_bytes") MiB uncompressed ($(mib "$archive_bytes") MiB archive): binary $(mib "$binary_bytes") MiB, shared libraries $(mib "$library_bytes") MiB, CA bundle and /etc the rest"
-ldd "$BINARY" | sed 's/^/  needs: /'
 
 # The README quotes the size: keep it true (within 5%).
 stated=$(sed -n 's/.*The image weighs \([0-9.]*\) MiB uncompressed.*/\1/p' README.md | head -1)

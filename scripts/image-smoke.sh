@@ -58,7 +58,9 @@ ACCOUNT_KEY=$(python3 -c 'import secrets; print(secrets.token_urlsafe(32))')
 mkdir -p "$WORK/secret" "$WORK/out"
 printf '%s' "$ACCOUNT_KEY" > "$WORK/secret/key"
 chmod 0444 "$WORK/secret/key"
-chown 65532:65532 "$WORK/out"
+# The output folder as an emptyDir with fsGroup 65532: root's, writable through its group.
+chgrp 65532 "$WORK/out"
+chmod 2775 "$WORK/out"
 "$BIN_DIR/mr-sts-emulator" --port 0 --ca-out "$WORK/secret/ca.pem" --account "$ACCOUNT_ID:$ACCOUNT_KEY" \
     > "$WORK/emulator.json" 2> "$WORK/emulator.log" &
 EMULATOR_PID=$!
@@ -101,6 +103,24 @@ mode = stat.S_IMODE(os.stat(sys.argv[1]).st_mode)
 assert mode == 0o440, oct(mode)
 print("run --once: token written, mode 0440, valid for", int(claims["exp"] - time.time()), "s")
 PY
+
+log "podman run $IMAGE run --once, failing, with its termination message bind-mounted"
+# As the kubelet does: a file it made, mounted over /dev/termination-log, writable by the
+# container's user, in a folder the user cannot write. The summary must be written in place.
+mkdir -p "$WORK/termination"
+: > "$WORK/termination/log"
+chmod 0666 "$WORK/termination/log"
+printf 'not-the-key' > "$WORK/secret/wrong"
+sed -e "s|keyFile: /etc/mr/key|keyFile: /etc/mr/wrong|" -e "s|anchors.token|failing.token|" "$WORK/config.yaml" > "$WORK/failing.yaml"
+chmod 0444 "$WORK/secret/wrong" "$WORK/failing.yaml"
+status=0
+podman run --rm "${RUN_FLAGS[@]}" -v "$WORK/failing.yaml:/etc/mr-token-sidecar/failing.yaml:ro" \
+    -v "$WORK/termination/log:/dev/termination-log" "$IMAGE" run --once --config /etc/mr-token-sidecar/failing.yaml \
+    2>/dev/null || status=$?
+[ "$status" = "1" ] || { echo "run --once with a wrong key: exit $status, expected 1" >&2; exit 1; }
+grep -q "1 account(s) without a token" "$WORK/termination/log" \
+    || { echo "the termination message was not written to the bind-mounted /dev/termination-log" >&2; exit 1; }
+echo "run --once, failing: exit 1, its summary in the bind-mounted termination message"
 
 log "podman run -d $IMAGE (the default command: run)"
 SIDECAR=$(podman run -d "${RUN_FLAGS[@]}" "$IMAGE")
@@ -165,6 +185,15 @@ anon_kib=$(awk '/RssAnon/ {print $2}' "/proc/$PID/status")
 echo "webhook RSS: $((rss_kib / 1024)) MiB ($((anon_kib / 1024)) MiB anonymous)"
 if [ "$rss_kib" -gt $((40 * 1024)) ]; then
     echo "the webhook no longer fits the chart's 40Mi request (webhook.resources)" >&2
+    exit 1
+fi
+# README.md and the chart's values quote the webhook's RSS: one figure, and still true (within 25%).
+readme_mib=$(sed -n 's/.*as the webhook it runs in about \([0-9]*\) MiB.*/\1/p' README.md | head -1)
+chart_mib=$(sed -n 's/.*image-smoke.sh measures about \([0-9]*\) MiB of RSS.*/\1/p' charts/mr-token-sidecar/values.yaml | head -1)
+measured_mib=$((rss_kib / 1024))
+if [ -z "$readme_mib" ] || [ "$readme_mib" != "$chart_mib" ] \
+    || ! awk -v s="$readme_mib" -v m="$measured_mib" 'BEGIN {exit !(m >= s * 0.75 && m <= s * 1.25)}'; then
+    echo "the webhook's RSS is $measured_mib MiB; README.md says ${readme_mib:-?} MiB and the chart's values ${chart_mib:-?} MiB: make them one true figure" >&2
     exit 1
 fi
 podman stop --time 20 "$WEBHOOK" >/dev/null

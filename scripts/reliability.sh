@@ -9,7 +9,7 @@ set -euo pipefail
 source "$(dirname "$0")/lib.sh"
 cd "$ROOT"
 ensure_debian_packages libyaml-dev python3
-ensure_swift
+ensure_swift strict
 mkdir -p build
 log "swift build --build-tests"
 MR_STRICT=1 swift build --build-tests

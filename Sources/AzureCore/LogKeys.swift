@@ -54,6 +54,7 @@ package enum LogKeys {
     package static let accountsUnchanged = "mr.accounts_unchanged"
     package static let bytes = "mr.bytes"
     package static let version = "mr.version"
+    package static let executor = "mr.executor"
     package static let sidecarImage = "mr.sidecar_image"
     package static let nativeSidecar = "mr.native_sidecar"
     package static let notAfter = "mr.not_after"
@@ -106,6 +107,10 @@ package enum LogKeys {
         (accountsUnchanged, .integer, "accounts a reload left running"),
         (bytes, .integer, "memory given back when idle"),
         (version, .string, "the release"),
+        (
+            executor, .string,
+            "what runs Swift concurrency's jobs: installed (NIO's event loops), requestedDefault, unsupportedToolchain, hookTaken"
+        ),
         (sidecarImage, .string, "the image the webhook injects"),
         (nativeSidecar, .boolean, "whether the webhook injects native sidecars"),
         (notAfter, .string, "the serving certificate's expiry, RFC 3339"),

@@ -1,6 +1,9 @@
+import AzureCore
 import CExecutorHooks
+package import Logging
 import NIOCore
 import NIOPosix
+import Synchronization
 
 /// Runs Swift concurrency's global executor on NIO's event loops, immediate and delayed jobs
 /// alike, so that an idle daemon never wakes.
@@ -28,12 +31,72 @@ package enum GlobalExecutor {
             @convention(thin) (Int64, Int64, Int64, Int64, Int32, UnownedJob) -> Void
         ) -> Void
 
-    /// Installs the hooks; call once, first thing in `main`, before any task exists. Returns
-    /// `false` (and changes nothing) when another executor hook is already installed, or when
-    /// `MR_GLOBAL_EXECUTOR=dispatch` asks for the default executor.
+    /// What ``installNIO(environment:toolchainSupported:)`` did.
+    package enum Installation: String, Sendable, Equatable {
+        /// Every job runs on NIO's event loops.
+        case installed
+        /// `MR_GLOBAL_EXECUTOR=dispatch` asked for Swift's default executor.
+        case requestedDefault
+        /// This binary was compiled by another Swift release than the one the hooks were written
+        /// and tested for: the default executor runs.
+        case unsupportedToolchain
+        /// Something else set a hook first: it is left alone, and the default executor runs.
+        case hookTaken
+
+        /// The line that says so, at debug level.
+        package var description: String {
+            switch self {
+            case .installed: "Swift concurrency runs on NIO's event loops"
+            case .requestedDefault: "Swift's default global executor runs (MR_GLOBAL_EXECUTOR=dispatch)"
+            case .unsupportedToolchain:
+                "Swift's default global executor runs: the event-loop hooks are for the Swift release of .swift-version (6.3), and this binary was compiled by another"
+            case .hookTaken: "Swift's default global executor runs: another executor hook was installed first"
+            }
+        }
+    }
+
+    /// Whether this binary was compiled by the Swift release the hooks were written and tested
+    /// for. The hooks' signatures and the runtime's clock ids are the runtime's private interface,
+    /// which changed between releases (as NIO guards its own takeover by compiler version).
+    package static let toolchainSupported: Bool = {
+        #if compiler(>=6.3) && compiler(<6.4)
+        true
+        #else
+        false
+        #endif
+    }()
+
+    /// Logs at debug what `main` installed, if it installed anything.
+    package static func logInstallation(to logger: Logger) {
+        guard let installation else { return }
+        logger.debug(
+            "\(installation.description)", metadata: [LogKeys.executor: "\(installation.rawValue)"])
+    }
+
+    /// What the process's `main` installed, for its first debug line.
+    package static var installation: Installation? { installed.withLock { $0 } }
+    private static let installed = Mutex<Installation?>(nil)
+
+    /// Installs the hooks; call once, first thing in `main`, before any task exists. Changes
+    /// nothing when `MR_GLOBAL_EXECUTOR=dispatch` asks for the default executor, when the binary
+    /// was compiled by another Swift release than ``toolchainSupported`` names, or when another
+    /// executor hook is already installed.
+    /// - Parameters:
+    ///   - environment: Where `MR_GLOBAL_EXECUTOR` is read.
+    ///   - toolchainSupported: Whether the compiler was the one the hooks were made for (the
+    ///     tests pass `false` to take the other path).
     @discardableResult
-    package static func installNIO(environment: [String: String]) -> Bool {
-        if environment["MR_GLOBAL_EXECUTOR"] == "dispatch" { return false }
+    package static func installNIO(
+        environment: [String: String], toolchainSupported: Bool = toolchainSupported
+    ) -> Installation {
+        let outcome = install(environment: environment, toolchainSupported: toolchainSupported)
+        installed.withLock { $0 = $0 ?? outcome }
+        return outcome
+    }
+
+    private static func install(environment: [String: String], toolchainSupported: Bool) -> Installation {
+        if environment["MR_GLOBAL_EXECUTOR"] == "dispatch" { return .requestedDefault }
+        guard toolchainSupported else { return .unsupportedToolchain }
         let enqueue: Enqueue = { job, _ in
             GlobalExecutor.schedule(job, in: 0)
         }
@@ -43,10 +106,11 @@ package enum GlobalExecutor {
         let enqueueWithDeadline: EnqueueWithDeadline = { seconds, nanoseconds, _, _, clock, job, _ in
             GlobalExecutor.schedule(job, at: seconds, nanoseconds, clock: clock)
         }
-        return mr_install_executor_hooks(
+        let installed = mr_install_executor_hooks(
             unsafeBitCast(enqueue, to: UnsafeRawPointer.self),
             unsafeBitCast(enqueueWithDelay, to: UnsafeRawPointer.self),
-            unsafeBitCast(enqueueWithDeadline, to: UnsafeRawPointer.self)) == 1
+            unsafeBitCast(enqueueWithDeadline, to: UnsafeRawPointer.self))
+        return installed == 1 ? .installed : .hookTaken
     }
 
     /// Runs the job on an event loop (the current one when called from one), now or after a delay.

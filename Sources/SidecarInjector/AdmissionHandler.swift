@@ -10,8 +10,8 @@ import Foundation
 package struct AdmissionHandler: Sendable {
     /// The largest body read. An AdmissionReview of a pod at the API server's 1.5 MiB object
     /// limit (etcd's) is about 1.5 MiB (`SidecarInjectorTests` measures it); 2 MiB leaves room
-    /// for JSON that encodes larger than the stored object, and keeps one large review in the
-    /// chart's 64 MiB limit under a flood (3 MiB did not: 79 MiB in `WebhookReliabilityTests`).
+    /// for JSON that encodes larger than the stored object, and keeps the anonymous memory of a
+    /// flood of large reviews well inside the chart's 128Mi limit (docs/reliability.md).
     package static let maxBodyBytes = 2 << 20
 
     /// The JSON bounds of a body: Kubernetes objects nest less than 20 deep, and a pod at the

@@ -48,6 +48,7 @@ struct RunCommand: AsyncParsableCommand {
         let environment = ProcessInfo.processInfo.environment
         let configuration = try options.load(environment: environment) { terminate("mr-token-sidecar: \($0)") }
         let (logger, box) = configuration.log.makeLogger()
+        GlobalExecutor.logInstallation(to: logger)
         let app: SidecarApp
         do {
             app = try SidecarApp.build(

@@ -263,6 +263,7 @@ struct WebhookCommand: AsyncParsableCommand {
     func run() async throws {
         let (logger, _) = LogConfiguration(level: logLevel, format: logFormat).makeLogger(
             label: "mr-token-sidecar-webhook")
+        GlobalExecutor.logInstallation(to: logger)
         let settings = InjectorSettings(
             image: sidecarImage, imagePullPolicy: sidecarImagePullPolicy, nativeSidecar: !legacySidecar,
             probePort: sidecarPort,

@@ -3,7 +3,7 @@ import SidecarConfig
 import TestSupport
 import Testing
 
-@Suite("Fuzzing the config parser")
+@Suite("Fuzzing the config parser", Reliability.heavySuite)
 struct ConfigFuzzTests {
     @Test("The YAML config loader answers every input with a config or a ConfigError")
     func config() throws {

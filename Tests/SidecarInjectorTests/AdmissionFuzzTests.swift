@@ -4,7 +4,7 @@ import Testing
 
 @testable import SidecarInjector
 
-@Suite("Fuzzing the AdmissionReview parser")
+@Suite("Fuzzing the AdmissionReview parser", Reliability.heavySuite)
 struct AdmissionFuzzTests {
     @Test("The webhook answers every AdmissionReview body with 200 or 400")
     func admission() throws {

@@ -180,7 +180,7 @@ let webhookStaller =
         print(json.dumps(figures), flush=True)
         """#
 
-@Suite("Reliability: the webhook under abuse", .serialized)
+@Suite("Reliability: the webhook under abuse", .serialized, Reliability.heavySuite)
 struct WebhookReliabilityTests {
     /// An AdmissionReview of the workload-identity fixture whose pod carries `annotations`
     /// annotations of `size` bytes each.

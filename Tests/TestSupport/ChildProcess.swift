@@ -31,13 +31,17 @@ package final class ChildProcess: Sendable {
     /// An "application" that waits for SIGUSR1 (unblocked: a test runner's threads block signals
     /// and children inherit the mask), prints `got SIGUSR1` and exits 0; it prints `ready`
     /// first, and gives up after `seconds`.
-    package static func signalTarget(seconds: Int = 60) throws -> ChildProcess {
-        try startSystem(
-            "/usr/bin/env",
-            [
-                "python3", "-c",
-                "import signal, sys\nsignal.signal(signal.SIGUSR1, lambda *_: (print('got SIGUSR1', flush=True), sys.exit(0)))\nsignal.pthread_sigmask(signal.SIG_SETMASK, [])\nsignal.alarm(\(seconds))\nprint('ready', flush=True)\nsignal.pause()",
-            ])
+    /// With `asImageUser` (and this process root), it runs as ``imageUser``.
+    package static func signalTarget(seconds: Int = 60, asImageUser: Bool = false) throws -> ChildProcess {
+        let python = [
+            "/usr/bin/env", "python3", "-c",
+            "import signal, sys\nsignal.signal(signal.SIGUSR1, lambda *_: (print('got SIGUSR1', flush=True), sys.exit(0)))\nsignal.pthread_sigmask(signal.SIG_SETMASK, [])\nsignal.alarm(\(seconds))\nprint('ready', flush=True)\nsignal.pause()",
+        ]
+        if asImageUser && isRoot {
+            return try startSystem(
+                "/usr/bin/setpriv", ["--reuid=\(imageUser)", "--regid=\(imageUser)", "--clear-groups"] + python)
+        }
+        return try startSystem(python[0], Array(python.dropFirst()))
     }
 
     package static func startSystem(_ path: String, _ arguments: [String]) throws -> ChildProcess {
@@ -61,6 +65,53 @@ package final class ChildProcess: Sendable {
         let child = ChildProcess(process: process)
         try child.launch()
         return child
+    }
+
+    /// The user and group the image runs as.
+    package static let imageUser: UInt32 = 65532
+
+    /// Whether this process is root, and so can run children as ``imageUser``.
+    package static var isRoot: Bool { getuid() == 0 }
+
+    /// Starts `executable` from the build folder as the image runs it: as uid and gid
+    /// ``imageUser``, no other group, when this process is root (through `setpriv`), as the current
+    /// user otherwise (who is then not root either).
+    package static func startAsImageUser(
+        executable: String, arguments: [String], environment: [String: String]? = nil
+    ) throws -> ChildProcess {
+        guard isRoot else { return try start(executable: executable, arguments: arguments, environment: environment) }
+        let process = Process()
+        process.executableURL = URL(fileURLWithPath: "/usr/bin/setpriv")
+        process.arguments =
+            ["--reuid=\(imageUser)", "--regid=\(imageUser)", "--clear-groups", "--"]
+            + [binDirectory.appendingPathComponent(executable).path] + arguments
+        if let environment { process.environment = environment }
+        let child = ChildProcess(process: process)
+        try child.launch()
+        return child
+    }
+
+    /// A folder as Kubernetes mounts one for the image's user: owned by root, not writable by
+    /// ``imageUser`` (as non-root: not writable by anyone), holding `files` that are writable by it
+    /// (the bind-mounted termination message) or not (`writable: false`: a Secret's files).
+    package static func rootOwnedFolder(
+        _ folder: URL, files: [String: (content: String, writable: Bool)] = [:]
+    ) throws {
+        try FileManager.default.createDirectory(at: folder, withIntermediateDirectories: true)
+        for (name, file) in files {
+            let path = folder.appending(path: name).path
+            try file.content.write(toFile: path, atomically: false, encoding: .utf8)
+            guard chmod(path, file.writable ? 0o666 : 0o444) == 0 else { throw TestFailure("chmod \(path)") }
+        }
+        guard chmod(folder.path, 0o555) == 0 else { throw TestFailure("chmod \(folder.path)") }
+    }
+
+    /// A folder as Kubernetes makes an `emptyDir` with the pod's `fsGroup`: owned by root and group
+    /// ``imageUser``, group-writable, new files taking the group (setgid).
+    package static func groupWritableFolder(_ folder: URL) throws {
+        try FileManager.default.createDirectory(at: folder, withIntermediateDirectories: true)
+        if isRoot { guard chown(folder.path, 0, imageUser) == 0 else { throw TestFailure("chown \(folder.path)") } }
+        guard chmod(folder.path, isRoot ? 0o2775 : 0o2777) == 0 else { throw TestFailure("chmod \(folder.path)") }
     }
 
     private init(process: Process) {

@@ -8,6 +8,17 @@ package enum Reliability {
 
     package static func count(ci: Int, full: Int) -> Int { Self.full ? full : ci }
 
+    /// Whether the heavy suites run: they load both cores for a minute (fuzzing, floods, SIGKILL
+    /// loops, a 30-day soak), which would disturb the timing of the others beside them, so a plain
+    /// `swift test` leaves them out; `scripts/test.sh` runs them after the others with
+    /// `MR_HEAVY_TESTS=1`, `scripts/reliability.sh` with their full counts.
+    package static let heavy = full || ProcessInfo.processInfo.environment["MR_HEAVY_TESTS"] == "1"
+
+    /// The trait of a heavy suite.
+    package static var heavySuite: ConditionTrait {
+        .enabled(if: heavy, "a heavy suite: MR_HEAVY_TESTS=1 runs it (scripts/test.sh does, after the others)")
+    }
+
     /// One line of figures, collected by scripts/reliability.sh into docs/reliability.md.
     package static func report(_ name: String, _ figures: KeyValuePairs<String, Any>) {
         let text = figures.map { "\($0.key)=\($0.value)" }.joined(separator: " ")

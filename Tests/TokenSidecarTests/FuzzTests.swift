@@ -8,7 +8,7 @@ import Testing
 @testable import AzureIdentity
 @testable import MixedRealityAuthentication
 
-@Suite("Fuzzing the parsers: JWT, STS, Entra")
+@Suite("Fuzzing the parsers: JWT, STS, Entra", Reliability.heavySuite)
 struct FuzzTests {
     static let jwt = [
         "eyJhbGciOiJSUzI1NiIsInR5cCI6IkpXVCJ9.eyJhaWQiOiI2YThiMGMzZS0xMTExLTQyMjItODMzMy05NDQ0NTU1NTY2NjYiLCJleHAiOjE4MDAwMDAwMDAsImlhdCI6MTc5OTkxMzYwMH0.c2ln",

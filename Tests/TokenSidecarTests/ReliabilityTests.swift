@@ -96,7 +96,7 @@ func temporaries(in directory: String) -> [String] {
     }
 }
 
-@Suite("Reliability: torn reads, crashes, a full disk, hostile paths, broken TLS", .serialized)
+@Suite("Reliability: torn reads, crashes, a full disk, hostile paths, broken TLS", .serialized, Reliability.heavySuite)
 struct ReliabilityTests {
     @Test("No torn reads: readers in other processes see only whole tokens while the file rotates")
     func tornReads() async throws {

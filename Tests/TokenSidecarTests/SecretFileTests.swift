@@ -4,7 +4,7 @@ import STSEmulator
 import TestSupport
 import Testing
 
-@Suite("Secret files that go wrong under the running sidecar")
+@Suite("Secret files that go wrong under the running sidecar", Reliability.heavySuite)
 struct SecretFileTests {
     struct Case: CustomTestStringConvertible, Sendable {
         var name: String

@@ -126,6 +126,23 @@ struct SidecarProcessTests {
         }
     }
 
+    @Test(
+        "the executor a debug line names: NIO's event loops on this Swift release, the default one when MR_GLOBAL_EXECUTOR=dispatch asks"
+    )
+    func executorLine() async throws {
+        try await withSidecar { harness in
+            try harness.writeConfig([harness.defaultAccount], logLevel: "debug")
+            for (environment, expected) in [
+                ([:], #""mr.executor":"installed""#),
+                (["MR_GLOBAL_EXECUTOR": "dispatch"], #""mr.executor":"requestedDefault""#),
+            ] as [([String: String], String)] {
+                let child = try harness.start(["run", "--once"], environment: environment)
+                #expect(await child.exitStatus() == 0)
+                #expect(child.standardError.contains(expected), "\(child.standardError.prefix(600))")
+            }
+        }
+    }
+
     @Test("--once exits 1 naming the account that failed; the others are written")
     func onceFailure() async throws {
         try await withSidecar { harness in

@@ -63,7 +63,7 @@ final class ExchangeLog: Sendable {
     var all: [String: [Call]] { calls.withLock { $0 } }
 }
 
-@Suite("Soak: the real refresh loop over 30 simulated days", .serialized)
+@Suite("Soak: the real refresh loop over 30 simulated days", .serialized, Reliability.heavySuite)
 struct SoakTests {
     @Test(
         "50 accounts, 30 days, random outages, on a manual clock: no token expires while the upstream was reachable in its window"

@@ -5,7 +5,7 @@ import STSEmulator
 import TestSupport
 import Testing
 
-@Suite("Upstream faults against the running sidecar")
+@Suite("Upstream faults against the running sidecar", Reliability.heavySuite)
 struct UpstreamFaultTests {
     struct Case: CustomTestStringConvertible, Sendable {
         var name: String

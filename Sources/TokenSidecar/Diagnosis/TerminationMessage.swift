@@ -1,10 +1,5 @@
 import AzureCore
-
-#if canImport(FoundationEssentials)
-import FoundationEssentials
-#else
-import Foundation
-#endif
+import DaemonSupport
 
 /// The short, secret-free summary a failed start leaves where `kubectl describe pod` shows it: the
 /// container's termination message file.
@@ -25,18 +20,18 @@ package enum TerminationMessage {
         return text
     }
 
-    /// Writes `text`, cut to ``limit`` bytes on a character boundary. The default path is written
-    /// only when it exists (the kubelet creates it; elsewhere it is not ours to create); a path
-    /// given explicitly is created.
+    /// Writes `text`, cut to ``limit`` bytes on a character boundary, in place (the kubelet
+    /// bind-mounts the file, and its folder is not ours: no temporary file, no rename). The default
+    /// path is written only when it exists (the kubelet creates it; elsewhere it is not ours to
+    /// create); a path given explicitly is created.
     /// - Returns: Whether it was written.
     @discardableResult
     package static func write(_ text: String, to path: String, explicit: Bool) -> Bool {
-        guard explicit || FileManager.default.fileExists(atPath: path) else { return false }
         var cut = ""
         for character in text {
             if cut.utf8.count + String(character).utf8.count > limit { break }
             cut.append(character)
         }
-        return FileManager.default.createFile(atPath: path, contents: Data(cut.utf8))
+        return StandardStreams.overwrite(path, with: cut, create: explicit)
     }
 }

@@ -196,8 +196,14 @@ package final class ReadTracker: @unchecked Sendable {
             return tracked.account
         }
         guard let account else { return }
+        let wasRead = board.activity(account).readSinceWrite == true
         board.updateActivity(account) { $0.lastRead = time }
         metrics.reads(account, activity: board.activity(account))
+        if !wasRead {
+            logger.debug(
+                "the application read the new token",
+                metadata: [LogKeys.account: "\(account)", LogKeys.path: "\(path)"])
+        }
     }
 }
 

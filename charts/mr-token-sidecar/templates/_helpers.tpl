@@ -31,13 +31,42 @@ app.kubernetes.io/instance: {{ .Release.Name }}
 app.kubernetes.io/component: webhook
 {{- end }}
 
-{{- define "mr-token-sidecar.labels" -}}
+{{/* The labels of every object but the selector's. */}}
+{{- define "mr-token-sidecar.metaLabels" -}}
 helm.sh/chart: {{ printf "%s-%s" .Chart.Name .Chart.Version | replace "+" "_" | trunc 63 | trimSuffix "-" }}
-{{ include "mr-token-sidecar.selectorLabels" . }}
 app.kubernetes.io/version: {{ .Chart.AppVersion | quote }}
 app.kubernetes.io/managed-by: {{ .Release.Service }}
 {{- with .Values.commonLabels }}
 {{ toYaml . }}
+{{- end }}
+{{- end }}
+
+{{- define "mr-token-sidecar.labels" -}}
+{{ include "mr-token-sidecar.selectorLabels" . }}
+{{ include "mr-token-sidecar.metaLabels" . }}
+{{- end }}
+
+{{/* The `helm test` pod's labels: its own component, so that no selector of the webhook's (its
+Service, PodDisruptionBudget, NetworkPolicy) takes it for a webhook pod. */}}
+{{- define "mr-token-sidecar.checkSelectorLabels" -}}
+app.kubernetes.io/name: {{ include "mr-token-sidecar.name" . }}
+app.kubernetes.io/instance: {{ .Release.Name }}
+app.kubernetes.io/component: webhook-check
+{{- end }}
+
+{{- define "mr-token-sidecar.checkLabels" -}}
+{{ include "mr-token-sidecar.checkSelectorLabels" . }}
+{{ include "mr-token-sidecar.metaLabels" . }}
+{{- end }}
+
+{{/* An object's annotations, commonAnnotations and its own (which win), as an `annotations:` block,
+or nothing. Called with (list $root $own). */}}
+{{- define "mr-token-sidecar.annotations" -}}
+{{- $root := index . 0 }}
+{{- $all := merge (deepCopy (index . 1 | default dict)) (deepCopy ($root.Values.commonAnnotations | default dict)) }}
+{{- with $all }}
+annotations:
+  {{- toYaml . | nindent 2 }}
 {{- end }}
 {{- end }}
 

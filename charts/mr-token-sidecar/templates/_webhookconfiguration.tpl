@@ -18,10 +18,7 @@ metadata:
   {{- if and $root.Values.tls.certManager.enabled (not $root.Values.tls.existingSecret) }}
   {{- $_ := set $annotations "cert-manager.io/inject-ca-from" (printf "%s/%s" $root.Release.Namespace $service) }}
   {{- end }}
-  {{- with $annotations }}
-  annotations:
-    {{- toYaml . | nindent 4 }}
-  {{- end }}
+  {{- include "mr-token-sidecar.annotations" (list $root $annotations) | nindent 2 }}
 webhooks:
   - name: inject.mixedreality.azure.com
     admissionReviewVersions: ["v1"]
@@ -51,6 +48,11 @@ webhooks:
       {{- /* Updates that leave the spec as it is (labels, annotations, owners) never wait for the webhook. */}}
       - name: creation-or-spec-change
         expression: "request.operation != 'UPDATE' || object.spec != oldObject.spec"
+      {{- with $root.Values.webhook.matchConditions }}
+      {{- toYaml . | nindent 6 }}
+      {{- end }}
+    {{- else if $root.Values.webhook.matchConditions }}
+    {{- fail (printf "webhook.matchConditions needs Kubernetes 1.28 or later; this is %s" $root.Capabilities.KubeVersion.Version) }}
     {{- end }}
     objectSelector:
       {{- toYaml $root.Values.webhook.objectSelector | nindent 6 }}
