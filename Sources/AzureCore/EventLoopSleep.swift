@@ -9,7 +9,7 @@ import NIOPosix
 /// from then on. The daemons sleep with this instead so that, idle, they never wake
 /// (docs/benchmarks.md); a sleep costs one entry in an event loop's timer heap, folded into its
 /// `epoll_wait` timeout.
-public enum EventLoopSleep {
+public enum EventLoopSleep: Sendable {
     /// Suspends for `duration`, or throws `CancellationError` as soon as the task is cancelled.
     public static func sleep(for duration: Duration) async throws {
         try Task.checkCancellation()
