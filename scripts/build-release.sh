@@ -35,7 +35,7 @@ install -D -m 0755 "$BINARY" "$OUT/usr/local/bin/mr-token-sidecar"
 # an incremental build skip code generation and which nothing reads at run time. It hashes more
 # than the code (two builds in two folders gave the same bytes everywhere else), and the linker's
 # build id hashes it in turn: the build id is computed again over the stripped binary, so that the
-# same sources give the same bytes wherever they are built.
+# same sources give the same bytes in another folder (of the same path length: docs/kubernetes.md).
 strip --remove-section=.swift_modhash "$OUT/usr/local/bin/mr-token-sidecar"
 python3 - "$OUT/usr/local/bin/mr-token-sidecar" <<'PYTHON'
 import hashlib, struct, sys

@@ -65,8 +65,8 @@ ensure_venv() {
 # The release flags, one list for the image (scripts/build-release.sh) and the benchmarks: static
 # Swift standard library, no debug info, no dynamic symbol table (an executable exports nothing;
 # that is 4 MB of .dynsym and .dynstr), and source paths written relative to the package (C's
-# __FILE__, C++ lambda names, Swift's #filePath), so that the binary does not depend on the folder
-# it was built in.
+# __FILE__, C++ lambda names, Swift's #filePath), so that the binary hardly depends on the folder
+# it was built in (docs/kubernetes.md, "Reproducible", names what is left).
 RELEASE_FLAGS=(-c release --static-swift-stdlib -Xswiftc -gnone -Xlinker --no-export-dynamic
     -Xswiftc -file-prefix-map -Xswiftc "$ROOT=." -Xcc "-ffile-prefix-map=$ROOT=.")
 
