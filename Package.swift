@@ -60,10 +60,6 @@ let package = Package(
         // MARK: Client libraries
 
         // The release version (VERSION) as a C string.
-        // The Swift runtime's global-executor hooks, set from C (a static binary exports no symbols).
-        .target(name: "CExecutorHooks"),
-        // The idle trim, from a thread of its own (MemoryTrimmer).
-        .target(name: "CMemoryTrim"),
         .target(name: "CVersion", cSettings: [.define("MR_VERSION", to: "\"\(version)\"")]),
         .target(
             name: "AzureCore",
@@ -152,12 +148,27 @@ let package = Package(
             dependencies: ["AzureCore", "CYaml"],
             swiftSettings: swiftSettings
         ),
+        // The process-level choices of the executables, and only theirs: Swift concurrency on
+        // NIO's event loops (the runtime's hooks, set from C), the clock they sleep on, glibc's
+        // allocator tuned and the idle memory trim (docs/architecture.md, "The process runtime").
+        .target(name: "CProcessRuntime"),
+        .target(
+            name: "ProcessRuntime",
+            dependencies: [
+                "AzureCore", "CProcessRuntime",
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+            ],
+            swiftSettings: swiftSettings
+        ),
         // What the sidecar's and the webhook's servers share: serving a router until graceful
         // shutdown, /metrics, probe flags, JSON answers, the log handler.
         .target(
             name: "DaemonSupport",
             dependencies: [
-                "AzureCore", "CExecutorHooks",
+                "AzureCore",
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "HummingbirdCore", package: "hummingbird"),
@@ -181,7 +192,6 @@ let package = Package(
             name: "TokenSidecar",
             dependencies: [
                 "AzureCore", "AzureIdentity", "MixedRealityAuthentication", "SidecarConfig", "DaemonSupport",
-                "CMemoryTrim",
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "NIOConcurrencyHelpers", package: "swift-nio"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
@@ -216,7 +226,7 @@ let package = Package(
             name: "mr-token-sidecar",
             dependencies: [
                 "AzureCore", "MixedRealityAuthentication", "SidecarConfig", "DaemonSupport", "TokenSidecar",
-                "SidecarInjector",
+                "SidecarInjector", "ProcessRuntime",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
@@ -362,6 +372,14 @@ let package = Package(
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOHTTP1", package: "swift-nio"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+            ],
+            swiftSettings: swiftSettings
+        ),
+        .testTarget(
+            name: "ProcessRuntimeTests",
+            dependencies: [
+                "ProcessRuntime", "CProcessRuntime", "AzureCore", "TestSupport",
+                .product(name: "Logging", package: "swift-log"),
             ],
             swiftSettings: swiftSettings
         ),

@@ -43,6 +43,11 @@ public struct HTTPPipelineOptions: Sendable {
     /// sidecar reads its environment once and hands it to every account's client (reading the
     /// process's builds a dictionary of it each time); credentials pass their own.
     package var environment: [String: String]?
+    /// How a try waits for the next (its backoff or `Retry-After`); `nil`: `Task.sleep`. The
+    /// daemons pass their clock's sleep (an event-loop timer, so that a retry does not start
+    /// libdispatch's once-a-second monitor: docs/architecture.md, "The process runtime"); tests a
+    /// fake.
+    package var sleep: (@Sendable (Duration) async throws -> Void)?
 
     /// Creates pipeline options.
     /// - Parameters:
@@ -254,13 +259,11 @@ package struct HTTPPipeline: Sendable {
     /// - Parameters:
     ///   - options: The options.
     ///   - component: The component named in `User-Agent`, such as `mixedreality-authentication`.
-    ///   - sleep: How to wait between tries (tests pass a fake).
     /// - Throws: ``AzureCoreError`` (`tls`) when the extra CA file cannot be read,
     ///   (`invalidArgument`) when a proxy URL is not usable.
     package init(
         options: HTTPPipelineOptions,
-        component: String,
-        sleep: @escaping @Sendable (Duration) async throws -> Void = { try await EventLoopSleep.sleep(for: $0) }
+        component: String
     ) throws(AzureCoreError) {
         let environment = options.environment ?? ProcessInfo.processInfo.environment
         self.options = options
@@ -288,7 +291,7 @@ package struct HTTPPipeline: Sendable {
         }
         self.userAgent = agent
         self.environmentLogLevel = AzureLogging.levelFromEnvironment(environment)
-        self.sleep = sleep
+        self.sleep = options.sleep ?? { try await Task.sleep(for: $0) }
     }
 
     /// Sends a request, retrying as the options say, and returns the last response.

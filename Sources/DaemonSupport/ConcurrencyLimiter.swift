@@ -42,10 +42,10 @@ package final class ConcurrencyLimiter: Sendable {
         return try await body()
     }
 
-    /// Runs `body` holding a permit, or returns `nil` when none came within `wait`.
+    /// Runs `body` holding a permit, or returns `nil` when none came within `wait` on `clock`.
     /// - Throws: `CancellationError` when the task is cancelled; what `body` throws.
     package func withPermit<T: Sendable>(
-        waitingAtMost wait: Duration, _ body: () async throws -> T
+        waitingAtMost wait: Duration, on clock: any Clock<Duration>, _ body: () async throws -> T
     ) async throws
         -> T?
     {
@@ -59,7 +59,7 @@ package final class ConcurrencyLimiter: Sendable {
                 }
             }
             group.addTask {
-                try? await EventLoopSleep.sleep(for: wait)
+                try? await clock.sleep(for: wait)
                 return false
             }
             let first = await group.next() ?? false

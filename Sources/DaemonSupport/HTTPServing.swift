@@ -34,11 +34,12 @@ package enum HTTPServing {
     ///   - serverName: The `Server` header.
     ///   - what: What the server is, for the log line.
     ///   - logger: Where it logs.
+    ///   - clock: What a request waiting for its turn times out on.
     ///   - onListening: Called with the bound port.
     /// - Throws: When the address cannot be bound or the TLS configuration cannot be used.
     package static func serve(
         _ router: Router<PeerRequestContext>, tls: TLSConfiguration? = nil, limits: ServerLimits = ServerLimits(),
-        host: String, port: Int, serverName: String, what: String, logger: Logger,
+        host: String, port: Int, serverName: String, what: String, logger: Logger, clock: any Clock<Duration>,
         onListening: @escaping @Sendable (Int) -> Void
     ) async throws {
         var quiet = logger
@@ -53,7 +54,8 @@ package enum HTTPServing {
         }
         router.add(
             middleware: InFlightLimit(
-                limiter: ConcurrencyLimiter(limit: limits.maxRequestsInFlight), wait: limits.queueTimeout))
+                limiter: ConcurrencyLimiter(limit: limits.maxRequestsInFlight), wait: limits.queueTimeout,
+                clock: clock))
         // The server without Hummingbird's `Application`, whose `DateCache` service wakes the
         // process every second to format the `Date` header: `HTTPDate` formats it when a
         // response needs it, at most once a second, and an idle daemon never wakes.
@@ -110,6 +112,7 @@ package enum HTTPServing {
 struct InFlightLimit<Context: RequestContext>: RouterMiddleware {
     let limiter: ConcurrencyLimiter
     let wait: Duration
+    let clock: any Clock<Duration>
 
     func handle(
         _ request: Request, context: Context, next: (Request, Context) async throws -> Response
@@ -120,7 +123,7 @@ struct InFlightLimit<Context: RequestContext>: RouterMiddleware {
         if length > 0 || request.headers[.transferEncoding] != nil {
             return try await next(request, context)
         }
-        let response = try await limiter.withPermit(waitingAtMost: wait) { try await next(request, context) }
+        let response = try await limiter.withPermit(waitingAtMost: wait, on: clock) { try await next(request, context) }
         return response
             ?? Response(
                 status: .serviceUnavailable, headers: [.retryAfter: "1", .contentType: "application/json"],

@@ -58,10 +58,13 @@ public struct WebhookApp: Service {
     /// - Parameters:
     ///   - options: Addresses, certificate files, injection settings.
     ///   - logger: The logger.
+    ///   - clock: What the webhook sleeps and times out on: the executable passes an event-loop
+    ///     clock (an idle webhook never wakes), tests `ContinuousClock`.
     ///   - onListening: Called as each server starts listening.
     /// - Throws: ``InjectorError`` when an address is not `host:port`.
     public static func build(
-        options: WebhookOptions, logger: Logger, onListening: @escaping @Sendable (WebhookListener) -> Void = { _ in }
+        options: WebhookOptions, logger: Logger, clock: any Clock<Duration>,
+        onListening: @escaping @Sendable (WebhookListener) -> Void = { _ in }
     ) throws -> WebhookApp {
         guard let mutate = ServerConfiguration(address: options.address).hostAndPort else {
             throw InjectorError(.invalidArgument, "--address \(options.address) must be host:port")
@@ -78,14 +81,14 @@ public struct WebhookApp: Service {
             handler: AdmissionHandler(injector: Injector(settings: options.settings)), metrics: metrics,
             interval: options.certificateCheckInterval, limits: options.limits,
             lanes: AdmissionLanes(wait: options.limits.queueTimeout), readiness: readiness, logger: logger,
-            onListening: { onListening(.mutate($0)) })
+            clock: clock, onListening: { onListening(.mutate($0)) })
         let probes = WebhookProbeServer(
             host: probe.host, port: probe.port, readiness: readiness, registry: registry, limits: options.limits,
-            logger: logger,
+            logger: logger, clock: clock,
             onListening: { onListening(.probes($0)) })
         return WebhookApp(
             probes: probes, server: server, logger: logger,
-            drain: ShutdownDelay(delay: options.shutdownDelay, readiness: readiness, logger: logger))
+            drain: ShutdownDelay(delay: options.shutdownDelay, readiness: readiness, logger: logger, clock: clock))
     }
 
     let drain: ShutdownDelay
@@ -107,6 +110,7 @@ struct ShutdownDelay: Service {
     let delay: Duration
     let readiness: ProbeFlag
     let logger: Logger
+    let clock: any Clock<Duration>
 
     func run() async throws {
         do {
@@ -117,6 +121,6 @@ struct ShutdownDelay: Service {
         readiness.set(false)
         guard delay > .zero else { return }
         logger.notice("shutting down: /readyz fails while /mutate still answers for the shutdown delay")
-        try? await EventLoopSleep.sleep(for: delay)
+        try? await clock.sleep(for: delay)
     }
 }

@@ -12,6 +12,7 @@ struct WebhookProbeServer: Service {
     let registry: MetricsRegistry
     let limits: ServerLimits
     let logger: Logger
+    let clock: any Clock<Duration>
     let onListening: @Sendable (Int) -> Void
 
     func run() async throws {
@@ -26,7 +27,7 @@ struct WebhookProbeServer: Service {
         try await HTTPServing.serve(
             router, limits: limits, host: host, port: port, serverName: "mr-token-sidecar-webhook",
             what: "probe server",
-            logger: logger,
+            logger: logger, clock: clock,
             onListening: onListening)
     }
 }

@@ -27,6 +27,8 @@ struct WebhookServer: Service {
     let lanes: AdmissionLanes
     let readiness: ProbeFlag
     let logger: Logger
+    /// What the certificate checks and the waits for a turn sleep on.
+    let clock: any Clock<Duration>
     let onListening: @Sendable (Int) -> Void
 
     func run() async throws {
@@ -34,8 +36,7 @@ struct WebhookServer: Service {
         while first == nil {
             first = checkCertificate()
             if first == nil {
-                guard (try? await cancelWhenGracefulShutdown({ try await EventLoopSleep.sleep(for: interval) })) != nil
-                else {
+                guard (try? await cancelWhenGracefulShutdown({ try await clock.sleep(for: interval) })) != nil else {
                     return
                 }
             }
@@ -43,8 +44,7 @@ struct WebhookServer: Service {
         guard let first else { return }
         try await withThrowingTaskGroup(of: Void.self) { group in
             group.addTask {
-                while (try? await cancelWhenGracefulShutdown({ try await EventLoopSleep.sleep(for: interval) })) != nil
-                {
+                while (try? await cancelWhenGracefulShutdown({ try await clock.sleep(for: interval) })) != nil {
                     _ = checkCertificate()
                 }
             }
@@ -89,7 +89,7 @@ struct WebhookServer: Service {
         let router = Router(context: PeerRequestContext.self)
         router.post("/mutate") { request, _ -> Response in
             let started = ContinuousClock.now
-            let answer = await lanes.answer(request, handler: handler)
+            let answer = await lanes.answer(request, handler: handler, clock: clock)
             metrics.request(answer.result, duration: ContinuousClock.now - started)
             logger.log(
                 level: ["invalid", "denied", "busy"].contains(answer.result) ? .warning : .info, "admission review",
@@ -108,7 +108,7 @@ struct WebhookServer: Service {
         defer { readiness.set(false) }
         try await HTTPServing.serve(
             router, tls: tls, limits: limits, host: host, port: port, serverName: "mr-token-sidecar-webhook",
-            what: "webhook", logger: logger
+            what: "webhook", logger: logger, clock: clock
         ) { [readiness, onListening] bound in
             readiness.set(true)
             onListening(bound)
@@ -131,7 +131,9 @@ struct AdmissionLanes: Sendable {
     /// The longest a small review waits for its turn.
     let wait: Duration
 
-    func answer(_ request: Request, handler: AdmissionHandler) async -> AdmissionHandler.Answer {
+    func answer(
+        _ request: Request, handler: AdmissionHandler, clock: any Clock<Duration>
+    ) async -> AdmissionHandler.Answer {
         let declared = request.headers[.contentLength].flatMap { Int($0) }
         if let declared, declared > AdmissionHandler.maxBodyBytes {
             return AdmissionHandler.invalid("the body is larger than \(AdmissionHandler.maxBodyBytes >> 20) MiB")
@@ -144,7 +146,9 @@ struct AdmissionLanes: Sendable {
                 } catch {
                     return Self.cutShort(Self.smallBodyBytes)
                 }
-                let answer = try await small.withPermit(waitingAtMost: wait) { Self.answer(body, handler: handler) }
+                let answer = try await small.withPermit(waitingAtMost: wait, on: clock) {
+                    Self.answer(body, handler: handler)
+                }
                 return answer ?? AdmissionHandler.busy()
             }
             let answer = await large.withPermitIfFree {

@@ -200,6 +200,7 @@ struct DemoSidecar: Service {
         let app = try SidecarApp.build(
             configuration: configuration, configPath: configPath, environment: environment,
             version: ReleaseVersion.current, logger: logger, levelBox: box,
+            clock: SystemWallClock(timer: ContinuousClock()),
             onListening: { [root, tokenLifetime] port in
                 StandardStreams.output(
                     """

@@ -2,6 +2,7 @@ import ArgumentParser
 import AzureCore
 import DaemonSupport
 import Logging
+import ProcessRuntime
 import ServiceLifecycle
 import SidecarConfig
 import TokenSidecar
@@ -49,11 +50,15 @@ struct RunCommand: AsyncParsableCommand {
         let configuration = try options.load(environment: environment) { terminate("mr-token-sidecar: \($0)") }
         let (logger, box) = configuration.log.makeLogger()
         GlobalExecutor.logInstallation(to: logger)
-        let app: SidecarApp
+        // The process runtime's choices (docs/architecture.md): the wall clock sleeping on an
+        // event-loop timer, and the idle memory trim after each burst of refreshes.
+        let trimmer = MemoryTrimmer(logger: logger)
+        let app: SidecarApp<SystemWallClock>
         do {
             app = try SidecarApp.build(
                 configuration: configuration, configPath: options.watchedPath, environment: environment,
-                version: ProductInfo.version, logger: logger, levelBox: box, once: once)
+                version: ProductInfo.version, logger: logger, levelBox: box,
+                clock: SystemWallClock(timer: EventLoopClock()), onActivity: { trimmer.noteActivity() }, once: once)
         } catch {
             StandardStreams.error("\(options.source): \(error)\n")
             terminate("mr-token-sidecar: \(options.source): \(error)\n")
@@ -66,7 +71,9 @@ struct RunCommand: AsyncParsableCommand {
         logger.info(
             "\(ProductInfo.name) \(ProductInfo.version) starting",
             metadata: [LogKeys.config: "\(options.source)", LogKeys.version: "\(ProductInfo.version)"])
-        var group = ServiceGroupConfiguration(services: [.init(service: app)], logger: logger)
+        var group = ServiceGroupConfiguration(
+            services: [.init(service: app), .init(service: trimmer), .init(service: ReloadSignal(app: app))],
+            logger: logger)
         group.useProjectLogKeys()
         group.gracefulShutdownSignals = [.sigterm, .sigint]
         group.maximumGracefulShutdownDuration = .seconds(25)
@@ -79,7 +86,7 @@ struct RunCommand: AsyncParsableCommand {
         }
     }
 
-    private func runOnce(_ app: SidecarApp, logger: Logger) async throws {
+    private func runOnce(_ app: SidecarApp<SystemWallClock>, logger: Logger) async throws {
         let failures = await app.runOnce()
         guard failures.isEmpty else {
             for failure in failures {
@@ -97,6 +104,19 @@ struct RunCommand: AsyncParsableCommand {
             throw ExitCode(1)
         }
         logger.info("every token is on disk", metadata: [LogKeys.count: .integer(app.configuration.accounts.count)])
+    }
+}
+
+/// SIGHUP reloads the config file: the executable owns the process's signals and passes the
+/// request in.
+struct ReloadSignal: Service {
+    let app: SidecarApp<SystemWallClock>
+
+    func run() async throws {
+        let signals = await UnixSignalsSequence(trapping: .sighup)
+        await cancelWhenGracefulShutdown {
+            for await _ in signals { app.reload(reason: "SIGHUP") }
+        }
     }
 }
 

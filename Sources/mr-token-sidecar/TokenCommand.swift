@@ -37,7 +37,7 @@ struct TokenCommand: AsyncParsableCommand {
         let pipeline = configuration.pipelineOptions(applicationId: "\(ProductInfo.name)/\(ProductInfo.version)")
         do {
             let source = try CredentialFactory(environment: environment, pipeline: pipeline).tokenSource(for: selected)
-            let token = try await source.token(logger: logger).accessToken.token
+            let token = try await source.token(logger: logger).response.accessToken.token
             _ = try JWTExpiry.claims(of: token)
             StandardStreams.output(token + "\n")
         } catch {

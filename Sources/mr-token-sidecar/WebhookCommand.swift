@@ -2,6 +2,7 @@ import ArgumentParser
 import AzureCore
 import DaemonSupport
 import Logging
+import ProcessRuntime
 import ServiceLifecycle
 import SidecarConfig
 import SidecarInjector
@@ -283,7 +284,7 @@ struct WebhookCommand: AsyncParsableCommand {
             shutdownDelay: (try? ConfigDuration.parse(shutdownDelay)) ?? .zero)
         let app: WebhookApp
         do {
-            app = try WebhookApp.build(options: options, logger: logger)
+            app = try WebhookApp.build(options: options, logger: logger, clock: EventLoopClock())
         } catch {
             StandardStreams.error("\(error)\n")
             throw ExitCode(2)

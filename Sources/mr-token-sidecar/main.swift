@@ -1,4 +1,4 @@
-import DaemonSupport
+import ProcessRuntime
 
 #if canImport(FoundationEssentials)
 import FoundationEssentials

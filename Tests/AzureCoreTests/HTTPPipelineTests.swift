@@ -40,10 +40,8 @@ extension EmulatorFixture {
     ) throws -> HTTPPipeline {
         var options = pipelineOptions
         options.environment = environment
+        if let sleeps { options.sleep = sleeps.sleep }
         configure(&options)
-        if let sleeps {
-            return try HTTPPipeline(options: options, component: "test", sleep: sleeps.sleep)
-        }
         return try HTTPPipeline(options: options, component: "test")
     }
 }

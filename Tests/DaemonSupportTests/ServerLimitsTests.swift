@@ -24,7 +24,7 @@ func withLimitedServer(
             }
             try await HTTPServing.serve(
                 router, limits: limits, host: "127.0.0.1", port: 0, serverName: "test", what: "test server",
-                logger: Logger(label: "test", factory: { _ in SwiftLogNoOpLogHandler() }),
+                logger: Logger(label: "test", factory: { _ in SwiftLogNoOpLogHandler() }), clock: ContinuousClock(),
                 onListening: { continuation.yield($0) })
         }
     }
@@ -150,18 +150,18 @@ struct ServerLimitsTests {
         let limiter = ConcurrencyLimiter(limit: 1)
         let (entered, signal) = AsyncStream.makeStream(of: Void.self)
         let (release, unblock) = AsyncStream.makeStream(of: Void.self)
-        async let first: Int? = limiter.withPermit(waitingAtMost: .seconds(5)) {
+        async let first: Int? = limiter.withPermit(waitingAtMost: .seconds(5), on: ContinuousClock()) {
             signal.yield()
             for await _ in release { break }
             return 1
         }
         var iterator = entered.makeAsyncIterator()
         _ = await iterator.next()
-        let second = try await limiter.withPermit(waitingAtMost: .milliseconds(100)) { 2 }
+        let second = try await limiter.withPermit(waitingAtMost: .milliseconds(100), on: ContinuousClock()) { 2 }
         #expect(second == nil, "no permit within the wait")
         unblock.yield()
         #expect(try await first == 1)
-        #expect(try await limiter.withPermit(waitingAtMost: .milliseconds(100)) { 3 } == 3)
+        #expect(try await limiter.withPermit(waitingAtMost: .milliseconds(100), on: ContinuousClock()) { 3 } == 3)
     }
 }
 

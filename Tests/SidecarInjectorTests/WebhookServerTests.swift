@@ -59,7 +59,8 @@ func withWebhook<T>(
     let options = WebhookOptions(
         address: "127.0.0.1:0", probeAddress: "127.0.0.1:0", certificateFile: certificate, keyFile: key,
         certificateCheckInterval: .milliseconds(100), settings: AdmissionFixtures.settings)
-    let app = try WebhookApp.build(options: options, logger: logs.logger("webhook"), onListening: ports.record)
+    let app = try WebhookApp.build(
+        options: options, logger: logs.logger("webhook"), clock: ContinuousClock(), onListening: ports.record)
     return try await withService(app) { try await body(ports, certificate, key) }
 }
 

@@ -1,5 +1,6 @@
+import AzureCore
 import Synchronization
-package import TokenSidecar
+import TokenSidecar
 
 #if canImport(FoundationEssentials)
 package import FoundationEssentials
@@ -10,15 +11,43 @@ package import Foundation
 /// A wall clock that moves only when the test moves it. Sleepers wake when ``advance(to:)``
 /// passes their deadline; ``waitForSleepers(_:)`` lets a test await the moment the code under test
 /// is asleep, instead of sleeping itself.
+///
+/// Its instants are its own (nanoseconds since 1970), not the system clock's: the state machine
+/// works with any clock whose instants map to the wall clock.
 package final class ManualClock: WallClock, Sendable {
+    package struct Instant: WallTimeInstant, Hashable, CustomStringConvertible {
+        /// Seconds since 2001-01-01 (what `Date` holds, so that dates go through unchanged).
+        package var seconds: Double
+
+        package init(_ date: Date) {
+            seconds = date.timeIntervalSinceReferenceDate
+        }
+
+        package var date: Date { Date(timeIntervalSinceReferenceDate: seconds) }
+
+        package func advanced(by duration: Duration) -> Instant {
+            var instant = self
+            instant.seconds += duration.seconds
+            return instant
+        }
+
+        package func duration(to other: Instant) -> Duration {
+            .seconds(other.seconds - seconds)
+        }
+
+        package static func < (lhs: Instant, rhs: Instant) -> Bool { lhs.seconds < rhs.seconds }
+
+        package var description: String { date.formatted(.iso8601) }
+    }
+
     private struct Sleeper {
         var id: UInt64
-        var deadline: WallInstant
+        var deadline: Instant
         var continuation: CheckedContinuation<Void, any Error>
     }
 
     private struct State {
-        var now: WallInstant
+        var now: Instant
         var sleepers: [Sleeper] = []
         var nextId: UInt64 = 0
         var watchers: [(count: Int, continuation: CheckedContinuation<Void, Never>)] = []
@@ -28,10 +57,10 @@ package final class ManualClock: WallClock, Sendable {
 
     /// - Parameter start: The time the clock shows first.
     package init(start: Date = Date(timeIntervalSince1970: 1_800_000_000)) {
-        state = Mutex(State(now: WallInstant(start)))
+        state = Mutex(State(now: Instant(start)))
     }
 
-    package var now: WallInstant { state.withLock { $0.now } }
+    package var now: Instant { state.withLock { $0.now } }
 
     package var minimumResolution: Duration { .nanoseconds(1) }
 
@@ -39,9 +68,9 @@ package final class ManualClock: WallClock, Sendable {
     package var sleeperCount: Int { state.withLock { $0.sleepers.count } }
 
     /// The earliest deadline of the sleepers, if any sleeps.
-    package var nextDeadline: WallInstant? { state.withLock { $0.sleepers.map(\.deadline).min() } }
+    package var nextDeadline: Instant? { state.withLock { $0.sleepers.map(\.deadline).min() } }
 
-    package func sleep(until deadline: WallInstant, tolerance: Duration?) async throws {
+    package func sleep(until deadline: Instant, tolerance: Duration?) async throws {
         let id = state.withLock { state -> UInt64 in
             state.nextId += 1
             return state.nextId
@@ -67,7 +96,7 @@ package final class ManualClock: WallClock, Sendable {
     }
 
     /// Moves the clock to `instant` (never backwards) and wakes every sleeper whose deadline came.
-    package func advance(to instant: WallInstant) {
+    package func advance(to instant: Instant) {
         let due = state.withLock { state -> [Sleeper] in
             state.now = max(state.now, instant)
             let now = state.now

@@ -27,12 +27,12 @@ package final class ScriptedTokenSource: TokenSource, Sendable {
     /// How many exchanges were asked for.
     package var callCount: Int { calls.withLock { $0 } }
 
-    package func token(logger: Logger) async throws -> MixedRealityTokenResponse {
+    package func token(logger: Logger) async throws -> ExchangedToken {
         let call = calls.withLock { calls -> Int in
             calls += 1
             return calls
         }
-        return try answer(clock.now.date, call).get()
+        return ExchangedToken(response: try answer(clock.now.date, call).get())
     }
 
     /// A JWT as the STS issues it (unsigned: nothing here verifies signatures), for `accountId`,
@@ -48,6 +48,11 @@ package final class ScriptedTokenSource: TokenSource, Sendable {
         if let accountId { claims["aid"] = .string(accountId) }
         return Base64URL.encode(header.encoded()) + "." + Base64URL.encode(JSONValue.object(claims).encoded()) + "."
             + Base64URL.encode(Array("signature".utf8))
+    }
+
+    /// An exchange's outcome carrying `token` (no key file), as a token source returns it.
+    package static func exchanged(_ token: String) -> ExchangedToken {
+        ExchangedToken(response: response(token))
     }
 
     /// A response carrying `token`, with correlation ids as the STS sends them.

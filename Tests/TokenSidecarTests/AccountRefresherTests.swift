@@ -21,7 +21,7 @@ struct DriverFixture {
 
     init(notify: String = "") throws {
         account = try machineAccount(notify: notify)
-        let metrics = SidecarMetrics()
+        let metrics = SidecarMetrics(board: board, clock: WallTime(clock))
         environment = RefreshEnvironment(
             clock: clock, sink: sink, board: board, metrics: metrics, limiter: ConcurrencyLimiter(limit: 1),
             notifier: try Notifier(pipelineOptions: .init(), metrics: metrics), logger: logs.logger())
@@ -159,7 +159,7 @@ struct AccountRefresherTests {
         #expect(answers.callCount == 1)
         #expect(fixture.onDisk == written)
 
-        fixture.clock.advance(to: WallInstant(start.addingTimeInterval(86400 * 0.6)))
+        fixture.clock.advance(to: ManualClock.Instant(start.addingTimeInterval(86400 * 0.6)))
         let failure = await fixture.refresher(answers).runOnce()
         #expect(failure?.error.metricLabel == "secret_file")
         #expect(fixture.onDisk == written, "the still-valid token stays")

@@ -27,7 +27,7 @@ func machineAccount(
 @Suite("Account state machine (pure, manual time)")
 struct AccountStateMachineTests {
     typealias Machine = AccountStateMachine<ManualClock>
-    let start = WallInstant(Date(timeIntervalSince1970: 1_800_000_000))
+    let start = ManualClock.Instant(Date(timeIntervalSince1970: 1_800_000_000))
     let accountId = "6a8b0c3e-1111-4222-8333-944455556666"
 
     func machine(jitter: Double = 0) throws -> Machine {
@@ -35,7 +35,7 @@ struct AccountStateMachineTests {
     }
 
     func token(
-        issuedAt instant: WallInstant, lifetime: TimeInterval = 86400, accountId: String? = nil,
+        issuedAt instant: ManualClock.Instant, lifetime: TimeInterval = 86400, accountId: String? = nil,
         withoutAid: Bool = false,
         nonce: Int = 0
     ) -> String {
@@ -45,7 +45,7 @@ struct AccountStateMachineTests {
     }
 
     /// A valid token with something appended that makes it unsafe to write or to source.
-    func misshapen(_ kind: String, issuedAt instant: WallInstant) -> String {
+    func misshapen(_ kind: String, issuedAt instant: ManualClock.Instant) -> String {
         let good = token(issuedAt: instant)
         return switch kind {
         case "fourth part": good + ".AAAA"
@@ -71,7 +71,7 @@ struct AccountStateMachineTests {
         }
     }
 
-    func sleepDeadline(_ actions: [Machine.Action]) -> WallInstant? {
+    func sleepDeadline(_ actions: [Machine.Action]) -> ManualClock.Instant? {
         for case .sleep(let deadline) in actions { return deadline }
         return nil
     }
@@ -130,7 +130,7 @@ struct AccountStateMachineTests {
         let first = token(issuedAt: start)
         let done = start.advanced(by: .milliseconds(80))
         #expect(
-            kinds(machine.exchangeSucceeded(ScriptedTokenSource.response(first), now: done, using: &generator)) == [
+            kinds(machine.exchangeSucceeded(ScriptedTokenSource.exchanged(first), now: done, using: &generator)) == [
                 "write"
             ])
         let written = machine.tokenWritten(now: done, using: &generator)
@@ -143,7 +143,7 @@ struct AccountStateMachineTests {
         let due = try #require(sleepDeadline(written))
         #expect(kinds(machine.timerFired(now: due)) == ["exchange"])
         _ = machine.exchangeStarted(now: due)
-        let again = machine.exchangeSucceeded(ScriptedTokenSource.response(first), now: due, using: &generator)
+        let again = machine.exchangeSucceeded(ScriptedTokenSource.exchanged(first), now: due, using: &generator)
         #expect(kinds(again) == ["record:success", "publish", "sleep"], "unchanged: no write, no notification")
     }
 
@@ -161,7 +161,7 @@ struct AccountStateMachineTests {
         let onDisk = token(issuedAt: start)
         _ = machine.start(onDisk: nil, now: start, using: &generator)
         _ = machine.exchangeStarted(now: start)
-        _ = machine.exchangeSucceeded(ScriptedTokenSource.response(onDisk), now: start, using: &generator)
+        _ = machine.exchangeSucceeded(ScriptedTokenSource.exchanged(onDisk), now: start, using: &generator)
         _ = machine.tokenWritten(now: start, using: &generator)
         let now = start.advanced(by: .seconds(50000))
         _ = machine.exchangeStarted(now: now)
@@ -175,7 +175,7 @@ struct AccountStateMachineTests {
             case "fourth part", "shell syntax", "newline", "too large": misshapen(kind, issuedAt: now)
             default: "not-a-jwt"
             }
-        let actions = machine.exchangeSucceeded(ScriptedTokenSource.response(answer), now: now, using: &generator)
+        let actions = machine.exchangeSucceeded(ScriptedTokenSource.exchanged(answer), now: now, using: &generator)
         #expect(kinds(actions) == ["record:bad_token", "publish", "sleep"])
         #expect(machine.tokenOnDisk?.token == onDisk)
         let snapshot = machine.snapshot()
@@ -200,7 +200,7 @@ struct AccountStateMachineTests {
         _ = machine.exchangeStarted(now: due)
         let short = token(issuedAt: due, lifetime: 3600)  // expires 11 hours before the planted one
         #expect(
-            kinds(machine.exchangeSucceeded(ScriptedTokenSource.response(short), now: due, using: &generator)) == [
+            kinds(machine.exchangeSucceeded(ScriptedTokenSource.exchanged(short), now: due, using: &generator)) == [
                 "write"
             ])
         _ = machine.tokenWritten(now: due, using: &generator)
@@ -210,7 +210,7 @@ struct AccountStateMachineTests {
         _ = machine.timerFired(now: later)
         _ = machine.exchangeStarted(now: later)
         let shorter = token(issuedAt: later, lifetime: 600)
-        let refused = machine.exchangeSucceeded(ScriptedTokenSource.response(shorter), now: later, using: &generator)
+        let refused = machine.exchangeSucceeded(ScriptedTokenSource.exchanged(shorter), now: later, using: &generator)
         #expect(kinds(refused) == ["record:bad_token", "publish", "sleep"])
         #expect(machine.tokenOnDisk?.token == short)
     }
@@ -239,7 +239,7 @@ struct AccountStateMachineTests {
         #expect(deadlines[0] >= .seconds(1) && deadlines[0] <= .seconds(1), "the first backoff is minBackoff")
         #expect(deadlines[2] >= .seconds(42), "Retry-After is a floor")
         _ = machine.exchangeStarted(now: now)
-        _ = machine.exchangeSucceeded(ScriptedTokenSource.response(token(issuedAt: now)), now: now, using: &generator)
+        _ = machine.exchangeSucceeded(ScriptedTokenSource.exchanged(token(issuedAt: now)), now: now, using: &generator)
         _ = machine.tokenWritten(now: now, using: &generator)
         let snapshot = machine.snapshot()
         #expect(snapshot.consecutiveFailures == 0)
@@ -255,7 +255,7 @@ struct AccountStateMachineTests {
         _ = machine.start(onDisk: onDisk, now: start, using: &generator)
         let now = start.advanced(by: .seconds(50000))
         _ = machine.exchangeStarted(now: now)
-        _ = machine.exchangeSucceeded(ScriptedTokenSource.response(token(issuedAt: now)), now: now, using: &generator)
+        _ = machine.exchangeSucceeded(ScriptedTokenSource.exchanged(token(issuedAt: now)), now: now, using: &generator)
         let actions = machine.exchangeFailed(
             SidecarError(.writeFailed, "cannot write: No space left on device"), now: now, using: &generator)
         #expect(kinds(actions) == ["record:write_failed", "publish", "sleep"])

@@ -175,7 +175,7 @@ struct SidecarInProcessTests {
             let app = try SidecarApp.build(
                 configuration: configuration, configPath: nil, environment: [:], version: "test",
                 logger: Logger(label: "test", factory: { _ in SwiftLogNoOpLogHandler() }), levelBox: LogLevelBox(.info),
-                once: true)
+                clock: SystemWallClock(timer: ContinuousClock()), once: true)
             #expect(app.refresh.readTracker == nil, "nothing to track in a run that ends with its last write")
             let failures = await app.runOnce()
             #expect(failures.isEmpty)

@@ -3,6 +3,7 @@ import Foundation
 import SidecarConfig
 import TestSupport
 import Testing
+import TokenSidecarTesting
 
 @testable import TokenSidecar
 
@@ -11,7 +12,8 @@ struct NotifierTests {
     let notifier: Notifier
 
     init() throws {
-        notifier = try Notifier(pipelineOptions: .init(), metrics: SidecarMetrics())
+        notifier = try Notifier(
+            pipelineOptions: .init(), metrics: SidecarMetrics(board: StatusBoard(), clock: WallTime(ManualClock())))
     }
 
     func signal(_ path: String) -> NotifyConfiguration.Signal {

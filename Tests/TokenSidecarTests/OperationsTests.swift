@@ -1,5 +1,4 @@
 import AzureCore
-import CMemoryTrim
 import Foundation
 import Logging
 import MixedRealityAuthentication
@@ -8,6 +7,7 @@ import STSEmulator
 import SidecarConfig
 import TestSupport
 import Testing
+import TokenSidecarTesting
 
 @testable import TokenSidecar
 
@@ -149,8 +149,9 @@ struct OperationsTests {
             #expect(mkfifo(harness.output("anchors"), 0o600) == 0)
             let once = try harness.start(["run", "--once"])
             #expect(await once.exitStatus() == 0, "\(once.standardError)")
-            var info = stat()
-            #expect(stat(harness.output("anchors"), &info) == 0 && info.st_mode & S_IFMT == S_IFREG)
+            #expect(
+                try FileManager.default.attributesOfItem(atPath: harness.output("anchors"))[.type] as? FileAttributeType
+                    == .typeRegular)
             #expect(harness.read(harness.output("anchors"))?.split(separator: ".").count == 3, "a JWT")
 
             let keyFile = harness.directory.appendingPathComponent("anchors.key").path
@@ -292,7 +293,7 @@ struct OperationsTests {
             }
             let tracker = try #require(
                 ReadTracker(
-                    board: StatusBoard(), metrics: SidecarMetrics(),
+                    board: StatusBoard(), clock: WallTime(ManualClock()),
                     logger: Logger(label: "t", factory: { _ in SwiftLogNoOpLogHandler() })))
             defer { tracker.cancel() }
             /// The inodes the kernel watches for the tracker.
@@ -318,24 +319,5 @@ struct OperationsTests {
                 #expect(try watched() == [try inode("one")])
             }
         }
-    }
-
-    @Test(
-        "the memory trim's thread names itself before the call returns, even when it has nothing to wait for; no other thread takes its name"
-    )
-    func trimThreadNamesItself() async throws {
-        func named() -> Int {
-            let tasks = (try? FileManager.default.contentsOfDirectory(atPath: "/proc/self/task")) ?? []
-            return tasks.filter { task in
-                (try? String(contentsOfFile: "/proc/self/task/\(task)/comm", encoding: .utf8))?.hasPrefix(
-                    "mr-memory-trim") == true
-            }.count
-        }
-        #expect(mr_trim_memory_after(2000) > 0)
-        #expect(named() >= 1, "named as the call returns")
-        for _ in 0..<200 { _ = mr_trim_memory_after(0) }
-        // Every trim thread ends; had one been named through a handle after it ended, another
-        // thread (a reused id) would keep the name.
-        #expect(await threadGone(getpid(), named: "mr-memory-trim", within: .seconds(20)))
     }
 }

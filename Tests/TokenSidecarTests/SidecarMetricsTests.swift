@@ -8,7 +8,7 @@ import TokenSidecarTesting
 /// The per-account series as the sidecar renders them itself (no registry object per series).
 @Suite("SidecarMetrics")
 struct SidecarMetricsTests {
-    typealias Record = AccountStateMachine<ManualClock>.AttemptRecord
+    typealias Record = AttemptRecord
 
     func record(_ outcome: Record.Outcome, seconds: Double?) -> Record {
         Record(
@@ -16,10 +16,20 @@ struct SidecarMetricsTests {
             nextAttempt: Date(), correlationVector: nil, msCV: nil, consecutiveFailures: 0)
     }
 
-    func snapshot(_ name: String, expiresOn: Date?, failures: Int = 0) -> AccountSnapshot {
+    func snapshot(
+        _ name: String, expiresOn: Date?, failures: Int = 0, keyFile: KeyFileInUse? = nil
+    ) -> AccountSnapshot {
         AccountSnapshot(
             name: name, accountId: "id", output: "/out", inFlight: false, expiresOn: expiresOn,
-            lastRefresh: expiresOn.map { $0.addingTimeInterval(-86_400) }, consecutiveFailures: failures)
+            lastRefresh: expiresOn.map { $0.addingTimeInterval(-86_400) }, consecutiveFailures: failures,
+            keyFile: keyFile)
+    }
+
+    /// Metrics over a board, scraped at the manual clock's time.
+    func metrics(at date: Date) -> (SidecarMetrics, StatusBoard, ManualClock) {
+        let board = StatusBoard()
+        let clock = ManualClock(start: date)
+        return (SidecarMetrics(board: board, clock: WallTime(clock)), board, clock)
     }
 
     func render(_ metrics: SidecarMetrics) -> [String] {
@@ -28,16 +38,20 @@ struct SidecarMetricsTests {
         return String(decoding: text.bytes, as: UTF8.self).split(separator: "\n").map(String.init)
     }
 
-    @Test("attempts, cumulative duration buckets, states entered, optional gauges; a removed account disappears")
+    @Test(
+        "attempts, cumulative duration buckets, states shown by scrapes, gauges from the snapshots; a removed account disappears"
+    )
     func rendering() {
-        let metrics = SidecarMetrics()
         let expiry = Date(timeIntervalSince1970: 2_000_000_000)
+        let (metrics, board, clock) = metrics(at: expiry.addingTimeInterval(-10))
         metrics.record("b", record(.refreshed(changed: true), seconds: 0.2))
         metrics.record("b", record(.refreshed(changed: true), seconds: 3))
         metrics.record("b", record(.adopted, seconds: nil))
-        metrics.publish(snapshot("b", expiresOn: expiry), now: expiry.addingTimeInterval(-10))
-        metrics.publish(snapshot("b", expiresOn: expiry, failures: 1), now: expiry.addingTimeInterval(-5))
-        metrics.keyInUse("a", index: 1)
+        board.publish(snapshot("b", expiresOn: expiry))
+        _ = render(metrics)
+        clock.advance(by: .seconds(5))
+        board.publish(snapshot("b", expiresOn: expiry, failures: 1))
+        board.publish(snapshot("a", expiresOn: expiry, keyFile: KeyFileInUse(index: 1, path: "/keys/secondary")))
         metrics.reload(success: true)
         metrics.notification(success: false)
         let lines = render(metrics)
@@ -82,6 +96,7 @@ struct SidecarMetricsTests {
         }
 
         metrics.remove("b")
+        board.remove("b")
         let after = render(metrics)
         #expect(!after.contains { $0.contains(#"account="b""#) })
         #expect(after.contains(#"mr_token_account_key_index{account="a"} 1.0"#))
@@ -97,13 +112,44 @@ struct SidecarMetricsTests {
                 == "# HELP x a \\\\ b\\nc\n# TYPE x gauge\n" + #"x{account="q\"\\\n"} 1.0"# + "\n")
     }
 
+    @Test(
+        "an account's state is the scrape's: mr_token_state says expired as soon as the token has, with no event, as /status does"
+    )
+    func stateAtScrapeTime() {
+        let expiry = Date(timeIntervalSince1970: 2_000_000_000)
+        let (metrics, board, clock) = metrics(at: expiry.addingTimeInterval(-60))
+        board.publish(snapshot("a", expiresOn: expiry, failures: 2))
+        #expect(render(metrics).contains(#"mr_token_state{account="a",state="stale"} 1.0"#))
+        clock.advance(by: .seconds(61))
+        let lines = render(metrics)
+        #expect(lines.contains(#"mr_token_state{account="a",state="expired"} 1.0"#))
+        #expect(lines.contains(#"mr_token_state{account="a",state="stale"} 0.0"#))
+        #expect(AccountStatus(board.snapshot("a")!, now: clock.date).state == "expired", "/status agrees")
+    }
+
+    @Test("the read gauges appear only when the application's reads are watched")
+    func readGauges() {
+        let board = StatusBoard()
+        let clock = ManualClock()
+        var watched = snapshot("a", expiresOn: clock.date.addingTimeInterval(3600))
+        watched.lastWrite = clock.date.addingTimeInterval(-10)
+        watched.lastRead = clock.date.addingTimeInterval(-5)
+        board.publish(watched)
+        let tracking = render(SidecarMetrics(board: board, clock: WallTime(clock), tracksReads: true))
+        #expect(tracking.contains(#"mr_token_read_since_write{account="a"} 1.0"#))
+        #expect(tracking.contains { $0.hasPrefix(#"mr_token_last_read_timestamp_seconds{account="a"}"#) })
+        let plain = render(SidecarMetrics(board: board, clock: WallTime(clock)))
+        #expect(!plain.contains { $0.hasPrefix("mr_token_read_since_write") })
+        #expect(plain.contains { $0.hasPrefix(#"mr_token_written_timestamp_seconds{account="a"}"#) })
+    }
+
     @Test("1,000 accounts: one set of series each, rendered in name order")
     func manyAccounts() {
-        let metrics = SidecarMetrics()
         let expiry = Date(timeIntervalSince1970: 2_000_000_000)
+        let (metrics, board, _) = metrics(at: expiry.addingTimeInterval(-10))
         for index in 0..<1_000 {
             metrics.record("a\(index)", record(.refreshed(changed: true), seconds: 0.1))
-            metrics.publish(snapshot("a\(index)", expiresOn: expiry), now: expiry.addingTimeInterval(-10))
+            board.publish(snapshot("a\(index)", expiresOn: expiry))
         }
         let lines = render(metrics)
         #expect(lines.filter { $0.hasPrefix("mr_token_state{") }.count == 1_000)

@@ -63,17 +63,27 @@ final class ExchangeLog: Sendable {
     var all: [String: [Call]] { calls.withLock { $0 } }
 }
 
+/// One soak run: what every account's token source was asked, and how many files were written.
+struct SoakRun: Sendable {
+    var upstream: UpstreamTimeline
+    var calls: [String: [ExchangeLog.Call]]
+    var writes: Int
+    var epoch: Date
+    var end: Date
+}
+
+extension ExchangeLog.Call: Equatable {}
+
 @Suite("Soak: the real refresh loop over 30 simulated days", .serialized, Reliability.heavySuite)
 struct SoakTests {
-    @Test(
-        "50 accounts, 30 days, random outages, on a manual clock: no token expires while the upstream was reachable in its window"
+    /// Runs `accountCount` accounts for `days` on a manual clock, with outages, initial tokens and
+    /// every account's jitter drawn from `seed`: the same seed gives the same run.
+    func soak(
+        days: Int, accountCount: Int, seed: UInt64, lifetime: TimeInterval, rules: RefreshConfiguration
     )
-    func thirtyDays() async throws {
-        let days = 30
-        let accountCount = 50
-        let lifetime: TimeInterval = 86400
-        let rules = RefreshConfiguration()
-        var generator = SeededGenerator(state: 30)
+        async throws -> SoakRun
+    {
+        var generator = SeededGenerator(state: seed)
         let upstream = UpstreamTimeline(days: days, using: &generator)
         let epoch = Date(timeIntervalSince1970: 1_800_000_000)
         let end = epoch.addingTimeInterval(TimeInterval(days) * 86400)
@@ -81,11 +91,13 @@ struct SoakTests {
         let log = ExchangeLog()
         let sink = InMemorySink()
         let quiet = Logger(label: "soak", factory: { _ in SwiftLogNoOpLogHandler() })
-        let metrics = SidecarMetrics()
+        let board = StatusBoard()
+        let metrics = SidecarMetrics(board: board, clock: WallTime(clock))
         let environment = RefreshEnvironment(
-            clock: clock, sink: sink, board: StatusBoard(), metrics: metrics,
+            clock: clock, sink: sink, board: board, metrics: metrics,
             limiter: ConcurrencyLimiter(limit: rules.maxConcurrent),
-            notifier: try Notifier(pipelineOptions: .init(), metrics: metrics), logger: quiet)
+            notifier: try Notifier(pipelineOptions: .init(), metrics: metrics), logger: quiet,
+            jitter: { .seeded(seed, account: $0) })
 
         // Every account starts with a valid token on disk, issued at a random moment of the last day.
         var loops: [AccountRefresher<ManualClock>] = []
@@ -129,6 +141,19 @@ struct SoakTests {
             }
             for loop in loops { loop.stop() }
         }
+        return SoakRun(upstream: upstream, calls: log.all, writes: sink.writes, epoch: epoch, end: end)
+    }
+
+    @Test(
+        "50 accounts, 30 days, random outages, on a manual clock: no token expires while the upstream was reachable in its window"
+    )
+    func thirtyDays() async throws {
+        let days = 30
+        let accountCount = 50
+        let lifetime: TimeInterval = 86400
+        let rules = RefreshConfiguration()
+        let run = try await soak(days: days, accountCount: accountCount, seed: 30, lifetime: lifetime, rules: rules)
+        let (upstream, epoch, end) = (run.upstream, run.epoch, run.end)
 
         // The longest wait the loop may choose: maxBackoff (Retry-After here is at most 120 s).
         let stretch = rules.maxBackoff.duration.seconds + 1
@@ -137,7 +162,7 @@ struct SoakTests {
         var earliestGap = TimeInterval.infinity
         var attempts = 0
         var successes = 0
-        for (name, calls) in log.all {
+        for (name, calls) in run.calls {
             attempts += calls.count
             // The token served, from each success to the next: it expires `lifetime` after it was issued.
             var issued: TimeInterval? = nil
@@ -181,7 +206,7 @@ struct SoakTests {
         #expect(successes >= accountCount * days, "a refresh a day at least")
         // Good tokens are not thrown away: a refresh comes at 40% of the lifetime at the earliest.
         #expect(earliestGap >= lifetime * (rules.at - rules.jitter) - 1)
-        #expect(sink.writes == accountCount + successes, "one write per new token, none for the same token")
+        #expect(run.writes == accountCount + successes, "one write per new token, none for the same token")
         Reliability.report(
             "soak",
             [
@@ -191,6 +216,18 @@ struct SoakTests {
                 "attempts": attempts, "successes": successes, "expiredOnlyWhileUnreachable": expiredWhileDown,
                 "violations": violations.count,
             ])
+    }
+
+    @Test("a soak run is reproducible from its seed: outages, initial tokens and every account's jitter")
+    func reproducible() async throws {
+        let rules = RefreshConfiguration()
+        let first = try await soak(days: 4, accountCount: 8, seed: 7, lifetime: 86400, rules: rules)
+        let again = try await soak(days: 4, accountCount: 8, seed: 7, lifetime: 86400, rules: rules)
+        #expect(first.calls.values.map(\.count).reduce(0, +) > 8 * 4, "a refresh a day at least")
+        #expect(first.calls == again.calls, "the same exchanges at the same simulated times")
+        #expect(first.writes == again.writes)
+        let other = try await soak(days: 4, accountCount: 8, seed: 8, lifetime: 86400, rules: rules)
+        #expect(other.calls != first.calls, "another seed, another run")
     }
 
     func soakAccount(_ index: Int) throws -> AccountConfiguration {

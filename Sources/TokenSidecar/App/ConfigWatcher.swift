@@ -16,6 +16,8 @@ import Foundation
 struct ConfigWatcher: Sendable {
     let path: String
     let pollInterval: Duration
+    /// What the polls sleep on.
+    let clock: any Clock<Duration>
 
     /// The folders whose entries decide the file's identity: its own and its target's.
     private func folders() -> Set<String> {
@@ -53,7 +55,7 @@ struct ConfigWatcher: Sendable {
                     // Until something changes in a watched folder; nil when the task is cancelled.
                     guard await iterator.next() != nil else { return }
                 } else {
-                    guard (try? await EventLoopSleep.sleep(for: pollInterval)) != nil else { return }
+                    guard (try? await clock.sleep(for: pollInterval)) != nil else { return }
                 }
             }
         }

@@ -10,17 +10,16 @@ import FoundationEssentials
 import Foundation
 #endif
 
-/// The sidecar assembled from a configuration: the refresh loops, the probe server and the
-/// memory trimmer. A `Service`: the executable runs it in its `ServiceGroup` (SIGTERM is the
-/// graceful signal), the demo next to the emulator, the tests with graceful shutdown. `main`,
-/// the demo and the tests share ``build(configuration:configPath:environment:version:logger:levelBox:onListening:once:)``.
-package struct SidecarApp: Service {
+/// The sidecar assembled from a configuration: the refresh loops, the probe server and the read
+/// tracker, on the clock, sink and token sources it is given. A `Service`: the executable runs it
+/// in its `ServiceGroup` (SIGTERM is the graceful signal; SIGHUP becomes ``reload(reason:)``), the
+/// demo next to the emulator, the tests in-process with `withService` or as a child process.
+package struct SidecarApp<C: WallClock>: Service {
     package let configuration: SidecarConfiguration
-    let service: RefreshService
-    let probe: ProbeServer?
-    let refresh: RefreshEnvironment<SystemWallClock>
-    let trimmer: MemoryTrimmer
-    let factory: CredentialFactory
+    let service: RefreshService<C>
+    let probe: ProbeServer<C>?
+    package let refresh: RefreshEnvironment<C>
+    let sources: any TokenSourceFactory
     let logger: Logger
 
     /// Builds the app.
@@ -31,6 +30,13 @@ package struct SidecarApp: Service {
     ///   - version: The version `/status` reports and the user agent names.
     ///   - logger: The logger (its handler's level follows `levelBox`).
     ///   - levelBox: The shared log level, changed on reload.
+    ///   - clock: What the app reads the time from and sleeps on: refreshes, retries, polls,
+    ///     readiness and metrics. The executable's is the system's wall clock on an event-loop
+    ///     timer; tests may pass a manual one.
+    ///   - sink: Where token files are written (default: the atomic file writer).
+    ///   - tokenSources: Where each account's tokens come from (default: its credential and the
+    ///     STS, ``CredentialFactory``).
+    ///   - onActivity: Told after each attempt (the executable's memory trimmer).
     ///   - onListening: Called with the probe server's port once it listens.
     ///   - once: For ``runOnce()`` only (`run --once`): no probe server, no metrics registry and
     ///     no read tracking, which would outlive the run for nothing (and closing an inotify
@@ -44,44 +50,54 @@ package struct SidecarApp: Service {
         version: String,
         logger: Logger,
         levelBox: LogLevelBox,
+        clock: C,
+        sink: any TokenSink = AtomicFileSink(),
+        tokenSources: (any TokenSourceFactory)? = nil,
+        onActivity: @escaping @Sendable () -> Void = {},
         onListening: @escaping @Sendable (Int) -> Void = { _ in },
         once: Bool = false
     ) throws -> SidecarApp {
-        let pipeline = configuration.pipelineOptions(applicationId: "mr-token-sidecar/\(version)")
-        let metrics = SidecarMetrics()
-        let trimmer = MemoryTrimmer(logger: logger)
+        var pipeline = configuration.pipelineOptions(applicationId: "mr-token-sidecar/\(version)")
+        // Retries wait on the app's clock too (an event-loop timer in the executable).
+        pipeline.sleep = { try await clock.sleep(for: $0) }
         let board = StatusBoard()
-        let tracker = once ? nil : ReadTracker(board: board, metrics: metrics, logger: logger)
+        let tracker = once ? nil : ReadTracker(board: board, clock: WallTime(clock), logger: logger)
         tracker?.track(configuration.accounts)
+        let metrics = SidecarMetrics(board: board, clock: WallTime(clock), tracksReads: tracker != nil)
         let refresh = RefreshEnvironment(
-            clock: SystemWallClock(), sink: AtomicFileSink(), board: board, metrics: metrics,
+            clock: clock, sink: sink, board: board, metrics: metrics,
             limiter: ConcurrencyLimiter(limit: configuration.refresh.maxConcurrent),
             notifier: try Notifier(pipelineOptions: pipeline, metrics: metrics), logger: logger,
-            onActivity: { trimmer.noteActivity() }, readTracker: tracker)
-        let factory = CredentialFactory(environment: environment, pipeline: pipeline)
+            onActivity: onActivity, readTracker: tracker)
+        let sources = tokenSources ?? CredentialFactory(environment: environment, pipeline: pipeline)
         let health = ProbeFlag()
         let service = RefreshService(
             configuration: configuration, configPath: configPath, environment: environment, refresh: refresh,
-            factory: factory, health: health, levelBox: levelBox)
-        var probe: ProbeServer?
+            sources: sources, health: health, levelBox: levelBox)
+        var probe: ProbeServer<C>?
         if !once, let (host, port) = configuration.server.hostAndPort {
             probe = ProbeServer(
                 host: host, port: port, board: refresh.board, health: health,
                 registry: MetricsRegistry(component: "sidecar", collectors: [metrics]),
                 readyMinValidity: configuration.server.readyMinValidity.duration.seconds, version: version,
                 exposeStatus: configuration.server.exposeStatus,
-                logger: logger, onListening: onListening)
+                logger: logger, clock: clock, onListening: onListening)
         }
         return SidecarApp(
-            configuration: configuration, service: service, probe: probe, refresh: refresh, trimmer: trimmer,
-            factory: factory, logger: logger)
+            configuration: configuration, service: service, probe: probe, refresh: refresh, sources: sources,
+            logger: logger)
+    }
+
+    /// Reloads the config file now (the executable calls it on SIGHUP).
+    package func reload(reason: String) {
+        service.requestReload(reason: reason)
     }
 
     /// Runs until graceful shutdown: the probe server first, so that it stops last and probes
     /// answer until the end.
     package func run() async throws {
         let tracking: [any Service] = refresh.readTracker.map { [ReadTrackerService(tracker: $0)] } ?? []
-        let services: [any Service] = (probe.map { [$0] } ?? []) + tracking + [service, trimmer]
+        let services: [any Service] = (probe.map { [$0] } ?? []) + tracking + [service]
         var group = ServiceGroupConfiguration(services: services.map { .init(service: $0) }, logger: logger)
         group.useProjectLogKeys()
         group.maximumGracefulShutdownDuration = .seconds(25)
@@ -107,9 +123,7 @@ package struct SidecarApp: Service {
                     do {
                         let loop = AccountRefresher(
                             account: account, policy: configuration.refresh,
-                            source: try factory.tokenSource(
-                                for: account, onKeyUse: refresh.keyUseReporter(account.name.value)),
-                            environment: refresh)
+                            source: try sources.tokenSource(for: account), environment: refresh)
                         guard let failure = await loop.runOnce() else { return nil }
                         return (name, FailureAdvice(failure.error, credential: account.credential.type), failure.msCV)
                     } catch let error as any AzureError {

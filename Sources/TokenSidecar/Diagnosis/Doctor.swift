@@ -426,46 +426,52 @@ package struct Doctor: Sendable {
                 return checks + [advice(found)]
             }
         }
-        let files = credential.accountKeyFiles
-        for (index, file) in (key == nil ? [nil] : files.map { Optional($0) }).enumerated() {
-            do {
-                if let key, let file { try key.update(try CredentialFactory.readKey(file)) }
-                let response = try await client.getTokenResponse(logger: logger)
-                let claims = try JWTExpiry.claims(of: response.accessToken.token)
-                let hours = (claims.expiresOn.timeIntervalSince(claims.issuedAt ?? Date())) / 3600
-                guard claims.accountId?.lowercased() == account.accountId.value else {
-                    return checks + [
+        // The refresh loop's own key-file fallback, each refusal shown.
+        var refusals: [Check] = []
+        do {
+            let response: MixedRealityTokenResponse
+            var used: KeyFileInUse?
+            if let key {
+                (response, used) = try await AccountKeyFallback.exchange(
+                    client: client, credential: key, files: credential.accountKeyFiles, start: 0, logger: logger
+                ) { file, _ in
+                    refusals.append(
                         Check(
-                            hop: "sts", outcome: .failed,
-                            summary:
-                                "the STS answered a token of another account (\(claims.accountId.map { LogText.bounded($0, limit: 64) } ?? "none"))",
-                            fix: "check accountId and the endpoint")
-                    ]
+                            hop: "sts", outcome: .warning, summary: "\(file): refused (401); trying the next key",
+                            fix: "copy the current key into \(file)"))
                 }
-                let keyNote = file.map { " with the key in \($0)" } ?? ""
-                checks.append(
-                    Check(
-                        hop: "sts", outcome: index > 0 ? .warning : .ok,
-                        summary:
-                            "a Mixed Reality token\(keyNote) for account \(account.accountId.value), valid \(String(format2: hours)) h [MS-CV \(response.msCV ?? "none")]",
-                        fix: index > 0
-                            ? "the first key of keyFiles was refused: rotate it back in, or reorder keyFiles" : nil))
-                return checks
-            } catch let error as MixedRealityAuthenticationError
-                where error.httpStatus == 401 && key != nil && index + 1 < files.count
-            {
-                checks.append(
-                    Check(
-                        hop: "sts", outcome: .warning, summary: "\(file ?? ""): refused (401); trying the next key",
-                        fix: "copy the current key into \(file ?? "the file")"))
-            } catch {
-                var found = FailureAdvice(
-                    (error as? any AzureError) ?? SidecarError(.configuration, "\(error)"), credential: credential.type)
-                if found.hop == .entra && credential.type == .accountKey { found.hop = .sts }
-                return checks + [advice(found)]
+            } else {
+                response = try await client.getTokenResponse(logger: logger)
             }
+            checks += refusals
+            refusals = []
+            let claims = try JWTExpiry.claims(of: response.accessToken.token)
+            let hours = (claims.expiresOn.timeIntervalSince(claims.issuedAt ?? Date())) / 3600
+            guard claims.accountId?.lowercased() == account.accountId.value else {
+                return checks + [
+                    Check(
+                        hop: "sts", outcome: .failed,
+                        summary:
+                            "the STS answered a token of another account (\(claims.accountId.map { LogText.bounded($0, limit: 64) } ?? "none"))",
+                        fix: "check accountId and the endpoint")
+                ]
+            }
+            let keyNote = used.map { " with the key in \($0.path)" } ?? ""
+            let second = (used?.index ?? 0) > 0
+            checks.append(
+                Check(
+                    hop: "sts", outcome: second ? .warning : .ok,
+                    summary:
+                        "a Mixed Reality token\(keyNote) for account \(account.accountId.value), valid \(String(format2: hours)) h [MS-CV \(response.msCV ?? "none")]",
+                    fix: second ? "the first key of keyFiles was refused: rotate it back in, or reorder keyFiles" : nil)
+            )
+            return checks
+        } catch {
+            var found = FailureAdvice(
+                (error as? any AzureError) ?? SidecarError(.configuration, "\(error)"), credential: credential.type)
+            if found.hop == .entra && credential.type == .accountKey { found.hop = .sts }
+            return checks + refusals + [advice(found)]
         }
-        return checks
     }
 
     func advice(_ advice: FailureAdvice) -> Check {

@@ -6,14 +6,15 @@ import SidecarConfig
 import Synchronization
 
 #if canImport(FoundationEssentials)
-package import FoundationEssentials
+import FoundationEssentials
 #else
-package import Foundation
+import Foundation
 #endif
 
-/// The sidecar's metrics, fed by the state machines (their attempt records: counters, durations;
-/// their snapshots: expiry, last success, state) and rendered by the daemon's ``MetricsRegistry``
-/// at each scrape, as a ``MetricsCollector``.
+/// The sidecar's metrics, rendered by the daemon's ``MetricsRegistry`` at each scrape, as a
+/// ``MetricsCollector``: the counters and durations from the state machines' attempt records,
+/// every other per-account series (expiry, last success, state, key in use, writes and reads)
+/// from the board's latest snapshots at the scrape's time, as `/status` shows them.
 /// Names are `mr_token_*`; labels are the account name (bounded by the config), the result and
 /// the state (fixed sets).
 package final class SidecarMetrics: Sendable {
@@ -55,32 +56,21 @@ package final class SidecarMetrics: Sendable {
         return labels
     }()
 
-    /// One account's series, plain values rendered at each scrape. A family's series of an
-    /// account appear once the account has used them (a state never entered, a result never
-    /// seen, a key index never reported have no series), as they did with swift-prometheus.
+    /// One account's counted series: attempts by result and their durations, and the states
+    /// its scrapes have shown (a state never shown has no series).
     private struct AccountSeries {
-        var expiry = 0.0
-        var lastSuccess = 0.0
         /// Cumulative counts per bucket of `durationBuckets`, the sum in seconds and the count.
         var durationBuckets: [Int]
         var durationSum = 0.0
         var durationCount = 0
         /// Per result, in the order first seen.
         var attempts: [(result: String, count: Int)] = []
-        /// The states entered, in the order first entered, and the current one (1; the others 0).
+        /// The states shown, in the order first shown.
         var entered: [AccountState] = []
-        var current: AccountState?
-        /// Made when the account uses them (key rotation, read tracking), by metric name.
-        var others: [String: Double] = [:]
 
         init(buckets: Int) { durationBuckets = Array(repeating: 0, count: buckets) }
     }
 
-    /// The optional per-account gauges, in the order they are rendered.
-    private static let otherNames = [
-        "mr_token_account_key_index", "mr_token_written_timestamp_seconds", "mr_token_last_read_timestamp_seconds",
-        "mr_token_read_since_write",
-    ]
     /// The upper bounds of `mr_token_refresh_duration_seconds`, in seconds.
     private static let durationBuckets: [Double] =
         (descriptions["mr_token_refresh_duration_seconds"]?.buckets ?? []).map(\.seconds)
@@ -92,8 +82,22 @@ package final class SidecarMetrics: Sendable {
     private let accounts = Mutex<[String: AccountSeries]>([:])
     private let reloads = Mutex<[String: Int]>(["success": 0, "failure": 0])
     private let notifications = Mutex<[String: Int]>(["success": 0, "failure": 0])
+    /// The snapshots the per-account gauges are rendered from.
+    private let board: StatusBoard
+    /// The scrape's time.
+    private let clock: WallTime
+    /// Whether the application's reads are watched (the read gauges mean something).
+    private let tracksReads: Bool
 
-    package init() {}
+    /// - Parameters:
+    ///   - board: The accounts' snapshots.
+    ///   - clock: What a scrape's time is read from (an account's state depends on it).
+    ///   - tracksReads: Whether a read tracker reports the application's reads.
+    package init(board: StatusBoard, clock: WallTime, tracksReads: Bool = false) {
+        self.board = board
+        self.clock = clock
+        self.tracksReads = tracksReads
+    }
 
     /// Runs `body` on the account's series, made on first use.
     private func withSeries<T>(_ account: String, _ body: (inout AccountSeries) -> T) -> T {
@@ -103,9 +107,9 @@ package final class SidecarMetrics: Sendable {
     }
 
     /// Counts an attempt (`mr_token_refresh_attempts_total{result}`) and its duration.
-    package func record<C: WallClock>(_ account: String, _ record: AccountStateMachine<C>.AttemptRecord) {
-        // Every result is in `results` (the labels are derived from the error types).
+    package func record(_ account: String, _ record: AttemptRecord) {
         let label = record.result
+        assert(Self.results.contains(label), "\(label) is not one of SidecarMetrics.results")
         let seconds = record.duration.map { max(0, $0.seconds) }
         withSeries(account) { series in
             if let index = series.attempts.firstIndex(where: { $0.result == label }) {
@@ -122,39 +126,6 @@ package final class SidecarMetrics: Sendable {
         }
     }
 
-    /// Shows a snapshot: the expiry, the last success, and `mr_token_state{state}` 1 for the
-    /// state at `now` and 0 for the states the account was in before (a state never entered has
-    /// no series).
-    package func publish(_ snapshot: AccountSnapshot, now: Date) {
-        let state = snapshot.state(at: now)
-        withSeries(snapshot.name) { series in
-            if let expiresOn = snapshot.expiresOn { series.expiry = expiresOn.timeIntervalSince1970 }
-            if let lastRefresh = snapshot.lastRefresh { series.lastSuccess = lastRefresh.timeIntervalSince1970 }
-            if !series.entered.contains(state) { series.entered.append(state) }
-            series.current = state
-        }
-    }
-
-    /// Sets one of the account's optional gauges, made on first use.
-    private func set(_ account: String, _ label: String, _ value: Double) {
-        withSeries(account) { $0.others[label] = value }
-    }
-
-    /// The account key file the STS accepted (`mr_token_account_key_index`).
-    package func keyInUse(_ account: String, index: Int) { set(account, "mr_token_account_key_index", Double(index)) }
-
-    /// The application's reads: when the sidecar last wrote, when another process last opened,
-    /// and whether it opened the token written last.
-    package func reads(_ account: String, activity: AccountActivity) {
-        if let lastWrite = activity.lastWrite {
-            set(account, "mr_token_written_timestamp_seconds", lastWrite.timeIntervalSince1970)
-        }
-        if let lastRead = activity.lastRead {
-            set(account, "mr_token_last_read_timestamp_seconds", lastRead.timeIntervalSince1970)
-        }
-        set(account, "mr_token_read_since_write", activity.readSinceWrite == true ? 1 : 0)
-    }
-
     /// Counts a notification.
     package func notification(success: Bool) {
         notifications.withLock { $0[success ? "success" : "failure", default: 0] += 1 }
@@ -168,17 +139,38 @@ package final class SidecarMetrics: Sendable {
 }
 
 extension SidecarMetrics: MetricsCollector {
-    /// Every `mr_token_*` family, accounts in name order: a copy of the values is taken under the
-    /// lock, the text is written outside it.
+    /// One account as a scrape shows it: its snapshot (if it has published one), its state at the
+    /// scrape's time and its counted series.
+    private struct Row {
+        var name: String
+        var snapshot: AccountSnapshot?
+        var state: AccountState?
+        var series: AccountSeries
+    }
+
+    /// Every `mr_token_*` family, accounts in name order: the snapshots and a copy of the counted
+    /// series are taken under their locks, the text is written outside them.
     package func collect(into text: inout PrometheusText) {
-        let accounts = self.accounts.withLock { $0 }.sorted { $0.key < $1.key }
+        let now = clock.now()
+        let snapshots = Dictionary(board.all.map { ($0.name, $0) }, uniquingKeysWith: { first, _ in first })
+        let rows = accounts.withLock { accounts -> [Row] in
+            var rows: [Row] = []
+            for name in Set(accounts.keys).union(snapshots.keys).sorted() {
+                let snapshot = snapshots[name]
+                let state = snapshot?.state(at: now)
+                var series = accounts[name, default: AccountSeries(buckets: Self.durationBuckets.count)]
+                if let state, !series.entered.contains(state) { series.entered.append(state) }
+                accounts[name] = series
+                rows.append(Row(name: name, snapshot: snapshot, state: state, series: series))
+            }
+            return rows
+        }
         let help = { (name: String) in Self.descriptions[name]?.help ?? "" }
-        func family(_ name: String, _ type: String, _ series: (String, AccountSeries) -> [([(String, String)], Double)])
-        {
-            let rows = accounts.flatMap { series($0.key, $0.value) }
-            guard !rows.isEmpty else { return }
+        func family(_ name: String, _ type: String, _ samples: (Row) -> [([(String, String)], Double)]) {
+            let all = rows.flatMap(samples)
+            guard !all.isEmpty else { return }
             text.family(name, type: type, help: help(name))
-            for (labels, value) in rows {
+            for (labels, value) in all {
                 if type == "counter" {
                     text.sample(name, labels: labels, count: Int(value))
                 } else {
@@ -186,28 +178,33 @@ extension SidecarMetrics: MetricsCollector {
                 }
             }
         }
-        family("mr_token_expiry_timestamp_seconds", "gauge") { name, series in [([("account", name)], series.expiry)] }
-        family("mr_token_last_success_timestamp_seconds", "gauge") { name, series in
-            [([("account", name)], series.lastSuccess)]
-        }
-        family("mr_token_refresh_attempts_total", "counter") { name, series in
-            series.attempts.map { ([("account", name), ("result", $0.result)], Double($0.count)) }
-        }
-        family("mr_token_state", "gauge") { name, series in
-            series.entered.map { ([("account", name), ("state", $0.rawValue)], $0 == series.current ? 1 : 0) }
-        }
-        for other in Self.otherNames {
-            family(other, "gauge") { name, series in
-                series.others[other].map { [([("account", name)], $0)] } ?? []
+        func gauge(_ name: String, _ value: (AccountSnapshot) -> Double?) {
+            family(name, "gauge") { row in
+                row.snapshot.flatMap(value).map { [([("account", row.name)], $0)] } ?? []
             }
         }
+        gauge("mr_token_expiry_timestamp_seconds") { $0.expiresOn?.timeIntervalSince1970 ?? 0 }
+        gauge("mr_token_last_success_timestamp_seconds") { $0.lastRefresh?.timeIntervalSince1970 ?? 0 }
+        family("mr_token_refresh_attempts_total", "counter") { row in
+            row.series.attempts.map { ([("account", row.name), ("result", $0.result)], Double($0.count)) }
+        }
+        family("mr_token_state", "gauge") { row in
+            row.series.entered.map { ([("account", row.name), ("state", $0.rawValue)], $0 == row.state ? 1 : 0) }
+        }
+        gauge("mr_token_account_key_index") { $0.keyFile.map { Double($0.index) } }
+        gauge("mr_token_written_timestamp_seconds") { $0.lastWrite?.timeIntervalSince1970 }
+        if tracksReads {
+            gauge("mr_token_last_read_timestamp_seconds") { $0.lastRead?.timeIntervalSince1970 }
+            gauge("mr_token_read_since_write") { snapshot in snapshot.readSinceWrite.map { $0 ? 1 : 0 } }
+        }
         let duration = "mr_token_refresh_duration_seconds"
-        if !accounts.isEmpty {
+        if !rows.isEmpty {
             text.family(duration, type: "histogram", help: help(duration))
-            for (name, series) in accounts {
+            for row in rows {
                 text.histogram(
-                    duration, labels: [("account", name)], bounds: Self.durationBucketLabels,
-                    cumulativeCounts: series.durationBuckets, sum: series.durationSum, count: series.durationCount)
+                    duration, labels: [("account", row.name)], bounds: Self.durationBucketLabels,
+                    cumulativeCounts: row.series.durationBuckets, sum: row.series.durationSum,
+                    count: row.series.durationCount)
             }
         }
         let totals = [

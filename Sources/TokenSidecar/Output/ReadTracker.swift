@@ -43,11 +43,14 @@ package final class ReadTracker: @unchecked Sendable {
         var ownOpens: [String: Int] = [:]
         /// When each account's latest token must have been read by, and for which file.
         var deadlines: [String: (at: Date, path: String)] = [:]
+        /// Where each account's reads go: its refresh loop, whose state machine keeps them.
+        var receivers: [String: @Sendable (Date) -> Void] = [:]
     }
 
     private let board: StatusBoard
-    private let metrics: SidecarMetrics
     private let logger: Logger
+    /// When a read happened, and what the deadlines are waited on.
+    private let clock: WallTime
     private let state = Mutex(State())
     /// The inotify instance (tests read its watches in `/proc/self/fdinfo`).
     package let descriptor: Int32
@@ -57,13 +60,13 @@ package final class ReadTracker: @unchecked Sendable {
 
     /// Starts watching (no folder yet: ``track(_:)`` adds them); `nil` where inotify is not
     /// available.
-    package init?(board: StatusBoard, metrics: SidecarMetrics, logger: Logger) {
+    package init?(board: StatusBoard, clock: WallTime, logger: Logger) {
         #if os(Linux)
         let descriptor = inotify_init1(Int32(IN_NONBLOCK | IN_CLOEXEC))
         guard descriptor >= 0 else { return nil }
         self.descriptor = descriptor
+        self.clock = clock
         self.board = board
-        self.metrics = metrics
         self.logger = logger
         let source = DispatchSource.makeReadSource(
             fileDescriptor: descriptor, queue: DispatchQueue(label: "mr-token-sidecar.read-tracker"))
@@ -115,7 +118,18 @@ package final class ReadTracker: @unchecked Sendable {
         }
     }
 
-    /// The sidecar wrote a new token to `path`.
+    /// Sends the application's reads of `account`'s files to `receiver` (its refresh loop).
+    package func receiveReads(of account: String, _ receiver: @escaping @Sendable (Date) -> Void) {
+        state.withLock { $0.receivers[account] = receiver }
+    }
+
+    /// The account's loop ended: its reads go nowhere until another starts.
+    package func stopReceivingReads(of account: String) {
+        _ = state.withLock { $0.receivers.removeValue(forKey: account) }
+    }
+
+    /// The sidecar wrote a new token to `path`: if its output expects a read within a time, the
+    /// deadline starts now.
     package func written(account: String, path: String, at time: Date) {
         let within = state.withLock { state -> Duration? in
             let within = state.paths[path]?.expectReadWithin
@@ -126,8 +140,6 @@ package final class ReadTracker: @unchecked Sendable {
             }
             return within
         }
-        board.updateActivity(account) { $0.lastWrite = time }
-        metrics.reads(account, activity: board.activity(account))
         if within != nil { deadlineChange.wake() }
     }
 
@@ -136,19 +148,26 @@ package final class ReadTracker: @unchecked Sendable {
         while !Task.isCancelled {
             let next = state.withLock { $0.deadlines.values.map(\.at).min() }
             // Until the earliest deadline or a new one; with none, until a new one.
-            _ = await deadlineChange.sleep(for: next.map { .seconds(max(0, $0.timeIntervalSinceNow)) })
-            let now = Date()
+            _ = await sleep(until: next)
+            let now = clock.now()
             let due = state.withLock { state -> [(String, String)] in
                 let due = state.deadlines.filter { $0.value.at <= now }
                 for account in due.keys { state.deadlines[account] = nil }
                 return due.map { ($0.key, $0.value.path) }
             }
-            for (account, path) in due where board.activity(account).readSinceWrite != true {
+            for (account, path) in due where board.snapshot(account)?.readSinceWrite != true {
                 logger.warning(
                     "the application has not read the new token in time: it may still use the old one (see docs/consuming-tokens.md)",
                     metadata: [LogKeys.account: "\(account)", LogKeys.path: "\(path)"])
             }
         }
+    }
+
+    /// Until `date` on the clock (`nil`: until woken) or a new deadline.
+    private func sleep(until date: Date?) async -> Bool {
+        guard let date else { return await deadlineChange.sleep(nil) }
+        let clock = self.clock
+        return await deadlineChange.sleep { try await clock.sleep(date) }
     }
 
     /// Stops watching.
@@ -181,24 +200,23 @@ package final class ReadTracker: @unchecked Sendable {
                 }
                 offset += headerSize + length
             }
-            let now = Date()
+            let now = clock.now()
             for path in opened { reported(path, at: now) }
         }
     }
 
     private func reported(_ path: String, at time: Date) {
-        let account = state.withLock { state -> String? in
+        let reader = state.withLock { state -> (account: String, receiver: (@Sendable (Date) -> Void)?)? in
             guard let tracked = state.paths[path] else { return nil }
             if let own = state.ownOpens[path] {
                 state.ownOpens[path] = own > 1 ? own - 1 : nil
                 return nil
             }
-            return tracked.account
+            return (tracked.account, state.receivers[tracked.account])
         }
-        guard let account else { return }
-        let wasRead = board.activity(account).readSinceWrite == true
-        board.updateActivity(account) { $0.lastRead = time }
-        metrics.reads(account, activity: board.activity(account))
+        guard let (account, receiver) = reader else { return }
+        let wasRead = board.snapshot(account)?.readSinceWrite == true
+        receiver?(time)
         if !wasRead {
             logger.debug(
                 "the application read the new token",

@@ -12,7 +12,7 @@ import Foundation
 
 /// Serves `/healthz`, `/readyz`, `/status` and `/metrics` over plain HTTP, from the snapshots
 /// the state machines publish.
-struct ProbeServer: Service {
+struct ProbeServer<C: WallClock>: Service {
     let host: String
     let port: Int
     let board: StatusBoard
@@ -24,6 +24,9 @@ struct ProbeServer: Service {
     /// Whether `/status` answers clients that are not on loopback (`server.exposeStatus`).
     let exposeStatus: Bool
     let logger: Logger
+    /// What readiness and `/status` are computed at, and what a request waiting for its turn
+    /// times out on.
+    let clock: C
     /// Called with the bound port once listening.
     let onListening: @Sendable (Int) -> Void
 
@@ -35,7 +38,7 @@ struct ProbeServer: Service {
                 : HTTPServing.json(.serviceUnavailable, ["status": "not running"])
         }
         router.get("/readyz") { _, _ in
-            let notReady = board.notReady(now: Date(), validity: readyMinValidity)
+            let notReady = board.notReady(now: clock.date, validity: readyMinValidity)
             if board.isEmpty || !notReady.isEmpty || !health.isSet {
                 return HTTPServing.json(.serviceUnavailable, ReadyBody(status: "not ready", accounts: notReady))
             }
@@ -52,19 +55,17 @@ struct ProbeServer: Service {
                             "/status answers on loopback only (kubectl port-forward); set server.exposeStatus to serve it to all"
                     ])
             }
-            let now = Date()
+            let now = clock.date
             return HTTPServing.json(
                 .ok,
                 StatusBody(
                     version: version, secretRoutes: board.secretRoutes,
-                    accounts: board.all.map {
-                        AccountStatus($0, activity: board.activity($0.name), outputs: $0.outputs, now: now)
-                    }))
+                    accounts: board.all.map { AccountStatus($0, now: now) }))
         }
         router.get("/metrics") { _, _ in HTTPServing.metrics(registry) }
         try await HTTPServing.serve(
             router, host: host, port: port, serverName: "mr-token-sidecar", what: "probe server", logger: logger,
-            onListening: onListening)
+            clock: clock, onListening: onListening)
     }
 
     struct ReadyBody: Encodable {
@@ -110,15 +111,15 @@ struct AccountStatus: Encodable {
     /// Whether the token written last has been read since.
     var readSinceWrite: Bool?
 
-    init(_ snapshot: AccountSnapshot, activity: AccountActivity, outputs: [String], now: Date) {
+    init(_ snapshot: AccountSnapshot, now: Date) {
         name = snapshot.name
         accountId = snapshot.accountId
         output = snapshot.output
-        self.outputs = outputs.isEmpty ? [snapshot.output] : outputs
-        accountKeyFile = activity.keyFile
-        lastRead = activity.lastRead.map(TokenFileFormat.rfc3339)
-        secondsSinceRead = activity.lastRead.map { Int(now.timeIntervalSince($0).rounded(.down)) }
-        readSinceWrite = activity.readSinceWrite
+        outputs = snapshot.outputs.isEmpty ? [snapshot.output] : snapshot.outputs
+        accountKeyFile = snapshot.keyFile?.path
+        lastRead = snapshot.lastRead.map(TokenFileFormat.rfc3339)
+        secondsSinceRead = snapshot.lastRead.map { Int(now.timeIntervalSince($0).rounded(.down)) }
+        readSinceWrite = snapshot.readSinceWrite
         state = snapshot.state(at: now).rawValue
         expiresOn = snapshot.expiresOn.map(TokenFileFormat.rfc3339)
         lastRefresh = snapshot.lastRefresh.map(TokenFileFormat.rfc3339)

@@ -6,9 +6,9 @@ package import SidecarConfig
 import Synchronization
 
 #if canImport(FoundationEssentials)
-import FoundationEssentials
+package import FoundationEssentials
 #else
-import Foundation
+package import Foundation
 #endif
 
 /// What every account's driver shares.
@@ -30,12 +30,16 @@ package struct RefreshEnvironment<C: WallClock>: Sendable {
     package var onActivity: @Sendable () -> Void
     /// Sees the application's reads of the token files, if watching.
     package var readTracker: ReadTracker?
+    /// Each account's jitter: the system's generator, or (tests) a seeded stream per account.
+    package var jitter: @Sendable (_ account: String) -> JitterSource
 
     package init(
         clock: C, sink: any TokenSink, board: StatusBoard, metrics: SidecarMetrics, limiter: ConcurrencyLimiter,
         notifier: Notifier, logger: Logger, onActivity: @escaping @Sendable () -> Void = {},
-        readTracker: ReadTracker? = nil
+        readTracker: ReadTracker? = nil,
+        jitter: @escaping @Sendable (_ account: String) -> JitterSource = { _ in .system }
     ) {
+        self.jitter = jitter
         self.readTracker = readTracker
         self.clock = clock
         self.sink = sink
@@ -45,19 +49,6 @@ package struct RefreshEnvironment<C: WallClock>: Sendable {
         self.notifier = notifier
         self.logger = logger
         self.onActivity = onActivity
-    }
-
-    /// Where a token source reports the account key file the STS accepted.
-    package func keyUseReporter(_ account: String) -> @Sendable (Int, String) -> Void {
-        let board = board
-        let metrics = metrics
-        return { index, file in
-            board.updateActivity(account) {
-                $0.keyIndex = index
-                $0.keyFile = file
-            }
-            metrics.keyInUse(account, index: index)
-        }
     }
 }
 
@@ -70,7 +61,8 @@ package final class AccountRefresher<C: WallClock>: Sendable {
     package let account: AccountConfiguration
     private let source: any TokenSource
     private let environment: RefreshEnvironment<C>
-    private let machine: Mutex<Machine>
+    /// The machine and the account's jitter stream, changed together.
+    private let machine: Mutex<(machine: Machine, jitter: JitterSource)>
     private let stopRequested = Mutex(false)
     private let waker = Waker()
     /// Signalled when ``run()`` returns.
@@ -83,7 +75,7 @@ package final class AccountRefresher<C: WallClock>: Sendable {
         self.account = account
         self.source = source
         self.environment = environment
-        self.machine = Mutex(Machine(account: account, policy: policy))
+        self.machine = Mutex((Machine(account: account, policy: policy), environment.jitter(account.name.value)))
     }
 
     private var logger: Logger {
@@ -92,9 +84,16 @@ package final class AccountRefresher<C: WallClock>: Sendable {
         return logger
     }
 
-    /// The loop: adopt or exchange, then sleep and refresh until ``stop()``.
+    /// The loop: adopt or exchange, then sleep and refresh until ``stop()``. The application's
+    /// reads of the account's files reach the machine meanwhile.
     package func run() async {
-        defer { finished.signal() }
+        environment.readTracker?.receiveReads(of: account.name.value) { [weak self] time in
+            self?.applicationRead(at: time)
+        }
+        defer {
+            environment.readTracker?.stopReceivingReads(of: account.name.value)
+            finished.signal()
+        }
         var pending = start()
         while !pending.isEmpty {
             let action = pending.removeFirst()
@@ -130,6 +129,12 @@ package final class AccountRefresher<C: WallClock>: Sendable {
 
     private var isStopping: Bool { stopRequested.withLock { $0 } || Task.isCancelled }
 
+    /// The application opened a token file of the account: the machine's snapshot says so.
+    package func applicationRead(at time: Date) {
+        let actions = machine.withLock { $0.machine.applicationRead(at: time) }
+        for case .publish(let snapshot) in actions { environment.board.publish(snapshot) }
+    }
+
     /// Removes temporary files a crash left and hands the first output's token to the machine;
     /// when it adopts it, the other outputs that do not hold it get it too (no STS call).
     private func start() -> [Machine.Action] {
@@ -140,7 +145,7 @@ package final class AccountRefresher<C: WallClock>: Sendable {
         }
         let onDisk = read(account.output)
         let actions = event { machine, now, generator in machine.start(onDisk: onDisk, now: now, using: &generator) }
-        let adopted = machine.withLock { $0.tokenOnDisk }
+        let adopted = machine.withLock { $0.machine.tokenOnDisk }
         if let onDisk, let adopted, adopted.token == onDisk {
             for output in account.outputs.dropFirst() where read(output) != onDisk {
                 do {
@@ -186,7 +191,6 @@ package final class AccountRefresher<C: WallClock>: Sendable {
             return []
         case .publish(let snapshot):
             environment.board.publish(snapshot)
-            environment.metrics.publish(snapshot, now: environment.clock.now.date)
             return []
         case .sleep(let deadline):
             if !isStopping { _ = await waker.sleep(until: deadline, on: environment.clock) }
@@ -204,9 +208,9 @@ package final class AccountRefresher<C: WallClock>: Sendable {
                 let started = event { machine, now, _ in machine.exchangeStarted(now: now) }
                 for action in started { _ = await perform(action) }
                 do {
-                    let response = try await source.token(logger: logger)
+                    let exchanged = try await source.token(logger: logger)
                     return event { machine, now, generator in
-                        machine.exchangeSucceeded(response, now: now, using: &generator)
+                        machine.exchangeSucceeded(exchanged, now: now, using: &generator)
                     }
                 } catch {
                     let failure = Self.typed(error)
@@ -233,7 +237,7 @@ package final class AccountRefresher<C: WallClock>: Sendable {
     }
 
     private func write(_ token: AccessToken, to output: OutputConfiguration) throws(SidecarError) {
-        let now = environment.clock.now.date
+        let now = environment.clock.date
         let bytes = TokenFileFormat.render(
             token, format: output.format, accountId: account.accountId.value, accountDomain: account.accountDomain,
             refreshedAt: now)
@@ -251,13 +255,12 @@ package final class AccountRefresher<C: WallClock>: Sendable {
         }
     }
 
-    /// Feeds the machine one event at the clock's current time.
+    /// Feeds the machine one event at the clock's current time, with the account's jitter stream.
     private func event(
-        _ body: (inout Machine, C.Instant, inout SystemRandomNumberGenerator) -> [Machine.Action]
+        _ body: (inout Machine, C.Instant, inout JitterSource) -> [Machine.Action]
     ) -> [Machine.Action] {
         let now = environment.clock.now
-        var generator = SystemRandomNumberGenerator()
-        return machine.withLock { body(&$0, now, &generator) }
+        return machine.withLock { body(&$0.machine, now, &$0.jitter) }
     }
 
     /// Every error the token source throws is one of the project's; anything else (a

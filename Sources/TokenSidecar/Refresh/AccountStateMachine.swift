@@ -1,5 +1,5 @@
 package import AzureCore
-package import MixedRealityAuthentication
+import MixedRealityAuthentication
 package import SidecarConfig
 
 #if canImport(FoundationEssentials)
@@ -9,16 +9,18 @@ package import Foundation
 #endif
 
 /// One account's refresh loop as a pure state machine: events in (the file found at start, an
-/// exchange started, succeeded or failed, the token written, the timer fired, stop), actions out
-/// (exchange, write this token, notify, record the attempt, publish a snapshot, sleep until).
+/// exchange started, succeeded or failed, the token written, the application's read, the timer
+/// fired, stop), actions out (exchange, write this token, notify, record the attempt, publish a
+/// snapshot, sleep until).
 ///
 /// It reads no clock and does no I/O: every event carries the time, and randomness (the jitter)
-/// comes from the caller, so tests drive it, and the driver that runs it, with a manual clock.
-/// It owns the account's state; `/status`, `/readyz` and the metrics read the snapshots it
-/// publishes, never a copy of their own.
-package struct AccountStateMachine<C: WallClock>: Sendable {
+/// comes from the caller, so tests drive it, and the driver that runs it, with a manual clock of
+/// any instant type that maps to the wall clock (``WallTimeInstant``). It owns the account's
+/// state, the key file in use and the application's reads included; `/status`, `/readyz` and the
+/// metrics read the snapshots it publishes, never a copy of their own.
+package struct AccountStateMachine<C: Clock>: Sendable where C.Instant: WallTimeInstant {
     /// What the driver does next.
-    package enum Action: Sendable {
+    package enum Action: Sendable, Equatable {
         /// Run one exchange now (then report ``exchangeStarted(now:)`` and its outcome).
         case exchange
         /// Replace the output file with this token (then report ``tokenWritten(now:using:)`` or
@@ -28,8 +30,9 @@ package struct AccountStateMachine<C: WallClock>: Sendable {
         case notify(expiresOn: Date)
         /// Count and log an attempt.
         case record(AttemptRecord)
-        /// Something the operator should know that is not an attempt (a file that is not adopted).
-        case warn(String)
+        /// Something the operator should know that is not an attempt: the file found at start is
+        /// not adopted, and why.
+        case warn(NotAdopted)
         /// Show this state in `/status`, `/readyz` and the metrics.
         case publish(AccountSnapshot)
         /// Wait until this moment, a wake or stop (then report ``timerFired(now:)`` or ``stop()``).
@@ -38,37 +41,33 @@ package struct AccountStateMachine<C: WallClock>: Sendable {
         case finish
     }
 
-    /// How one attempt ended.
-    package struct AttemptRecord: Sendable {
-        package enum Outcome: Sendable {
-            /// A valid file on disk was adopted at start; no STS call.
-            case adopted
-            /// A token was obtained; `changed` when it was written (it differs from the file).
-            case refreshed(changed: Bool)
-            /// The attempt failed; the file is as it was.
-            case failed(AttemptFailure)
-        }
+    /// Why the token found on disk at start is not adopted (it is replaced by the first exchange).
+    package enum NotAdopted: Sendable, Equatable, CustomStringConvertible {
+        /// Not three base64url parts (what is wrong).
+        case notJWT(String)
+        /// No `aid` claim.
+        case noAccountId
+        /// The `aid` of another account.
+        case otherAccount
+        /// No `iat` claim.
+        case noIssueTime
+        /// `exp - iat`, in seconds, is not the STS's 24 hours.
+        case lifetime(seconds: Int)
+        /// `iat` is in the future.
+        case issuedInFuture
 
-        package var outcome: Outcome
-        /// How long the exchange took (`nil` for an adoption).
-        package var duration: Duration?
-        /// The expiry of the token on disk after the attempt.
-        package var expiresOn: Date?
-        /// When the next attempt is due.
-        package var nextAttempt: Date
-        /// The `X-MRC-CV` and `MS-CV` of a successful exchange.
-        package var correlationVector: String?
-        package var msCV: String?
-        /// Failures since the last success.
-        package var consecutiveFailures: Int
-
-        /// The metric and log label: `success`, `adopted`, or the error's label.
-        package var result: String {
-            switch outcome {
-            case .adopted: "adopted"
-            case .refreshed: "success"
-            case .failed(let failure): failure.error.metricLabel
-            }
+        /// The log line.
+        package var description: String {
+            let what =
+                switch self {
+                case .notJWT(let problem): "a token that is not a JWT (\(problem))"
+                case .noAccountId: "a token without an account id (aid claim)"
+                case .otherAccount: "a token of another account"
+                case .noIssueTime: "a token without an issue time (iat claim)"
+                case .lifetime(let seconds): "a token living \(seconds) s, not the STS's 24 hours"
+                case .issuedInFuture: "a token issued in the future"
+                }
+            return "the output file holds \(what); it will be replaced"
         }
     }
 
@@ -103,6 +102,11 @@ package struct AccountStateMachine<C: WallClock>: Sendable {
     private var nextAttempt: C.Instant?
     private var lastRefresh: Date?
     private var lastFailure: AttemptFailure?
+    /// The account key file the STS accepted last.
+    private var keyFile: KeyFileInUse?
+    /// When this process last wrote a new token, and when the application last opened it.
+    private var lastWrite: Date?
+    private var lastRead: Date?
 
     /// - Parameters:
     ///   - account: The account's config.
@@ -152,11 +156,14 @@ package struct AccountStateMachine<C: WallClock>: Sendable {
     }
 
     /// The token source answered with a token. It is checked; a token that must not replace the
-    /// file is a failure. A token equal to the file's is not written again.
+    /// file is a failure. A token equal to the file's is not written again. The key file the STS
+    /// accepted is the one in use, whatever becomes of the token.
     package mutating func exchangeSucceeded<R: RandomNumberGenerator>(
-        _ response: MixedRealityTokenResponse, now: C.Instant, using generator: inout R
+        _ exchanged: ExchangedToken, now: C.Instant, using generator: inout R
     ) -> [Action] {
         guard case .exchanging(let since) = phase else { return [] }
+        let response = exchanged.response
+        if let used = exchanged.keyFile { keyFile = used }
         let claims: JWTExpiry.Claims
         do {
             claims = try check(response.accessToken, now: now.date)
@@ -189,6 +196,12 @@ package struct AccountStateMachine<C: WallClock>: Sendable {
         return failed(AttemptFailure(error: error, at: now.date), since: since, now: now, using: &generator)
     }
 
+    /// The application opened a token file of the account (the read tracker saw it).
+    package mutating func applicationRead(at time: Date) -> [Action] {
+        lastRead = time
+        return [.publish(snapshot())]
+    }
+
     /// The sleep ended (its deadline, a wake, or the clock moved): exchange if due, else sleep on.
     package mutating func timerFired(now: C.Instant) -> [Action] {
         guard case .waiting = phase, let nextAttempt else { return [] }
@@ -214,7 +227,8 @@ package struct AccountStateMachine<C: WallClock>: Sendable {
             name: account.name.value, accountId: account.accountId.value, output: account.output.path,
             outputs: account.outputs.map(\.path), inFlight: inFlight, expiresOn: current?.expiresOn,
             lastRefresh: lastRefresh, nextAttempt: nextAttempt?.date,
-            consecutiveFailures: scheduler.consecutiveFailures, lastFailure: lastFailure)
+            consecutiveFailures: scheduler.consecutiveFailures, lastFailure: lastFailure, keyFile: keyFile,
+            lastWrite: lastWrite, lastRead: lastRead)
     }
 
     /// The token on disk, valid or not.
@@ -231,6 +245,7 @@ package struct AccountStateMachine<C: WallClock>: Sendable {
         current = token
         obtained = true
         lastRefresh = now.date
+        if changed { lastWrite = now.date }
         let next = scheduleAfterSuccess(
             issuedAt: claims.issuedAt ?? now.date, expiresOn: token.expiresOn, now: now, using: &generator)
         phase = .waiting
@@ -246,7 +261,7 @@ package struct AccountStateMachine<C: WallClock>: Sendable {
         _ failure: AttemptFailure, since: C.Instant, now: C.Instant, using generator: inout R
     ) -> [Action] {
         lastFailure = failure
-        let next = WallInstant(
+        let next = C.Instant(
             scheduler.nextAfterFailure(
                 now: now.date, retryAfter: failure.error.retryAfter, currentExpiry: current?.expiresOn,
                 using: &generator))
@@ -262,7 +277,7 @@ package struct AccountStateMachine<C: WallClock>: Sendable {
     private mutating func scheduleAfterSuccess<R: RandomNumberGenerator>(
         issuedAt: Date, expiresOn: Date, now: C.Instant, exchanged: Bool = true, using generator: inout R
     ) -> C.Instant {
-        let next = WallInstant(
+        let next = C.Instant(
             scheduler.nextAfterSuccess(
                 issuedAt: issuedAt, expiresOn: expiresOn, now: now.date, exchanged: exchanged, using: &generator))
         nextAttempt = next
@@ -270,27 +285,14 @@ package struct AccountStateMachine<C: WallClock>: Sendable {
     }
 
     /// Why a token found on disk at start is not adopted, or `nil` to adopt it.
-    private func adoptionProblem(_ token: String, _ claims: JWTExpiry.Claims, now: Date) -> String? {
-        if let problem = TokenShape.problem(token) {
-            return "the output file holds a token that is not a JWT (\(problem)); it will be replaced"
-        }
-        guard let aid = claims.accountId else {
-            return "the output file holds a token without an account id (aid claim); it will be replaced"
-        }
-        if aid.lowercased() != account.accountId.value {
-            return "the output file holds a token of another account; it will be replaced"
-        }
-        guard let issuedAt = claims.issuedAt else {
-            return "the output file holds a token without an issue time (iat claim); it will be replaced"
-        }
+    private func adoptionProblem(_ token: String, _ claims: JWTExpiry.Claims, now: Date) -> NotAdopted? {
+        if let problem = TokenShape.problem(token) { return .notJWT(problem) }
+        guard let aid = claims.accountId else { return .noAccountId }
+        if aid.lowercased() != account.accountId.value { return .otherAccount }
+        guard let issuedAt = claims.issuedAt else { return .noIssueTime }
         let lifetime = claims.expiresOn.timeIntervalSince(issuedAt)
-        if abs(lifetime - Self.stsLifetime) > Self.adoptionMargin {
-            return
-                "the output file holds a token living \(Int(lifetime)) s, not the STS's 24 hours; it will be replaced"
-        }
-        if issuedAt.timeIntervalSince(now) > Self.adoptionMargin {
-            return "the output file holds a token issued in the future; it will be replaced"
-        }
+        if abs(lifetime - Self.stsLifetime) > Self.adoptionMargin { return .lifetime(seconds: Int(lifetime)) }
+        if issuedAt.timeIntervalSince(now) > Self.adoptionMargin { return .issuedInFuture }
         return nil
     }
 

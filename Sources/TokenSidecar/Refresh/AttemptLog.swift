@@ -9,8 +9,8 @@ import Foundation
 
 /// The log line of one attempt: one per refresh, adoption or failure, with the account, result,
 /// duration, correlation ids and the next attempt; never a token or a secret.
-struct AttemptLog<C: WallClock> {
-    let record: AccountStateMachine<C>.AttemptRecord
+struct AttemptLog {
+    let record: AttemptRecord
     let logger: Logger
 
     func emit() {

@@ -12,7 +12,7 @@ import Foundation
 
 /// Builds each account's STS client. Accounts that use the same Entra identity share one
 /// credential object, and so one Entra token.
-package final class CredentialFactory: Sendable {
+package final class CredentialFactory: TokenSourceFactory {
     let environment: [String: String]
     let pipeline: HTTPPipelineOptions
     private let shared = Mutex<[String: any TokenCredential]>([:])
@@ -27,14 +27,9 @@ package final class CredentialFactory: Sendable {
 
     /// The account's token source: its STS client and, for account keys, the key files read
     /// again before each exchange.
-    /// - Parameter onKeyUse: Told which key file the STS accepted after each exchange.
-    package func tokenSource(
-        for account: AccountConfiguration, onKeyUse: @escaping @Sendable (Int, String) -> Void = { _, _ in }
-    ) throws -> StsTokenSource {
+    package func tokenSource(for account: AccountConfiguration) throws -> any TokenSource {
         let (client, key) = try client(for: account)
-        return StsTokenSource(
-            client: client,
-            accountKey: key.map { ($0, AccountKeyFiles(files: account.credential.accountKeyFiles, onUse: onKeyUse)) })
+        return StsTokenSource(client: client, accountKey: key.map { ($0, account.credential.accountKeyFiles) })
     }
 
     /// The client, and for account keys the credential whose key is refreshed from the key file

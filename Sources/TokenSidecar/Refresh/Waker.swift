@@ -21,39 +21,26 @@ final class Waker: Sendable {
         continuation?.resume()
     }
 
-    /// Sleeps until `deadline` on `clock`, a wake, or cancellation. Returns `true` when woken.
-    func sleep<C: Clock>(until deadline: C.Instant, on clock: C) async -> Bool {
-        if state.withLock({ state in
-            defer { state.pending = false }
-            return state.pending
-        }) {
-            return true
-        }
-        return await withTaskGroup(of: Bool.self) { group in
-            group.addTask {
-                try? await clock.sleep(until: deadline, tolerance: nil)
-                return false
-            }
-            group.addTask { await self.waitForWake() }
-            let first = await group.next() ?? false
-            group.cancelAll()
-            return first
-        }
+    /// Sleeps until `deadline` on `clock` (`nil`: until woken), a wake, or cancellation. Returns
+    /// `true` when woken.
+    func sleep<C: Clock>(until deadline: C.Instant?, on clock: C) async -> Bool {
+        guard let deadline else { return await sleep(nil) }
+        return await sleep { try await clock.sleep(until: deadline, tolerance: nil) }
     }
 
-    /// Sleeps for `duration` (on an event-loop timer; `nil`: until woken), a wake, or
-    /// cancellation. Returns `true` when woken.
-    func sleep(for duration: Duration?) async -> Bool {
+    /// Runs `sleeping` (`nil`: until woken) until it returns, a wake, or cancellation. Returns
+    /// `true` when woken.
+    func sleep(_ sleeping: (@Sendable () async throws -> Void)?) async -> Bool {
         if state.withLock({ state in
             defer { state.pending = false }
             return state.pending
         }) {
             return true
         }
-        guard let duration else { return await waitForWake() }
+        guard let sleeping else { return await waitForWake() }
         return await withTaskGroup(of: Bool.self) { group in
             group.addTask {
-                try? await EventLoopSleep.sleep(for: duration)
+                try? await sleeping()
                 return false
             }
             group.addTask { await self.waitForWake() }

@@ -10,7 +10,7 @@ package import Foundation
 
 /// One account as its state machine last published it: what `/status`, `/readyz` and the
 /// metrics show. Dates are dates; the probe server formats them.
-package struct AccountSnapshot: Sendable {
+package struct AccountSnapshot: Sendable, Equatable {
     /// The account's name in the config.
     package var name: String
     /// The account id.
@@ -31,6 +31,19 @@ package struct AccountSnapshot: Sendable {
     package var consecutiveFailures: Int
     /// The last failure, kept after a success as the account's latest trouble.
     package var lastFailure: AttemptFailure?
+    /// The account key file the STS accepted last (account keys).
+    package var keyFile: KeyFileInUse?
+    /// When this process last wrote a new token of the account.
+    package var lastWrite: Date?
+    /// When another process last opened a token file of the account (the read tracker).
+    package var lastRead: Date?
+
+    /// Whether the token written last has been opened by the application since (`nil`: nothing
+    /// known).
+    package var readSinceWrite: Bool? {
+        guard let lastWrite else { return lastRead.map { _ in true } }
+        return (lastRead ?? .distantPast) >= lastWrite
+    }
 
     /// The state at `now`: it moves from `fresh` or `stale` to `expired` as time passes, with no
     /// event.
@@ -89,5 +102,16 @@ package struct AttemptFailure: Sendable {
         let stsError = error as? MixedRealityAuthenticationError
         self.correlationVector = stsError?.correlationVector ?? correlationVector
         self.msCV = stsError?.msCV ?? msCV
+    }
+}
+
+extension AttemptFailure: Equatable {
+    /// The same failure: errors of one type with the same label, message and advice, at the same
+    /// time, with the same correlation ids (an error is no value; what it says is compared).
+    package static func == (lhs: AttemptFailure, rhs: AttemptFailure) -> Bool {
+        ObjectIdentifier(type(of: lhs.error)) == ObjectIdentifier(type(of: rhs.error))
+            && lhs.error.metricLabel == rhs.error.metricLabel && lhs.error.message == rhs.error.message
+            && lhs.error.isRetriable == rhs.error.isRetriable && lhs.error.retryAfter == rhs.error.retryAfter
+            && lhs.at == rhs.at && lhs.correlationVector == rhs.correlationVector && lhs.msCV == rhs.msCV
     }
 }

@@ -1,5 +1,5 @@
 import AzureCore
-import CExecutorHooks
+import CProcessRuntime
 package import Logging
 import NIOCore
 import NIOPosix
@@ -14,23 +14,16 @@ import Synchronization
 /// `unsafeTryInstallSingletonPosixEventLoopGroupAsConcurrencyGlobalExecutor()` moves immediate
 /// jobs only (`Task.sleep` still goes to a dispatch timer on a global queue), and looks the hook up
 /// with `dlsym`, which finds nothing in a static binary that exports no symbols. This sets the
-/// three hooks through a C reference instead, and runs every job on
-/// `MultiThreadedEventLoopGroup.singleton`: immediate jobs with `execute`, delayed ones with
-/// `scheduleTask`, whose timers NIO folds into its `epoll_wait` timeout. An idle event loop blocks
-/// in `epoll_wait` with no timeout until a timer is due, a socket, a signal or inotify fires.
+/// three hooks from C instead (`CProcessRuntime`, with the runtime's own hook types and calling
+/// convention), and runs every job on `MultiThreadedEventLoopGroup.singleton`: immediate jobs with
+/// `execute`, delayed ones with `scheduleTask`, whose timers NIO folds into its `epoll_wait`
+/// timeout. `Task.sleep` is such a delayed job (the deadline hook), so the daemons sleep with it
+/// and never arm a dispatch timer. An idle event loop blocks in `epoll_wait` with no timeout until
+/// a timer is due, a socket, a signal or inotify fires.
 ///
 /// Task priorities are not honoured (NIO's loops have none); the daemons' jobs are short and
 /// their blocking work (an fsync, a file read) takes milliseconds.
 package enum GlobalExecutor {
-    private typealias Enqueue = @convention(thin) (UnownedJob, @convention(thin) (UnownedJob) -> Void) -> Void
-    private typealias EnqueueWithDelay =
-        @convention(thin) (UInt64, UnownedJob, @convention(thin) (UInt64, UnownedJob) -> Void) -> Void
-    private typealias EnqueueWithDeadline =
-        @convention(thin) (
-            Int64, Int64, Int64, Int64, Int32, UnownedJob,
-            @convention(thin) (Int64, Int64, Int64, Int64, Int32, UnownedJob) -> Void
-        ) -> Void
-
     /// What ``installNIO(environment:toolchainSupported:)`` did.
     package enum Installation: String, Sendable, Equatable {
         /// Every job runs on NIO's event loops.
@@ -97,23 +90,16 @@ package enum GlobalExecutor {
     private static func install(environment: [String: String], toolchainSupported: Bool) -> Installation {
         if environment["MR_GLOBAL_EXECUTOR"] == "dispatch" { return .requestedDefault }
         guard toolchainSupported else { return .unsupportedToolchain }
-        let enqueue: Enqueue = { job, _ in
-            GlobalExecutor.schedule(job, in: 0)
+        // A C function pointer: the C hooks (with the runtime's types and calling convention)
+        // hand every job here, a deadline already turned into a delay on the runtime's clock.
+        let installed = mr_install_executor_hooks { job, nanoseconds in
+            guard let job else { return }
+            GlobalExecutor.schedule(unsafeBitCast(job, to: UnownedJob.self), in: nanoseconds)
         }
-        let enqueueWithDelay: EnqueueWithDelay = { delay, job, _ in
-            GlobalExecutor.schedule(job, in: delay)
-        }
-        let enqueueWithDeadline: EnqueueWithDeadline = { seconds, nanoseconds, _, _, clock, job, _ in
-            GlobalExecutor.schedule(job, at: seconds, nanoseconds, clock: clock)
-        }
-        let installed = mr_install_executor_hooks(
-            unsafeBitCast(enqueue, to: UnsafeRawPointer.self),
-            unsafeBitCast(enqueueWithDelay, to: UnsafeRawPointer.self),
-            unsafeBitCast(enqueueWithDeadline, to: UnsafeRawPointer.self))
         return installed == 1 ? .installed : .hookTaken
     }
 
-    /// Runs the job on an event loop (the current one when called from one), now or after a delay.
+    /// Runs the job on an event loop, now or after a delay.
     private static func schedule(_ job: UnownedJob, in nanoseconds: UInt64) {
         let loop = MultiThreadedEventLoopGroup.singleton.any()
         let run: @Sendable () -> Void = { job.runSynchronously(on: loop.executor.asUnownedSerialExecutor()) }
@@ -122,10 +108,5 @@ package enum GlobalExecutor {
         } else {
             loop.scheduleTask(in: .nanoseconds(Int64(clamping: nanoseconds)), run)
         }
-    }
-
-    /// A deadline of the runtime's clocks (1: continuous, 2: suspending), as a delay from now.
-    private static func schedule(_ job: UnownedJob, at seconds: Int64, _ nanoseconds: Int64, clock: Int32) {
-        schedule(job, in: UInt64(mr_nanoseconds_until(seconds, nanoseconds, clock)))
     }
 }

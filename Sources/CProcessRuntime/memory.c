@@ -1,4 +1,4 @@
-#include "mr_memory_trim.h"
+#include "mr_process_runtime.h"
 
 #if defined(__linux__)
 #define _GNU_SOURCE
@@ -36,7 +36,9 @@ static void *run(void *argument) {
     struct timespec delay = {trim->milliseconds / 1000, (long)(trim->milliseconds % 1000) * 1000000L};
     while (nanosleep(&delay, &delay) != 0) {
     }
+#if defined(__GLIBC__)
     malloc_trim(0);
+#endif
     for (size_t index = 0; index < trim->count; index++) {
         madvise((void *)trim->ranges[index].start, trim->ranges[index].end - trim->ranges[index].start, MADV_PAGEOUT);
     }
@@ -109,6 +111,19 @@ long long mr_trim_memory_after(unsigned int milliseconds) {
 #else
 long long mr_trim_memory_after(unsigned int milliseconds) {
     (void)milliseconds;
+    return 0;
+}
+#endif
+
+#if defined(__GLIBC__)
+int mr_tune_allocator(int mmap_threshold, int arena_max) {
+    // M_MMAP_THRESHOLD set by hand turns off glibc's dynamic raise of it.
+    return mallopt(M_MMAP_THRESHOLD, mmap_threshold) == 1 && mallopt(M_ARENA_MAX, arena_max) == 1;
+}
+#else
+int mr_tune_allocator(int mmap_threshold, int arena_max) {
+    (void)mmap_threshold;
+    (void)arena_max;
     return 0;
 }
 #endif

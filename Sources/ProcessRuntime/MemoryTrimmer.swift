@@ -1,6 +1,6 @@
 import AzureCore
-import CMemoryTrim
-import Logging
+import CProcessRuntime
+package import Logging
 import ServiceLifecycle
 import Synchronization
 
@@ -22,40 +22,41 @@ import Foundation
 /// pages, the kernel mapping 64 KiB around each fault) and they stay until the next refresh's
 /// trim: trimming after probes too would spend about 7 ms of CPU faulting them back at each
 /// round of probes (docs/benchmarks.md).
-final class MemoryTrimmer: Service, Sendable {
+package final class MemoryTrimmer: Service, Sendable {
     private let (activity, signal) = AsyncStream.makeStream(of: Void.self, bufferingPolicy: .bufferingNewest(1))
     private let lastActivity = Mutex<ContinuousClock.Instant?>(nil)
     /// How long no refresh must have happened before trimming.
     let quietPeriod: Duration
     let logger: Logger
+    private let clock = EventLoopClock()
 
     /// - Parameters:
     ///   - quietPeriod: No refresh for this long, and idle connections closed (250 ms after their
     ///     last request, HTTPPipeline), before trimming: what runs to close them would fault pages
     ///     back in.
     ///   - logger: Where the trim is logged (debug).
-    init(quietPeriod: Duration = .milliseconds(500), logger: Logger) {
+    package init(quietPeriod: Duration = .milliseconds(500), logger: Logger) {
         self.quietPeriod = quietPeriod
         self.logger = logger
     }
 
     /// Says a refresh just happened: trim once things have been quiet for `quietPeriod`.
-    func noteActivity() {
+    package func noteActivity() {
         lastActivity.withLock { $0 = .now }
         signal.yield()
     }
 
-    func run() async throws {
+    package func run() async throws {
         await cancelWhenGracefulShutdown {
             for await _ in self.activity {
                 // Wait out the burst: activity during the quiet period moves its end.
                 while let last = self.lastActivity.withLock({ $0 }) {
                     let remaining = self.quietPeriod - (ContinuousClock.now - last)
                     guard remaining > .zero else { break }
-                    guard (try? await EventLoopSleep.sleep(for: remaining)) != nil else { return }
+                    guard (try? await self.clock.sleep(for: remaining)) != nil else { return }
                 }
                 // From a thread of its own, 50 ms from now, when this task and its event loop are
-                // asleep again (CMemoryTrim says why).
+                // asleep again (mr_process_runtime.h says why).
                 let advised = mr_trim_memory_after(50)
                 self.logger.debug("idle: memory given back", metadata: [LogKeys.bytes: .integer(Int(advised))])
             }

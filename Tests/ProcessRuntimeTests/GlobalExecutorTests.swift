@@ -1,4 +1,4 @@
-import DaemonSupport
+import ProcessRuntime
 import Testing
 
 @Suite("The global executor: NIO's event loops on the Swift release the hooks were made for, the default one otherwise")
