@@ -139,13 +139,15 @@ let package = Package(
 
         // MARK: The daemons
 
+        // What the daemons ask of paths beyond AzureCore's reads (file-system type, links, owners).
+        .target(name: "DaemonFiles", swiftSettings: swiftSettings),
         // libyaml from Debian's libyaml-dev: the YAML parser of the config file (no Foundation).
         .systemLibrary(name: "CYaml", pkgConfig: "yaml-0.1", providers: [.apt(["libyaml-dev"])]),
         // The config file: libyaml, our Codable decoder, the schema and its validation. Shared by
         // the sidecar and the injector.
         .target(
             name: "SidecarConfig",
-            dependencies: ["AzureCore", "CYaml"],
+            dependencies: ["AzureCore", "CYaml", "DaemonFiles"],
             swiftSettings: swiftSettings
         ),
         // The process-level choices of the executables, and only theirs: Swift concurrency on
@@ -192,6 +194,7 @@ let package = Package(
             name: "TokenSidecar",
             dependencies: [
                 "AzureCore", "AzureIdentity", "MixedRealityAuthentication", "SidecarConfig", "DaemonSupport",
+                "DaemonFiles",
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "NIOConcurrencyHelpers", package: "swift-nio"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),

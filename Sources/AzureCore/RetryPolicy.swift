@@ -63,25 +63,6 @@ public struct RetryOptions: Sendable, Hashable {
     }
 }
 
-extension Duration {
-    /// The duration in whole nanoseconds (saturating).
-    package var nanoseconds: Int64 {
-        let (seconds, attoseconds) = components
-        let (product, overflow) = seconds.multipliedReportingOverflow(by: 1_000_000_000)
-        if overflow { return seconds < 0 ? .min : .max }
-        return product.addingReportingOverflow(attoseconds / 1_000_000_000).partialValue
-    }
-
-    /// The duration in seconds as a `Double`.
-    package var seconds: Double {
-        let (seconds, attoseconds) = components
-        return Double(seconds) + Double(attoseconds) / 1e18
-    }
-
-    /// The duration in milliseconds as a `Double`.
-    package var milliseconds: Double { seconds * 1000 }
-}
-
 /// Reads a server's request to wait before trying again.
 public enum RetryAfter: Sendable {
     /// The wait requested by `retry-after-ms`, `x-ms-retry-after-ms` (milliseconds) or
@@ -108,52 +89,5 @@ public enum RetryAfter: Sendable {
             return interval <= 0 ? .zero : .milliseconds(Int64(min(interval, 1e9) * 1000))
         }
         return nil
-    }
-}
-
-/// Parses the three date formats RFC 9110 allows in `Retry-After`.
-package enum HTTPDate {
-    private static let months = ["jan", "feb", "mar", "apr", "may", "jun", "jul", "aug", "sep", "oct", "nov", "dec"]
-
-    /// Parses `Sun, 06 Nov 1994 08:49:37 GMT`, `Sunday, 06-Nov-94 08:49:37 GMT` or
-    /// `Sun Nov  6 08:49:37 1994`; `nil` for anything else.
-    package static func parse(_ text: String) -> Date? {
-        let parts = text.split(whereSeparator: { $0 == " " || $0 == "," || $0 == "-" }).map(String.init)
-        var day: Int?
-        var month: Int?
-        var year: Int?
-        var time: [Int]?
-        for part in parts {
-            let lower = part.lowercased()
-            if month == nil, let index = months.firstIndex(of: lower) {
-                month = index + 1
-            } else if part.contains(":") {
-                let fields = part.split(separator: ":").compactMap { Int($0) }
-                guard fields.count == 3 else { return nil }
-                time = fields
-            } else if let number = Int(part) {
-                if day == nil && number >= 1 && number <= 31 && part.count <= 2 {
-                    day = number
-                } else if year == nil {
-                    year = part.count == 2 ? (number < 70 ? 2000 + number : 1900 + number) : number
-                } else {
-                    return nil
-                }
-            }
-        }
-        guard let day, let month, let year, let time, time[0] < 24, time[1] < 60, time[2] < 61 else { return nil }
-        return Date(
-            timeIntervalSince1970: Double(civilDays(year: year, month: month, day: day)) * 86400
-                + Double(time[0] * 3600 + time[1] * 60 + time[2]))
-    }
-
-    /// Days since 1970-01-01 of a proleptic Gregorian date (Howard Hinnant's algorithm).
-    package static func civilDays(year: Int, month: Int, day: Int) -> Int {
-        let y = month <= 2 ? year - 1 : year
-        let era = (y >= 0 ? y : y - 399) / 400
-        let yoe = y - era * 400
-        let doy = (153 * (month + (month > 2 ? -3 : 9)) + 2) / 5 + day - 1
-        let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy
-        return era * 146097 + doe - 719468
     }
 }

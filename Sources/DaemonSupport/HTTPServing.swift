@@ -57,10 +57,10 @@ package enum HTTPServing {
                 limiter: ConcurrencyLimiter(limit: limits.maxRequestsInFlight), wait: limits.queueTimeout,
                 clock: clock))
         // The server without Hummingbird's `Application`, whose `DateCache` service wakes the
-        // process every second to format the `Date` header: `HTTPDate` formats it when a
+        // process every second to format the `Date` header: `DateHeader` formats it when a
         // response needs it, at most once a second, and an idle daemon never wakes.
         let responder = router.buildResponder()
-        let dates = HTTPDate()
+        let dates = DateHeader()
         let requestLogger = quiet
         let service = try server.buildServer(
             configuration: ServerConfiguration(address: .hostname(host, port: port), serverName: serverName),
@@ -131,9 +131,9 @@ struct InFlightLimit<Context: RequestContext>: RouterMiddleware {
     }
 }
 
-/// The `Date` header (RFC 9110's IMF-fixdate), formatted when asked and kept for the rest of the
-/// second: no timer.
-package final class HTTPDate: Sendable {
+/// The `Date` header (RFC 9110's IMF-fixdate, ``HTTPDate/format(_:)``), formatted when asked and
+/// kept for the rest of the second: no timer.
+package final class DateHeader: Sendable {
     package init() {}
 
     private let cache = Mutex<(second: Int64, text: String)>((-1, ""))
@@ -141,30 +141,8 @@ package final class HTTPDate: Sendable {
     package func now() -> String {
         let second = Int64(Date().timeIntervalSince1970)
         return cache.withLock { cache in
-            if cache.second != second { cache = (second, Self.format(second)) }
+            if cache.second != second { cache = (second, HTTPDate.format(second)) }
             return cache.text
         }
-    }
-
-    /// `Sun, 06 Nov 1994 08:49:37 GMT`.
-    package static func format(_ epochSecond: Int64) -> String {
-        let days = epochSecond >= 0 ? epochSecond / 86_400 : (epochSecond - 86_399) / 86_400
-        let secondOfDay = epochSecond - days * 86_400
-        // Civil date from days since 1970-01-01 (Howard Hinnant's algorithm).
-        let z = days + 719_468
-        let era = (z >= 0 ? z : z - 146_096) / 146_097
-        let dayOfEra = z - era * 146_097
-        let yearOfEra = (dayOfEra - dayOfEra / 1460 + dayOfEra / 36_524 - dayOfEra / 146_096) / 365
-        let dayOfYear = dayOfEra - (365 * yearOfEra + yearOfEra / 4 - yearOfEra / 100)
-        let monthIndex = (5 * dayOfYear + 2) / 153
-        let day = dayOfYear - (153 * monthIndex + 2) / 5 + 1
-        let month = monthIndex < 10 ? monthIndex + 3 : monthIndex - 9
-        let year = yearOfEra + era * 400 + (month <= 2 ? 1 : 0)
-        let weekday = Int((days % 7 + 11) % 7)  // 1970-01-01 was a Thursday
-        let names = ["Sun", "Mon", "Tue", "Wed", "Thu", "Fri", "Sat"]
-        let months = ["Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec"]
-        func two(_ value: Int64) -> String { value < 10 ? "0\(value)" : "\(value)" }
-        return
-            "\(names[weekday]), \(two(day)) \(months[Int(month - 1)]) \(year) \(two(secondOfDay / 3600)):\(two(secondOfDay / 60 % 60)):\(two(secondOfDay % 60)) GMT"
     }
 }

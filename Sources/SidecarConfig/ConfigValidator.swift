@@ -1,4 +1,5 @@
 import AzureCore
+import DaemonFiles
 
 #if canImport(FoundationEssentials)
 import FoundationEssentials
@@ -141,7 +142,7 @@ struct ConfigValidator {
             add("\(path).path", "\"\(LogText.bounded(output.path))\" is a folder: name the file")
         } else {
             // The same file may be named through another path (`/var/run/x` and `/run/x`, a linked folder).
-            let normalized = FileStatus.resolvedPath(output.path)
+            let normalized = PathProbe.resolvedPath(output.path)
             if let first = outputs[normalized] {
                 add(
                     "\(path).path",

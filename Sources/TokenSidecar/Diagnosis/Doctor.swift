@@ -1,5 +1,6 @@
 package import AzureCore
 import AzureIdentity
+import DaemonFiles
 package import Logging
 import MixedRealityAuthentication
 import NIOHTTP1
@@ -486,14 +487,17 @@ package struct Doctor: Sendable {
         var checks: [Check] = []
         for output in account.outputs {
             let folder = AtomicFileSink.split(output.path).directory
-            guard FileStatus.isDirectory(folder) else {
+            guard PathProbe.isDirectory(folder) else {
                 checks.append(
                     Check(
                         hop: "output", outcome: .failed, summary: "\(folder) is not a folder",
                         fix: "mount the shared volume (an emptyDir with medium: Memory) at \(folder)"))
                 return checks
             }
-            guard FileStatus.canCreateFile(in: folder) else {
+            guard
+                PathProbe.canCreateFile(
+                    in: folder, named: ".mr-token-sidecar-doctor-\(ProcessInfo.processInfo.processIdentifier)")
+            else {
                 checks.append(
                     Check(
                         hop: "output", outcome: .failed, summary: "\(folder) is not writable by this process",
@@ -503,7 +507,7 @@ package struct Doctor: Sendable {
             var notes: [String] = []
             var outcome = Check.Outcome.ok
             var fixes: [String] = []
-            if let type = FileStatus.fileSystemType(folder), !FileStatus.memoryFileSystems.contains(type) {
+            if let type = PathProbe.fileSystemType(folder), !PathProbe.memoryFileSystems.contains(type) {
                 outcome = .warning
                 notes.append("not in memory (the token lands on a disk)")
                 fixes.append("use an emptyDir with medium: Memory")
@@ -516,7 +520,7 @@ package struct Doctor: Sendable {
                 notes.append("mode \(output.mode) lets only the sidecar's user read it")
                 fixes.append("use mode \"0440\" with the pod's fsGroup, so the app reads it through the group")
             }
-            if let existing = FileStatus.attributes(output.path) {
+            if let existing = PathProbe.attributes(output.path) {
                 notes.append(
                     "the file is there (mode \(String(existing.mode, radix: 8)), owner \(existing.owner), group \(existing.group))"
                 )

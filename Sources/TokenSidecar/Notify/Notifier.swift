@@ -1,4 +1,5 @@
 package import AzureCore
+import DaemonFiles
 package import Logging
 import NIOHTTP1
 package import SidecarConfig
@@ -81,7 +82,7 @@ package struct Notifier: Sendable {
                 : "cannot open the pid file \(path): \(String(cString: strerror(errno)))"
         }
         defer { close(descriptor) }
-        guard let size = FileStatus.regularFileSize(descriptor: descriptor) else {
+        guard let size = PathProbe.regularFileSize(descriptor: descriptor) else {
             return "the pid file \(path) is not a regular file"
         }
         guard size <= Self.maximumPidFileBytes else {

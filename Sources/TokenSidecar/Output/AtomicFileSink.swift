@@ -1,4 +1,5 @@
 import AzureCore
+import DaemonFiles
 import NIOConcurrencyHelpers
 
 #if canImport(Glibc)
@@ -87,7 +88,7 @@ package struct AtomicFileSink: TokenSink {
         let folder = open(directory, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC)
         guard folder >= 0 else {
             let code = errno
-            if code == ELOOP || (code == ENOTDIR && FileStatus.isSymbolicLink(directory)) {
+            if code == ELOOP || (code == ENOTDIR && PathProbe.isSymbolicLink(directory)) {
                 throw SidecarError(
                     .writeFailed,
                     "\(directory) is a symbolic link, not a folder: tokens are written into a real folder only"

@@ -1,5 +1,4 @@
 import AzureCore
-import Dispatch
 package import Logging
 import ServiceLifecycle
 package import SidecarConfig
@@ -26,9 +25,9 @@ import Musl
 /// `mmap`s it is seen at the open only; another process reading the file (`cat`, the `token`
 /// command) counts as a read.
 ///
-/// `@unchecked Sendable`: the dispatch source is created here and cancelled in ``cancel()``; its
-/// handler runs on one queue and touches only the `Mutex`-guarded state.
-package final class ReadTracker: @unchecked Sendable {
+/// The inotify instance is AzureCore's ``Inotify``; its events arrive on one queue and touch only
+/// the `Mutex`-guarded state.
+package final class ReadTracker: Sendable {
     private struct Tracked {
         var account: String
         var expectReadWithin: Duration?
@@ -37,8 +36,6 @@ package final class ReadTracker: @unchecked Sendable {
     private struct State {
         /// Token file path → its account.
         var paths: [String: Tracked] = [:]
-        /// Watch descriptor → folder.
-        var folders: [Int32: String] = [:]
         /// Opens the sidecar announced and inotify has not reported yet, by path.
         var ownOpens: [String: Int] = [:]
         /// When each account's latest token must have been read by, and for which file.
@@ -53,30 +50,20 @@ package final class ReadTracker: @unchecked Sendable {
     private let clock: WallTime
     private let state = Mutex(State())
     /// The inotify instance (tests read its watches in `/proc/self/fdinfo`).
-    package let descriptor: Int32
-    private let source: (any DispatchSourceRead)?
+    package var descriptor: Int32 { inotify.descriptor }
+    private let inotify: Inotify
     /// Cuts the deadline sleep short when a new deadline is set.
     private let deadlineChange = Waker()
 
     /// Starts watching (no folder yet: ``track(_:)`` adds them); `nil` where inotify is not
     /// available.
     package init?(board: StatusBoard, clock: WallTime, logger: Logger) {
-        #if os(Linux)
-        let descriptor = inotify_init1(Int32(IN_NONBLOCK | IN_CLOEXEC))
-        guard descriptor >= 0 else { return nil }
-        self.descriptor = descriptor
         self.clock = clock
         self.board = board
         self.logger = logger
-        let source = DispatchSource.makeReadSource(
-            fileDescriptor: descriptor, queue: DispatchQueue(label: "mr-token-sidecar.read-tracker"))
-        self.source = source
-        source.setEventHandler { [weak self] in self?.drain() }
-        source.setCancelHandler { close(descriptor) }
-        source.resume()
-        #else
-        return nil
-        #endif
+        guard let inotify = Inotify(label: "mr-token-sidecar.read-tracker") else { return nil }
+        self.inotify = inotify
+        inotify.start { [weak self] events in self?.opened(events) }
     }
 
     /// Watches the output files of these accounts, and forgets the others and their folders.
@@ -93,17 +80,10 @@ package final class ReadTracker: @unchecked Sendable {
         state.withLock { state in
             state.paths = paths
             state.deadlines = state.deadlines.filter { accounts.contains($0.key) }
-            // Folders no output uses any more: their watches go (a reload that moves the outputs).
-            for (watch, folder) in state.folders where !folders.contains(folder) {
-                inotify_rm_watch(descriptor, watch)
-                state.folders[watch] = nil
-            }
-            let watched = Set(state.folders.values)
-            for folder in folders.subtracting(watched) {
-                let watch = inotify_add_watch(descriptor, folder, UInt32(IN_OPEN))
-                if watch >= 0 { state.folders[watch] = folder }
-            }
         }
+        // Folders no output uses any more: their watches go (a reload that moves the outputs).
+        inotify.keepWatching(only: folders)
+        for folder in folders.subtracting(inotify.folders) { inotify.watch(folder, mask: UInt32(IN_OPEN)) }
     }
 
     /// The sidecar is about to open `path` itself: that open is not the application's.
@@ -172,36 +152,16 @@ package final class ReadTracker: @unchecked Sendable {
 
     /// Stops watching.
     package func cancel() {
-        source?.cancel()
+        inotify.cancel()
         deadlineChange.wake()
     }
 
-    /// Reads every pending event; an open of a tracked file by someone else is a read.
-    private func drain() {
-        var buffer = [UInt8](repeating: 0, count: 8192)
-        let headerSize = MemoryLayout<inotify_event>.size
-        while true {
-            let count = buffer.withUnsafeMutableBytes { read(descriptor, $0.baseAddress, $0.count) }
-            guard count > 0 else { return }
-            var offset = 0
-            var opened: [String] = []
-            while offset + headerSize <= count {
-                let (watch, mask, length) = buffer.withUnsafeBytes { raw -> (Int32, UInt32, Int) in
-                    let event = raw.loadUnaligned(fromByteOffset: offset, as: inotify_event.self)
-                    return (event.wd, event.mask, Int(event.len))
-                }
-                if mask & UInt32(IN_OPEN) != 0, length > 0, mask & UInt32(IN_ISDIR) == 0 {
-                    let start = offset + headerSize
-                    let nameBytes = buffer[start..<min(start + length, count)].prefix { $0 != 0 }
-                    let name = String(decoding: nameBytes, as: UTF8.self)
-                    if let folder = state.withLock({ $0.folders[watch] }) {
-                        opened.append(folder.hasSuffix("/") ? folder + name : folder + "/" + name)
-                    }
-                }
-                offset += headerSize + length
-            }
-            let now = clock.now()
-            for path in opened { reported(path, at: now) }
+    /// An open of a tracked file by someone else is a read.
+    private func opened(_ events: [Inotify.Event]) {
+        let now = clock.now()
+        for event in events where event.mask & UInt32(IN_OPEN) != 0 && event.mask & UInt32(IN_ISDIR) == 0 {
+            guard !event.name.isEmpty, let folder = inotify.folder(of: event.watch) else { continue }
+            reported(folder.hasSuffix("/") ? folder + event.name : folder + "/" + event.name, at: now)
         }
     }
 
