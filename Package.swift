@@ -193,8 +193,8 @@ let package = Package(
         .target(
             name: "TokenSidecar",
             dependencies: [
-                "AzureCore", "AzureIdentity", "MixedRealityAuthentication", "SidecarConfig", "DaemonSupport",
-                "DaemonFiles",
+                "AzureCore", "AzureIdentity", "MixedRealityAuthentication", "MixedRealityTokenFile", "SidecarConfig",
+                "DaemonSupport", "DaemonFiles",
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "NIOConcurrencyHelpers", package: "swift-nio"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),

@@ -140,34 +140,16 @@ public final class TokenFileCredential: MixedRealityTokenSource, CustomStringCon
         return AccessToken(token: token, expiresOn: expiresOn)
     }
 
-    /// The token in a file's text, in the sidecar's grammar for each format.
+    /// The token in a file's text, in the sidecar's grammar (``TokenFileGrammar``).
     static func token(in text: String, format: Format) -> String? {
-        let trimmed = text.trimmed
-        let format =
-            format != .automatic
-            ? format
-            : trimmed.hasPrefix("{") ? .json : trimmed.contains("MIXED_REALITY_ACCESS_TOKEN=") ? .env : .token
-        let token: String?
-        switch format {
-        case .json:
-            token = JSON.decode(JSONValue.self, from: Array(trimmed.utf8))?["accessToken"]?.string
-        case .env:
-            token =
-                trimmed.split(separator: "\n").first { $0.hasPrefix("MIXED_REALITY_ACCESS_TOKEN=") }.map {
-                    unquoted(String($0.dropFirst("MIXED_REALITY_ACCESS_TOKEN=".count)))
-                }
-        case .token, .automatic:
-            token = trimmed
-        }
-        guard let token, !token.isEmpty, token.split(separator: ".", omittingEmptySubsequences: false).count == 3
-        else { return nil }
-        return token
-    }
-
-    /// A value of the env format: single-quoted for a POSIX shell (`'\''` is a quote), or bare.
-    static func unquoted(_ value: String) -> String {
-        guard value.hasPrefix("'"), value.hasSuffix("'"), value.count >= 2 else { return value }
-        return String(value.dropFirst().dropLast()).replacing("'\\''", with: "'")
+        let grammar: TokenFileGrammar.Format =
+            switch format {
+            case .automatic: TokenFileGrammar.format(of: text)
+            case .token: .token
+            case .json: .json
+            case .env: .env
+            }
+        return TokenFileGrammar.token(in: text, format: grammar)
     }
 
     public var description: String { "TokenFileCredential(\(path))" }

@@ -18,12 +18,33 @@ package struct AdmissionHandler: Sendable {
     /// object limit holds far fewer values than this unless it is built to exhaust memory.
     static let parser = JSONParser(maxDepth: 64, maxValues: 100_000)
 
+    /// How a review was answered: the `result` label of `mr_webhook_requests_total` and of the
+    /// review's log line.
+    package enum Result: String, Sendable, CaseIterable {
+        /// The pod gets the sidecar.
+        case injected
+        /// The pod has it already.
+        case unchanged
+        /// Not a pod creation, nor an update that changes its spec.
+        case skipped
+        /// Refused: bad annotations, or what the admin's policy forbids.
+        case denied
+        /// The body is not an AdmissionReview (400).
+        case invalid
+        /// Too many reviews at once (503).
+        case busy
+
+        /// Whether the review's log line is a warning (something is wrong with the request, or
+        /// the webhook is overloaded).
+        package var isProblem: Bool { self == .denied || self == .invalid || self == .busy }
+    }
+
     package struct Answer: Sendable {
         /// 200, or 400 for a body that is not an AdmissionReview.
         package var status: Int
         package var body: [UInt8]
-        /// One of ``WebhookMetrics/results``.
-        package var result: String
+        /// How it was answered.
+        package var result: Result
         /// Why, for the log line.
         package var reason: String
         /// `namespace/name` of the pod (or its `generateName`), for the log line.
@@ -62,7 +83,7 @@ package struct AdmissionHandler: Sendable {
         let operation = request["operation"]?.string
         guard kind == "Pod", operation == "CREATE" || operation == "UPDATE" else {
             return Self.allowed(
-                uid: uid, result: "skipped",
+                uid: uid, result: .skipped,
                 reason: LogText.bounded("\(kind ?? "unknown kind") \(operation ?? "")", limit: 80))
         }
         guard let pod = request["object"], pod.object != nil else {
@@ -86,7 +107,7 @@ package struct AdmissionHandler: Sendable {
     private func reply(uid: String, _ decision: InjectionDecision) -> Answer {
         switch decision {
         case .unchanged(let reason):
-            return Self.allowed(uid: uid, result: "unchanged", reason: reason)
+            return Self.allowed(uid: uid, result: .unchanged, reason: reason)
         case .patch(let operations, let reason, let warnings):
             let patch = Data(JSON.encode(operations))
             var response: [String: JSONValue] = [
@@ -94,31 +115,31 @@ package struct AdmissionHandler: Sendable {
                 "patch": .string(patch.base64EncodedString()),
             ]
             if !warnings.isEmpty { response["warnings"] = .array(warnings.map { .string($0) }) }
-            return Answer(status: 200, body: Self.review(response), result: "injected", reason: reason)
+            return Answer(status: 200, body: Self.review(response), result: .injected, reason: reason)
         case .denied(let denial):
             let response: JSONValue = [
                 "uid": .string(uid), "allowed": false,
                 "status": ["code": 403, "reason": "Forbidden", "message": .string(denial.reason)],
             ]
             return Answer(
-                status: 200, body: Self.review(response.object ?? [:]), result: "denied", reason: denial.reason)
+                status: 200, body: Self.review(response.object ?? [:]), result: .denied, reason: denial.reason)
         }
     }
 
-    private static func allowed(uid: String, result: String, reason: String) -> Answer {
+    private static func allowed(uid: String, result: Result, reason: String) -> Answer {
         Answer(status: 200, body: review(["uid": .string(uid), "allowed": true]), result: result, reason: reason)
     }
 
     /// A 503 answer: too many reviews at once; the API server's `failurePolicy` decides.
     package static func busy() -> Answer {
         let body: JSONValue = ["error": "the webhook is busy: too many reviews at once"]
-        return Answer(status: 503, body: body.encoded(), result: "busy", reason: "too many reviews at once")
+        return Answer(status: 503, body: body.encoded(), result: .busy, reason: "too many reviews at once")
     }
 
     /// A 400 answer.
     package static func invalid(_ message: String) -> Answer {
         let body: JSONValue = ["error": .string(message)]
-        return Answer(status: 400, body: body.encoded(), result: "invalid", reason: message)
+        return Answer(status: 400, body: body.encoded(), result: .invalid, reason: message)
     }
 
     private static func review(_ response: [String: JSONValue]) -> [UInt8] {

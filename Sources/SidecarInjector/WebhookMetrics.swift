@@ -15,7 +15,8 @@ package final class WebhookMetrics: Sendable {
     /// at most 30 s).
     package static let descriptions: [String: MetricDescription] = [
         "mr_webhook_requests_total": .init(
-            "AdmissionReviews answered by result: injected, unchanged, skipped, denied, invalid, busy."),
+            "AdmissionReviews answered by result: \(AdmissionHandler.Result.allCases.map(\.rawValue).joined(separator: ", "))."
+        ),
         "mr_webhook_request_duration_seconds": .init(
             "Time to answer an AdmissionReview, reading the body included.",
             buckets: [
@@ -28,20 +29,18 @@ package final class WebhookMetrics: Sendable {
             "Expiry (notAfter) of the serving certificate in use, in unix seconds."),
     ]
 
-    /// The results: `injected`, `unchanged` (already injected), `skipped` (not a pod creation),
-    /// `denied` (bad annotations), `invalid` (a body that is not an AdmissionReview: 400), `busy`
-    /// (too many reviews at once: 503).
-    static let results = ["injected", "unchanged", "skipped", "denied", "invalid", "busy"]
-
-    private let requests: [String: Counter]
+    private let requests: [AdmissionHandler.Result: Counter]
     private let duration: CoreMetrics.Timer
     private let reloads: [String: Counter]
     private let expiry: Gauge
 
     init(factory: any MetricsFactory) {
         requests = Dictionary(
-            uniqueKeysWithValues: Self.results.map {
-                ($0, Counter(label: "mr_webhook_requests_total", dimensions: [("result", $0)], factory: factory))
+            uniqueKeysWithValues: AdmissionHandler.Result.allCases.map {
+                (
+                    $0,
+                    Counter(label: "mr_webhook_requests_total", dimensions: [("result", $0.rawValue)], factory: factory)
+                )
             })
         duration = CoreMetrics.Timer(label: "mr_webhook_request_duration_seconds", dimensions: [], factory: factory)
         reloads = Dictionary(
@@ -55,7 +54,7 @@ package final class WebhookMetrics: Sendable {
         expiry = Gauge(label: "mr_webhook_certificate_expiry_timestamp_seconds", dimensions: [], factory: factory)
     }
 
-    func request(_ result: String, duration: Duration) {
+    func request(_ result: AdmissionHandler.Result, duration: Duration) {
         requests[result]?.increment()
         self.duration.recordNanoseconds(duration.nanoseconds)
     }

@@ -92,9 +92,9 @@ struct WebhookServer: Service {
             let answer = await lanes.answer(request, handler: handler, clock: clock)
             metrics.request(answer.result, duration: ContinuousClock.now - started)
             logger.log(
-                level: ["invalid", "denied", "busy"].contains(answer.result) ? .warning : .info, "admission review",
+                level: answer.result.isProblem ? .warning : .info, "admission review",
                 metadata: [
-                    LogKeys.result: "\(answer.result)",
+                    LogKeys.result: "\(answer.result.rawValue)",
                     LogKeys.reason: "\(LogText.bounded(answer.reason, limit: 400))",
                     LogKeys.pod: "\(LogText.bounded(answer.subject))",
                 ])

@@ -63,3 +63,15 @@ public struct SidecarError: AzureError {
         "\(code): \(message)" + (cause.map { " (cause: \($0))" } ?? "")
     }
 }
+
+extension SidecarError {
+    /// `error` as it is when it is one of the project's errors (each module throws its own
+    /// ``AzureError``); anything else (a cancellation, a foreign error) as the sidecar's `code`,
+    /// with `error` as its cause and its text as the message unless `message` is given.
+    package static func typed(
+        _ error: any Error, otherwise code: Code = .configuration, _ message: String? = nil, isRetriable: Bool = false
+    ) -> any AzureError {
+        if let known = error as? any AzureError { return known }
+        return SidecarError(code, message ?? "\(error)", isRetriable: isRetriable, cause: error)
+    }
+}

@@ -415,6 +415,6 @@ struct InjectorPolicyTests {
         #expect(review.count <= AdmissionHandler.maxBodyBytes)
         #expect(AdmissionHandler.maxBodyBytes <= review.count * 3 / 2, "near what the API server can send")
         let answer = AdmissionHandler(injector: Injector(settings: AdmissionFixtures.settings)).answer(review)
-        #expect(answer.result == "injected")
+        #expect(answer.result == .injected)
     }
 }

@@ -157,7 +157,7 @@ struct InjectorTests {
         let pod = try AdmissionFixtures.pod(fixture.pod)
         let answer = handler(native: fixture.native).answer(AdmissionFixtures.review(pod))
         #expect(answer.status == 200)
-        #expect(answer.result == "injected")
+        #expect(answer.result == .injected)
         let decoded = try AdmissionAnswer(answer.body)
         #expect(decoded.allowed)
         #expect(decoded.response["uid"] == "705ab4f5-6393-11e8-b7cc-42010a800002")
@@ -173,7 +173,7 @@ struct InjectorTests {
 
         // Applied again, the injected pod comes back unchanged (reinvocation, a retried request).
         let again = handler(native: fixture.native).answer(AdmissionFixtures.review(patched))
-        #expect(again.result == "unchanged")
+        #expect(again.result == .unchanged)
         #expect(try AdmissionAnswer(again.body).allowed)
         #expect(try AdmissionAnswer(again.body).response["patch"] == nil)
     }
@@ -212,13 +212,13 @@ struct InjectorTests {
         injected = .object(after)
 
         let second = handler(native: true).answer(AdmissionFixtures.review(injected))
-        #expect(second.result == "injected")
+        #expect(second.result == .injected)
         let completed = try JSONPatch.apply(try AdmissionAnswer(second.body).operations, to: injected)
         let expected = try AdmissionFixtures.expected("workload-identity.expected.json")
         #expect(completed["spec"]?["initContainers"] == expected["spec"]?["initContainers"])
 
         // And a third time: nothing left to do.
-        #expect(handler(native: true).answer(AdmissionFixtures.review(completed)).result == "unchanged")
+        #expect(handler(native: true).answer(AdmissionFixtures.review(completed)).result == .unchanged)
     }
 
     @Test(
@@ -340,7 +340,7 @@ struct InjectorTests {
         pod = .object(object)
         let answer = handler(native: true).answer(AdmissionFixtures.review(pod))
         #expect(answer.status == 200)
-        #expect(answer.result == "denied")
+        #expect(answer.result == .denied)
         let decoded = try AdmissionAnswer(answer.body)
         #expect(!decoded.allowed)
         #expect(decoded.response["patch"] == nil)
@@ -414,10 +414,10 @@ struct InjectorTests {
         let handler = handler(native: true)
         let pod = try AdmissionFixtures.pod("plain")
         let delete = handler.answer(AdmissionFixtures.review(pod, operation: "DELETE"))
-        #expect(delete.result == "skipped")
+        #expect(delete.result == .skipped)
         #expect(try AdmissionAnswer(delete.body).allowed)
         // An UPDATE needs the old object to compare the sidecar with.
-        #expect(handler.answer(AdmissionFixtures.review(pod, operation: "UPDATE")).result == "invalid")
+        #expect(handler.answer(AdmissionFixtures.review(pod, operation: "UPDATE")).result == .invalid)
         for body in [
             "", "{", "[]", #"{"apiVersion":"admission.k8s.io/v1beta1","kind":"AdmissionReview"}"#,
             #"{"apiVersion":"admission.k8s.io/v1","kind":"AdmissionReview","request":{}}"#,
@@ -425,7 +425,7 @@ struct InjectorTests {
         ] {
             let answer = handler.answer(Array(body.utf8))
             #expect(answer.status == 400, "\(body)")
-            #expect(answer.result == "invalid")
+            #expect(answer.result == .invalid)
         }
         let notAPod: JSONValue = ["apiVersion": "v1", "kind": "Pod", "metadata": ["name": "x"], "spec": [:]]
         let denied = try AdmissionAnswer(handler.answer(AdmissionFixtures.review(notAPod)).body)

@@ -102,6 +102,21 @@ struct SidecarMetricsTests {
         #expect(after.contains(#"mr_token_account_key_index{account="a"} 1.0"#))
     }
 
+    @Test("docs/config.md lists exactly the attempt results the error types derive (SidecarMetrics.results)")
+    func resultsInTheDocs() throws {
+        let docs = try String(
+            contentsOf: URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
+                .deletingLastPathComponent().appending(path: "docs/config.md"), encoding: .utf8)
+        // The sentence that lists them, up to its end.
+        let sentence = try #require(
+            docs.components(separatedBy: "The attempt `result` is ").dropFirst().first?.components(separatedBy: ". |")
+                .first)
+        let listed = sentence.components(separatedBy: "`").enumerated().filter { $0.offset % 2 == 1 }.map(\.element)
+        let ignored: Set = ["lastError.kind", "/status"]
+        #expect(Set(listed).subtracting(ignored) == Set(SidecarMetrics.results))
+        #expect(listed.filter { !ignored.contains($0) }.count == SidecarMetrics.results.count, "each once")
+    }
+
     @Test("label values and help text are escaped as the exposition format requires")
     func escaping() {
         var text = PrometheusText()

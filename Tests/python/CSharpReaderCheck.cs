@@ -3,6 +3,7 @@
 //
 //   mono check.exe follow MS PATH...   read each path in turn for MS milliseconds
 //   mono check.exe once WAIT_MS PATH   one GetTokenAsync with that wait; an error as JSON
+//   mono check.exe parse 0 PATH...     TokenFile.Parse of each file's text: its token's SHA-256 or null
 using System;
 using System.Collections.Generic;
 using System.Security.Cryptography;
@@ -20,17 +21,21 @@ static class CSharpReaderCheck
         return base64;
     }
 
+    static string Sha256(string text)
+    {
+        using (var sha = SHA256.Create())
+        {
+            return BitConverter.ToString(sha.ComputeHash(Encoding.UTF8.GetBytes(text))).Replace("-", "").ToLowerInvariant();
+        }
+    }
+
     static string Describe(string path, MixedRealityToken token)
     {
         var parts = token.Token.Split('.');
         var header = Encoding.UTF8.GetString(Convert.FromBase64String(Segment(parts[0])));
         var claims = Encoding.UTF8.GetString(Convert.FromBase64String(Segment(parts[1])));
         var signature = Convert.FromBase64String(Segment(parts[2]));
-        string digest;
-        using (var sha = SHA256.Create())
-        {
-            digest = BitConverter.ToString(sha.ComputeHash(Encoding.UTF8.GetBytes(token.Token))).Replace("-", "").ToLowerInvariant();
-        }
+        var digest = Sha256(token.Token);
         // The header and claims go out as they are, for the test to read alg, aid and exp.
         return "{\"path\":" + Json(path) + ",\"sha256\":" + Json(digest)
             + ",\"expiresOnTimestamp\":" + token.ExpiresOn.ToUnixTimeMilliseconds()
@@ -60,6 +65,15 @@ static class CSharpReaderCheck
                 {
                     Console.WriteLine(Describe(reader.Path, reader.GetTokenAsync().GetAwaiter().GetResult()));
                 }
+            }
+            return 0;
+        }
+        if (args[0] == "parse")
+        {
+            for (var i = 2; i < args.Length; i++)
+            {
+                var token = TokenFile.Parse(System.IO.File.ReadAllText(args[i]));
+                Console.WriteLine("{\"path\":" + Json(args[i]) + ",\"sha256\":" + (token == null ? "null" : Json(Sha256(token))) + "}");
             }
             return 0;
         }

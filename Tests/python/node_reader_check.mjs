@@ -3,8 +3,10 @@
 //
 //   node node_reader_check.mjs follow MS PATH...   read each path in turn for MS milliseconds
 //   node node_reader_check.mjs once WAIT_MS PATH   one getToken with that wait; an error as JSON
+//   node node_reader_check.mjs parse 0 PATH...     parse() of each file's text: its token's SHA-256 or null
 import { createHash } from "node:crypto";
-import { TokenFile } from "../../Examples/readers/node/mr-token-file.mjs";
+import { readFileSync } from "node:fs";
+import { TokenFile, parse } from "../../Examples/readers/node/mr-token-file.mjs";
 
 const [mode, ms, ...paths] = process.argv.slice(2);
 
@@ -39,7 +41,12 @@ if (mode === "follow") {
   } catch (error) {
     console.log(JSON.stringify({ error: error.name, message: error.message }));
   }
+} else if (mode === "parse") {
+  for (const path of paths) {
+    const token = parse(readFileSync(path, "utf8"));
+    console.log(JSON.stringify({ path, sha256: token === null ? null : createHash("sha256").update(token).digest("hex") }));
+  }
 } else {
-  console.error("usage: node_reader_check.mjs follow MS PATH... | once WAIT_MS PATH");
+  console.error("usage: node_reader_check.mjs follow MS PATH... | once WAIT_MS PATH | parse 0 PATH...");
   process.exit(2);
 }

@@ -20,7 +20,7 @@ import pytest
 ROOT = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(ROOT / "Examples" / "readers" / "python"))
 
-from mr_token_file import TokenFile, TokenFileError  # noqa: E402
+from mr_token_file import TokenFile, TokenFileError, parse  # noqa: E402
 
 HERE = Path(__file__).resolve().parent
 DURATION = 4.5  # seconds of reading: four rotations at least
@@ -257,3 +257,50 @@ def test_reader_never_blocks_on_a_fifo_nor_reads_a_huge_file(rotating_sidecar, e
         record = json.loads(result.stdout)
         assert record.get("error") == "TokenFileError", f"{language}, {name}: {record}"
         assert str(path) in record["message"] and problem in record["message"], f"{language}, {name}: {record}"
+
+
+def grammar_vectors():
+    """The token-file grammar's vectors (Tests/Fixtures/token-file-grammar.json, which the Swift readers
+    are checked against too) that a reader telling formats apart by content applies: those whose
+    content is of their declared format (a JSON array is not read as JSON, it is no JSON object)."""
+    header = base64.urlsafe_b64encode(b'{"alg":"RS256","typ":"JWT"}').decode().rstrip("=")
+    payload = base64.urlsafe_b64encode(json.dumps({"aid": "a", "exp": int(time.time()) + 3600}).encode()).decode()
+    token = f"{header}.{payload.rstrip('=')}.c2lnbmF0dXJl"
+    vectors = json.loads((ROOT / "Tests" / "Fixtures" / "token-file-grammar.json").read_text())["vectors"]
+
+    def detected(content):
+        content = content.strip()
+        if content.startswith("{"):
+            return "json"
+        return "env" if "MIXED_REALITY_ACCESS_TOKEN=" in content else "token"
+
+    applied = []
+    for vector in vectors:
+        content = vector["content"].replace("{TOKEN}", token)
+        expected = vector["token"].replace("{TOKEN}", token) if vector["token"] is not None else None
+        if vector["format"] == "automatic" or detected(content) == vector["format"]:
+            applied.append((vector["name"], content, expected))
+    assert len(applied) >= 18
+    return applied
+
+
+def test_python_reader_follows_the_grammar_vectors():
+    for name, content, expected in grammar_vectors():
+        assert parse(content) == expected, name
+
+
+@pytest.mark.parametrize("language", ["node", "go", "csharp"])
+def test_reader_follows_the_grammar_vectors(external_readers, language, tmp_path):
+    vectors = grammar_vectors()
+    paths = []
+    for index, (_, content, _) in enumerate(vectors):
+        path = tmp_path / f"vector-{index}"
+        path.write_text(content)
+        paths.append(str(path))
+    result = subprocess.run([*external(external_readers, language), "parse", "0", *paths],
+                            capture_output=True, text=True, timeout=120)
+    assert result.returncode == 0, result.stderr
+    records = [json.loads(line) for line in result.stdout.splitlines()]
+    assert len(records) == len(vectors)
+    for (name, _, expected), record in zip(vectors, records):
+        assert record["sha256"] == (digest(expected) if expected is not None else None), f"{language}: {name}"

@@ -249,6 +249,32 @@ namespace MixedReality.TokenFile
             catch (InvalidCastException) { return null; }
         }
 
+        /// <summary>Whether the text is one JSON object, its closing brace the last character.</summary>
+        static bool IsOneObject(string text)
+        {
+            var depth = 0;
+            var inString = false;
+            for (var i = 0; i < text.Length; i++)
+            {
+                var c = text[i];
+                if (inString)
+                {
+                    if (c == '\\') i++;
+                    else if (c == '"') inString = false;
+                    continue;
+                }
+                if (c == '"') inString = true;
+                else if (c == '{' || c == '[') depth++;
+                else if (c == '}' || c == ']')
+                {
+                    depth--;
+                    if (depth == 0) return i == text.Length - 1 && c == '}';
+                    if (depth < 0) return false;
+                }
+            }
+            return false;
+        }
+
         /// <summary>The token in a file's text, whatever its format; null when it holds none.</summary>
         public static string Parse(string text)
         {
@@ -256,6 +282,9 @@ namespace MixedReality.TokenFile
             string token = null;
             if (text.StartsWith("{", StringComparison.Ordinal))
             {
+                // DataContractJsonSerializer reads an object whose closing brace is missing, or
+                // with more after it: the text must be one whole object (the grammar's vectors).
+                if (!IsOneObject(text)) return null;
                 var file = Deserialize<JsonFile>(Encoding.UTF8.GetBytes(text));
                 token = file == null ? null : file.AccessToken;
             }

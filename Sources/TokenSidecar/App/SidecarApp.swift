@@ -126,11 +126,9 @@ package struct SidecarApp<C: WallClock>: Service {
                             source: try sources.tokenSource(for: account), environment: refresh)
                         guard let failure = await loop.runOnce() else { return nil }
                         return (name, FailureAdvice(failure.error, credential: account.credential.type), failure.msCV)
-                    } catch let error as any AzureError {
-                        return (name, FailureAdvice(error, credential: account.credential.type), nil)
                     } catch {
                         return (
-                            name, FailureAdvice(SidecarError(.configuration, "\(error)", isRetriable: false)), nil
+                            name, FailureAdvice(SidecarError.typed(error), credential: account.credential.type), nil
                         )
                     }
                 }

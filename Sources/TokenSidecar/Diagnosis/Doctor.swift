@@ -24,7 +24,7 @@ package struct Doctor: Sendable {
     /// One check's outcome.
     package struct Check: Encodable, Sendable, Equatable {
         package enum Outcome: String, Encodable, Sendable { case ok, warning, failed }
-        package var hop: String
+        package var hop: FailureAdvice.Hop
         package var outcome: Outcome
         package var summary: String
         package var fix: String?
@@ -67,7 +67,7 @@ package struct Doctor: Sendable {
         Report(
             ok: false, accounts: [],
             config: Check(
-                hop: FailureAdvice.Hop.config.rawValue, outcome: .failed, summary: problems,
+                hop: .config, outcome: .failed, summary: problems,
                 fix: "fix each key named above (mr-token-sidecar validate shows the same)"),
             running: nil)
     }
@@ -86,7 +86,7 @@ package struct Doctor: Sendable {
     func check(_ account: AccountConfiguration, factory: CredentialFactory) async -> AccountReport {
         var checks = [
             Check(
-                hop: "config", outcome: .ok,
+                hop: .config, outcome: .ok,
                 summary:
                     "valid: account \(account.accountId.value) at \(account.accountDomain), credential \(account.credential.type.rawValue)",
                 fix: nil)
@@ -135,19 +135,19 @@ package struct Doctor: Sendable {
                 logger: logger)
             guard response.status == 200 else {
                 return Check(
-                    hop: "running", outcome: .warning,
+                    hop: .running, outcome: .warning,
                     summary: "the sidecar at \(address) answered /status with HTTP \(response.status)",
                     fix: "run doctor in the sidecar's container (/status answers on loopback only)")
             }
             body = response.body
         } catch {
             return Check(
-                hop: "running", outcome: .ok,
+                hop: .running, outcome: .ok,
                 summary: "no sidecar answers at \(address): the file is checked on its own", fix: nil)
         }
         guard let routes = JSON.decode(JSONValue.self, from: body)?.object?["secretRoutes"]?.object else {
             return Check(
-                hop: "running", outcome: .warning,
+                hop: .running, outcome: .warning,
                 summary: "the sidecar at \(address) does not say where it sends secrets (an older version?)",
                 fix: "compare the file with the one the sidecar started with")
         }
@@ -156,7 +156,7 @@ package struct Doctor: Sendable {
         let changes = SidecarConfiguration.routeChanges(from: running, to: file)
         guard !changes.isEmpty else {
             return Check(
-                hop: "running", outcome: .ok,
+                hop: .running, outcome: .ok,
                 summary: "the file sends secrets where the sidecar at \(address) does", fix: nil)
         }
         func shown(_ value: String?) -> String { value.map { LogText.bounded($0, limit: 80) } ?? "(not set)" }
@@ -164,7 +164,7 @@ package struct Doctor: Sendable {
             "\(LogText.bounded(key, limit: 80)): \(shown(running[key])) in use, \(shown(file[key])) in the file"
         }
         return Check(
-            hop: "running", outcome: .warning,
+            hop: .running, outcome: .warning,
             summary:
                 "the file changes where secrets go from what the sidecar at \(address) applies: "
                 + listed.joined(separator: "; ") + (changes.count > 8 ? "; and \(changes.count - 8) more" : "")
@@ -177,7 +177,7 @@ package struct Doctor: Sendable {
     func secrets(_ account: AccountConfiguration) -> [Check] {
         let credential = account.credential
         func fail(_ summary: String, _ fix: String) -> [Check] {
-            [Check(hop: "secrets", outcome: .failed, summary: summary, fix: fix)]
+            [Check(hop: .secrets, outcome: .failed, summary: summary, fix: fix)]
         }
         switch credential.type {
         case .accountKey:
@@ -201,7 +201,7 @@ package struct Doctor: Sendable {
                 }
                 checks.append(
                     Check(
-                        hop: "secrets", outcome: .ok, summary: "\(file): an account key of \(key.count) characters",
+                        hop: .secrets, outcome: .ok, summary: "\(file): an account key of \(key.count) characters",
                         fix: nil))
             }
             return checks
@@ -211,7 +211,7 @@ package struct Doctor: Sendable {
                 let secret = try SecretFile.read(file, what: "the secret file", credential: "clientSecret")
                 return [
                     Check(
-                        hop: "secrets", outcome: .ok, summary: "\(file): a secret of \(secret.count) characters",
+                        hop: .secrets, outcome: .ok, summary: "\(file): a secret of \(secret.count) characters",
                         fix: nil)
                 ]
             } catch {
@@ -235,7 +235,7 @@ package struct Doctor: Sendable {
                 let days = Int(certificate.notValidAfter.timeIntervalSince(now) / 86400)
                 return [
                     Check(
-                        hop: "secrets", outcome: days < 14 ? .warning : .ok,
+                        hop: .secrets, outcome: days < 14 ? .warning : .ok,
                         summary:
                             "\(file): the certificate \(certificate.subject) (thumbprint \(certificate.thumbprint)) and its key match; \(days) days left",
                         fix: days < 14 ? "renew the certificate before it expires" : nil)
@@ -264,7 +264,7 @@ package struct Doctor: Sendable {
                 ? []
                 : [
                     Check(
-                        hop: "service-account-token", outcome: .failed,
+                        hop: .serviceAccountToken, outcome: .failed,
                         summary: "no token file: AZURE_FEDERATED_TOKEN_FILE is not set",
                         fix:
                             "label the pod azure.workload.identity/use: \"true\" and annotate its ServiceAccount with azure.workload.identity/client-id"
@@ -272,7 +272,7 @@ package struct Doctor: Sendable {
                 ]
         }
         func fail(_ summary: String, _ fix: String) -> [Check] {
-            [Check(hop: "service-account-token", outcome: .failed, summary: summary, fix: fix)]
+            [Check(hop: .serviceAccountToken, outcome: .failed, summary: summary, fix: fix)]
         }
         let text: String
         do {
@@ -307,7 +307,7 @@ package struct Doctor: Sendable {
         if subject.wholeMatch(of: /system:serviceaccount:[^:]+:[^:]+/) == nil {
             return fail("\(file): the subject \(subject) is not a service account's", "mount the pod's projected token")
         }
-        return [Check(hop: "service-account-token", outcome: .ok, summary: federated, fix: nil)]
+        return [Check(hop: .serviceAccountToken, outcome: .ok, summary: federated, fix: nil)]
     }
 
     // MARK: 3. Name resolution, TCP and TLS, the server's clock
@@ -337,7 +337,7 @@ package struct Doctor: Sendable {
         do {
             pipeline = try HTTPPipeline(options: options, component: "doctor")
         } catch {
-            return [Check(hop: "network", outcome: .failed, summary: error.message, fix: FailureAdvice(error).fix)]
+            return [Check(hop: .network, outcome: .failed, summary: error.message, fix: FailureAdvice(error).fix)]
         }
         for (what, url) in hosts(account) {
             guard let host = url.host else { continue }
@@ -347,7 +347,7 @@ package struct Doctor: Sendable {
             if proxy == nil, !IPAddressRule.isValid(host), !Self.resolves(host) {
                 checks.append(
                     Check(
-                        hop: "network", outcome: .failed, summary: "\(host) (\(what)) does not resolve",
+                        hop: .network, outcome: .failed, summary: "\(host) (\(what)) does not resolve",
                         fix: "check the pod's DNS, or the host name (accountDomain, endpoint, authorityHost)"))
                 return checks
             }
@@ -357,14 +357,14 @@ package struct Doctor: Sendable {
                 let elapsed = Int((ContinuousClock.now - started).milliseconds)
                 let via = proxy.map { " through the proxy \($0.display)" } ?? ""
                 var check = Check(
-                    hop: "network", outcome: .ok,
+                    hop: .network, outcome: .ok,
                     summary: "\(host) (\(what)) answers over TLS\(via) in \(elapsed) ms", fix: nil)
                 if let header = response.headers.first(name: "date"), let date = HTTPDate.parse(header) {
                     let skew = Int(date.timeIntervalSinceNow.rounded())
                     if abs(skew) > 300 {
                         checks.append(
                             Check(
-                                hop: "network", outcome: .failed,
+                                hop: .network, outcome: .failed,
                                 summary: "\(host)'s clock differs from this machine's by \(skew) s",
                                 fix: "fix the node's clock (NTP): tokens and assertions are valid for minutes"))
                         return checks
@@ -380,7 +380,7 @@ package struct Doctor: Sendable {
                 let advice = FailureAdvice(error)
                 checks.append(
                     Check(
-                        hop: "network", outcome: .failed, summary: "\(host) (\(what)): \(error.message)",
+                        hop: .network, outcome: .failed, summary: "\(host) (\(what)): \(error.message)",
                         fix: advice.fix))
                 return checks
             }
@@ -408,7 +408,7 @@ package struct Doctor: Sendable {
             (client, key) = try factory.client(for: account)
         } catch {
             return checks + [
-                advice(FailureAdvice((error as? any AzureError) ?? SidecarError(.configuration, "\(error)")))
+                advice(FailureAdvice(SidecarError.typed(error)))
             ]
         }
         if credential.type != .accountKey {
@@ -419,10 +419,10 @@ package struct Doctor: Sendable {
                 let minutes = Int(token.expiresOn.timeIntervalSinceNow / 60)
                 checks.append(
                     Check(
-                        hop: "entra", outcome: .ok, summary: "a token for \(scope), valid for \(minutes) more minutes",
+                        hop: .entra, outcome: .ok, summary: "a token for \(scope), valid for \(minutes) more minutes",
                         fix: nil))
             } catch {
-                var found = FailureAdvice((error as? any AzureError) ?? SidecarError(.configuration, "\(error)"))
+                var found = FailureAdvice(SidecarError.typed(error))
                 if found.hop == .sts { found.hop = .entra }
                 return checks + [advice(found)]
             }
@@ -438,7 +438,7 @@ package struct Doctor: Sendable {
                 ) { file, _ in
                     refusals.append(
                         Check(
-                            hop: "sts", outcome: .warning, summary: "\(file): refused (401); trying the next key",
+                            hop: .sts, outcome: .warning, summary: "\(file): refused (401); trying the next key",
                             fix: "copy the current key into \(file)"))
                 }
             } else {
@@ -451,7 +451,7 @@ package struct Doctor: Sendable {
             guard claims.accountId?.lowercased() == account.accountId.value else {
                 return checks + [
                     Check(
-                        hop: "sts", outcome: .failed,
+                        hop: .sts, outcome: .failed,
                         summary:
                             "the STS answered a token of another account (\(claims.accountId.map { LogText.bounded($0, limit: 64) } ?? "none"))",
                         fix: "check accountId and the endpoint")
@@ -461,7 +461,7 @@ package struct Doctor: Sendable {
             let second = (used?.index ?? 0) > 0
             checks.append(
                 Check(
-                    hop: "sts", outcome: second ? .warning : .ok,
+                    hop: .sts, outcome: second ? .warning : .ok,
                     summary:
                         "a Mixed Reality token\(keyNote) for account \(account.accountId.value), valid \(String(format2: hours)) h [MS-CV \(response.msCV ?? "none")]",
                     fix: second ? "the first key of keyFiles was refused: rotate it back in, or reorder keyFiles" : nil)
@@ -469,7 +469,7 @@ package struct Doctor: Sendable {
             return checks
         } catch {
             var found = FailureAdvice(
-                (error as? any AzureError) ?? SidecarError(.configuration, "\(error)"), credential: credential.type)
+                SidecarError.typed(error), credential: credential.type)
             if found.hop == .entra && credential.type == .accountKey { found.hop = .sts }
             return checks + refusals + [advice(found)]
         }
@@ -477,7 +477,7 @@ package struct Doctor: Sendable {
 
     func advice(_ advice: FailureAdvice) -> Check {
         Check(
-            hop: advice.hop.rawValue, outcome: .failed, summary: advice.line.components(separatedBy: ". Fix: ")[0],
+            hop: advice.hop, outcome: .failed, summary: advice.line.components(separatedBy: ". Fix: ")[0],
             fix: advice.fix)
     }
 
@@ -490,7 +490,7 @@ package struct Doctor: Sendable {
             guard PathProbe.isDirectory(folder) else {
                 checks.append(
                     Check(
-                        hop: "output", outcome: .failed, summary: "\(folder) is not a folder",
+                        hop: .output, outcome: .failed, summary: "\(folder) is not a folder",
                         fix: "mount the shared volume (an emptyDir with medium: Memory) at \(folder)"))
                 return checks
             }
@@ -500,7 +500,7 @@ package struct Doctor: Sendable {
             else {
                 checks.append(
                     Check(
-                        hop: "output", outcome: .failed, summary: "\(folder) is not writable by this process",
+                        hop: .output, outcome: .failed, summary: "\(folder) is not writable by this process",
                         fix: "mount the volume read-write in the sidecar (read-only in the app's containers)"))
                 return checks
             }
@@ -527,7 +527,7 @@ package struct Doctor: Sendable {
             }
             checks.append(
                 Check(
-                    hop: "output", outcome: outcome,
+                    hop: .output, outcome: outcome,
                     summary: "\(output.path): writable, \(notes.joined(separator: ", "))",
                     fix: fixes.isEmpty ? nil : fixes.joined(separator: "; ")))
         }
@@ -555,7 +555,7 @@ package struct Doctor: Sendable {
                     case .warning: "warn"
                     case .failed: "FAIL"
                     }
-                text += "  \(mark)  \(check.hop.padding(21)) \(check.summary)\n"
+                text += "  \(mark)  \(check.hop.rawValue.padding(21)) \(check.summary)\n"
                 if let fix = check.fix { text += "        \("".padding(21)) fix: \(fix)\n" }
             }
         }

@@ -7,10 +7,14 @@ package import SidecarConfig
 /// termination message and the logs. Never a secret.
 package struct FailureAdvice: Sendable, Equatable {
     /// The hops, in the order a token travels.
-    package enum Hop: String, Sendable, CaseIterable {
+    /// Where on the way from the config to the token file something is checked or failed: the
+    /// `hop` of `doctor`'s checks and of `run --once`'s failures.
+    package enum Hop: String, Sendable, CaseIterable, Encodable {
         case config, secrets
         case serviceAccountToken = "service-account-token"
         case network, entra, sts, output
+        /// `doctor` only: the file compared with what the running sidecar applies.
+        case running
     }
 
     package var hop: Hop

@@ -1,4 +1,5 @@
 package import AzureCore
+import MixedRealityTokenFile
 package import SidecarConfig
 
 #if canImport(FoundationEssentials)
@@ -33,36 +34,23 @@ package enum TokenFileFormat {
             return JSON.encode(file) + [UInt8(ascii: "\n")]
         case .env:
             // Single-quoted: sourcing the file (`. token.env`) assigns and never runs anything,
-            // whatever a value holds (docs/config.md gives the grammar).
+            // whatever a value holds (TokenFileGrammar; docs/config.md).
             return Array(
-                ("MIXED_REALITY_ACCESS_TOKEN=\(shellQuoted(token.token))\n"
-                    + "MIXED_REALITY_TOKEN_EXPIRES_ON=\(shellQuoted(rfc3339(token.expiresOn)))\n").utf8)
+                ("\(TokenFileGrammar.tokenVariable)=\(TokenFileGrammar.quoted(token.token))\n"
+                    + "\(TokenFileGrammar.expiryVariable)=\(TokenFileGrammar.quoted(rfc3339(token.expiresOn)))\n").utf8)
         }
     }
 
-    /// `value` in single quotes for a POSIX shell: a quote inside becomes `'\''`.
-    static func shellQuoted(_ value: String) -> String {
-        "'" + value.replacing("'", with: "'\\''") + "'"
-    }
-
-    /// The token in a file's content, or `nil` when the content is not a file of this format.
+    /// The token in a file's content in `format` (``TokenFileGrammar``, the app side's grammar),
+    /// or `nil` when it holds none.
     package static func token(in bytes: [UInt8], format: OutputConfiguration.Format) -> String? {
-        let text = String(decoding: bytes, as: UTF8.self)
-        switch format {
-        case .token:
-            let token = text.trimmed
-            return token.isEmpty ? nil : token
-        case .json:
-            return JSON.decode(JSONFile.self, from: bytes)?.accessToken
-        case .env:
-            // Written quoted; files of versions before 0.2 hold the value bare.
-            for line in text.split(separator: "\n") where line.hasPrefix("MIXED_REALITY_ACCESS_TOKEN=") {
-                var value = line.dropFirst("MIXED_REALITY_ACCESS_TOKEN=".count)
-                if value.count >= 2, value.first == "'", value.last == "'" { value = value.dropFirst().dropLast() }
-                return String(value)
+        let grammar: TokenFileGrammar.Format =
+            switch format {
+            case .token: .token
+            case .json: .json
+            case .env: .env
             }
-            return nil
-        }
+        return TokenFileGrammar.token(in: String(decoding: bytes, as: UTF8.self), format: grammar)
     }
 
     package static func rfc3339(_ date: Date) -> String {

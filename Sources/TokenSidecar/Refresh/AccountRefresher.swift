@@ -213,7 +213,10 @@ package final class AccountRefresher<C: WallClock>: Sendable {
                         machine.exchangeSucceeded(exchanged, now: now, using: &generator)
                     }
                 } catch {
-                    let failure = Self.typed(error)
+                    // Every error the token source throws is one of the project's; anything else (a
+                    // cancellation) is the sidecar's `cancelled`.
+                    let failure = SidecarError.typed(
+                        error, otherwise: .cancelled, "the exchange was cancelled", isRetriable: true)
                     return event { machine, now, generator in
                         machine.exchangeFailed(failure, now: now, using: &generator)
                     }
@@ -263,10 +266,4 @@ package final class AccountRefresher<C: WallClock>: Sendable {
         return machine.withLock { body(&$0.machine, now, &$0.jitter) }
     }
 
-    /// Every error the token source throws is one of the project's; anything else (a
-    /// cancellation) is reported as the sidecar's `cancelled`.
-    private static func typed(_ error: any Error) -> any AzureError {
-        if let known = error as? any AzureError { return known }
-        return SidecarError(.cancelled, "the exchange was cancelled", isRetriable: true, cause: error)
-    }
 }

@@ -39,7 +39,7 @@ func describe(path string, token mrtokenfile.Token) map[string]any {
 
 func main() {
 	if len(os.Args) < 4 {
-		fmt.Fprintln(os.Stderr, "usage: go_reader_check follow MS PATH... | once WAIT_MS PATH")
+		fmt.Fprintln(os.Stderr, "usage: go_reader_check follow MS PATH... | once WAIT_MS PATH | parse 0 PATH...")
 		os.Exit(2)
 	}
 	ms, _ := strconv.Atoi(os.Args[2])
@@ -60,6 +60,20 @@ func main() {
 				}
 				_ = out.Encode(describe(reader.Path, token))
 			}
+		}
+	case "parse":
+		// Parse of each file's text: its token's SHA-256, or null.
+		for _, path := range os.Args[3:] {
+			text, err := os.ReadFile(path)
+			if err != nil {
+				fmt.Fprintln(os.Stderr, err)
+				os.Exit(1)
+			}
+			var digest any
+			if token, ok := mrtokenfile.Parse(string(text)); ok {
+				digest = fmt.Sprintf("%x", sha256.Sum256([]byte(token)))
+			}
+			_ = out.Encode(map[string]any{"path": path, "sha256": digest})
 		}
 	case "once":
 		reader := &mrtokenfile.TokenFile{Path: os.Args[3], Wait: time.Duration(ms) * time.Millisecond, MinValidity: 100 * time.Millisecond}
