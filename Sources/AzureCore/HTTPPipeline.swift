@@ -315,101 +315,132 @@ package struct HTTPPipeline: Sendable {
             lineLevel = .debug
         }
         try checkTransport(request, logger: logger)
-
         var generator = SystemRandomNumberGenerator()
         var retry = 0
         while true {
             if Task.isCancelled {
                 throw AzureCoreError(.cancelled, "the request was cancelled", isRetriable: false)
             }
-            let started = ContinuousClock.now
-            logger.log(
-                level: lineLevel, "Request",
-                metadata: [
-                    LogKeys.method: "\(request.method.rawValue)",
-                    LogKeys.url: "\(sanitizer.sanitize(url: request.url))",
-                    LogKeys.requestHeaders: "\(sanitizer.sanitize(headers: headers(for: request)))",
-                    LogKeys.proxy: "\(proxy(for: request)?.display ?? "")",
-                    LogKeys.attempt: .integer(retry),
-                ]
-            )
-            var attempt = request
-            if retry > 0, let bodyForRetry = request.bodyForRetry {
-                do {
-                    attempt.body = try bodyForRetry()
-                } catch {
-                    throw AzureCoreError(
-                        .invalidArgument, "cannot build the body of the retry: \(error)", isRetriable: false)
+            switch try await attempt(request, retry: retry, logger: logger, lineLevel: lineLevel) {
+            case .success(let response):
+                guard let delay = delay(after: response, retry: retry, using: &generator, logger: logger) else {
+                    return response
                 }
-            }
-            let outcome: Result<PipelineResponse, AzureCoreError>
-            do {
-                outcome = .success(try await sendOnce(attempt, tries: retry + 1))
-            } catch {
-                outcome = .failure(error)
-            }
-            let elapsed = ContinuousClock.now - started
-            switch outcome {
-            case .success(var response):
-                logger.log(
-                    level: lineLevel, "Response",
-                    metadata: [
-                        LogKeys.status: .integer(response.status),
-                        LogKeys.responseHeaders: "\(sanitizer.sanitize(headers: response.headers))",
-                        LogKeys.durationMs: .integer(Int(elapsed.milliseconds)),
-                        LogKeys.attempt: .integer(retry),
-                    ]
-                )
-                response.retryAfter = RetryAfter.parse(response.headers)
-                guard options.retry.retriableStatuses.contains(response.status), retry < options.retry.maxRetries
-                else { return response }
-                let delay: Duration
-                if let requested = response.retryAfter {
-                    guard requested <= options.retry.maxRetryAfter else {
-                        logger.info(
-                            "Server asked to wait longer than the pipeline sleeps; returning to the caller",
-                            metadata: [
-                                LogKeys.status: .integer(response.status),
-                                LogKeys.delayMs: .integer(Int(requested.milliseconds)),
-                            ]
-                        )
-                        return response
-                    }
-                    delay = requested
-                } else {
-                    delay = options.retry.backoff(retry: retry, using: &generator)
-                }
-                logger.info(
-                    "Retrying after status",
-                    metadata: [
-                        LogKeys.status: .integer(response.status), LogKeys.delayMs: .integer(Int(delay.milliseconds)),
-                        LogKeys.attempt: .integer(retry + 1),
-                    ]
-                )
                 try await wait(delay)
             case .failure(let error):
-                guard error.isRetriable, retry < options.retry.maxRetries else {
-                    logger.log(
-                        level: lineLevel, "Request failed",
-                        metadata: [
-                            LogKeys.errorType: "\(error.code)", LogKeys.errorMessage: "\(error.message)",
-                            LogKeys.durationMs: .integer(Int(elapsed.milliseconds)), LogKeys.attempt: .integer(retry),
-                        ]
-                    )
+                guard let delay = delay(after: error, retry: retry, using: &generator, logger: logger) else {
                     throw error
                 }
-                let delay = options.retry.backoff(retry: retry, using: &generator)
-                logger.info(
-                    "Retrying after transport error",
-                    metadata: [
-                        LogKeys.errorType: "\(error.code)", LogKeys.errorMessage: "\(error.message)",
-                        LogKeys.delayMs: .integer(Int(delay.milliseconds)), LogKeys.attempt: .integer(retry + 1),
-                    ]
-                )
                 try await wait(delay)
             }
             retry += 1
         }
+    }
+
+    /// One try (the `retry`th retry), logged: its request line, then its response or failure.
+    /// - Throws: When the body of a retry cannot be built.
+    private func attempt(
+        _ request: PipelineRequest, retry: Int, logger: Logger, lineLevel: Logger.Level
+    ) async throws(AzureCoreError) -> Result<PipelineResponse, AzureCoreError> {
+        let started = ContinuousClock.now
+        logger.log(
+            level: lineLevel, "Request",
+            metadata: [
+                LogKeys.method: "\(request.method.rawValue)",
+                LogKeys.url: "\(sanitizer.sanitize(url: request.url))",
+                LogKeys.requestHeaders: "\(sanitizer.sanitize(headers: headers(for: request)))",
+                LogKeys.proxy: "\(proxy(for: request)?.display ?? "")",
+                LogKeys.attempt: .integer(retry),
+            ]
+        )
+        var attempt = request
+        if retry > 0, let bodyForRetry = request.bodyForRetry {
+            do {
+                attempt.body = try bodyForRetry()
+            } catch {
+                throw AzureCoreError(
+                    .invalidArgument, "cannot build the body of the retry: \(error)", isRetriable: false)
+            }
+        }
+        do {
+            var response = try await sendOnce(attempt, tries: retry + 1)
+            logger.log(
+                level: lineLevel, "Response",
+                metadata: [
+                    LogKeys.status: .integer(response.status),
+                    LogKeys.responseHeaders: "\(sanitizer.sanitize(headers: response.headers))",
+                    LogKeys.durationMs: .integer(Int((ContinuousClock.now - started).milliseconds)),
+                    LogKeys.attempt: .integer(retry),
+                ]
+            )
+            response.retryAfter = RetryAfter.parse(response.headers)
+            return .success(response)
+        } catch {
+            // A failure that will be retried is logged by the retry's line.
+            if !error.isRetriable || retry >= options.retry.maxRetries {
+                logger.log(
+                    level: lineLevel, "Request failed",
+                    metadata: [
+                        LogKeys.errorType: "\(error.code)", LogKeys.errorMessage: "\(error.message)",
+                        LogKeys.durationMs: .integer(Int((ContinuousClock.now - started).milliseconds)),
+                        LogKeys.attempt: .integer(retry),
+                    ]
+                )
+            }
+            return .failure(error)
+        }
+    }
+
+    /// How long to wait before retrying after `response`, or `nil` to return it: its status is not
+    /// retriable, the retries are spent, or the server asked for a longer wait than the pipeline
+    /// sleeps (`Retry-After` over `maxRetryAfter`: the caller decides).
+    private func delay<R: RandomNumberGenerator>(
+        after response: PipelineResponse, retry: Int, using generator: inout R, logger: Logger
+    ) -> Duration? {
+        guard options.retry.retriableStatuses.contains(response.status), retry < options.retry.maxRetries else {
+            return nil
+        }
+        let delay: Duration
+        if let requested = response.retryAfter {
+            guard requested <= options.retry.maxRetryAfter else {
+                logger.info(
+                    "Server asked to wait longer than the pipeline sleeps; returning to the caller",
+                    metadata: [
+                        LogKeys.status: .integer(response.status),
+                        LogKeys.delayMs: .integer(Int(requested.milliseconds)),
+                    ]
+                )
+                return nil
+            }
+            delay = requested
+        } else {
+            delay = options.retry.backoff(retry: retry, using: &generator)
+        }
+        logger.info(
+            "Retrying after status",
+            metadata: [
+                LogKeys.status: .integer(response.status), LogKeys.delayMs: .integer(Int(delay.milliseconds)),
+                LogKeys.attempt: .integer(retry + 1),
+            ]
+        )
+        return delay
+    }
+
+    /// How long to wait before retrying after a failed try, or `nil` to throw: not retriable, or
+    /// the retries are spent.
+    private func delay<R: RandomNumberGenerator>(
+        after error: AzureCoreError, retry: Int, using generator: inout R, logger: Logger
+    ) -> Duration? {
+        guard error.isRetriable, retry < options.retry.maxRetries else { return nil }
+        let delay = options.retry.backoff(retry: retry, using: &generator)
+        logger.info(
+            "Retrying after transport error",
+            metadata: [
+                LogKeys.errorType: "\(error.code)", LogKeys.errorMessage: "\(error.message)",
+                LogKeys.delayMs: .integer(Int(delay.milliseconds)), LogKeys.attempt: .integer(retry + 1),
+            ]
+        )
+        return delay
     }
 
     private func wait(_ delay: Duration) async throws(AzureCoreError) {

@@ -201,7 +201,94 @@ package struct Injector: Sendable {
     /// The volumes and containers of a plan: the token volume, the config (a ConfigMap or an
     /// environment variable), the sidecar (native, or init container plus sidecar).
     func rendering(_ plan: Plan) -> Rendering {
-        let request = plan.request
+        let source = configSource(plan)
+        let volumes = source.volumes + caBundle(plan).volumes
+        let mounts = source.mounts + caBundle(plan).mounts + plan.identity.mounts
+        let base = container(plan, environment: environment(plan, config: source.environment), mounts: mounts)
+        var longRunning = base
+        longRunning["name"] = .string(Self.sidecarName)
+        longRunning["args"] = .array(source.arguments)
+        // Named, so that a PodMonitor (the chart's) finds /metrics on every injected pod.
+        longRunning["ports"] = [
+            [
+                "name": .string(Self.metricsPortName), "containerPort": .number(Double(plan.probePort)),
+                "protocol": "TCP",
+            ]
+        ]
+        longRunning["readinessProbe"] = Self.merge(probe("/readyz", plan), ["periodSeconds": 10])
+        longRunning["livenessProbe"] = Self.merge(
+            probe("/healthz", plan), ["periodSeconds": 20, "failureThreshold": 3])
+        let appMount: JSONValue = [
+            "name": .string(Self.tokenVolume), "mountPath": .string(Self.tokenFolder), "readOnly": true,
+        ]
+        if settings.nativeSidecar {
+            longRunning["restartPolicy"] = "Always"
+            longRunning["startupProbe"] = Self.merge(
+                probe("/readyz", plan), ["periodSeconds": 1, "failureThreshold": 120])
+            return Rendering(
+                volumes: volumes, initContainer: .object(longRunning), container: nil, appMount: appMount,
+                identity: plan.identity, reason: "native sidecar injected", warnings: [])
+        }
+        var once = base
+        once["name"] = .string(Self.initName)
+        once["args"] = .array(source.arguments + ["--once"])
+        if plan.restartPolicy == "Always" {
+            return Rendering(
+                volumes: volumes, initContainer: .object(once), container: .object(longRunning), appMount: appMount,
+                identity: plan.identity, reason: "init container and sidecar injected", warnings: [])
+        }
+        return Rendering(
+            volumes: volumes, initContainer: .object(once), container: nil, appMount: appMount,
+            identity: plan.identity, reason: "init container injected",
+            warnings: [
+                "mr-token-sidecar: this pod does not restart (restartPolicy \(plan.restartPolicy)), so it gets the first token only, from an init container: a sidecar would keep it from completing on Kubernetes older than 1.29"
+            ])
+    }
+
+    /// Where the sidecar's config comes from: a ConfigMap mounted read-only, or the YAML of the
+    /// pod's annotations in an environment variable; the token volume in both cases.
+    private func configSource(
+        _ plan: Plan
+    ) -> (arguments: [JSONValue], volumes: [JSONValue], mounts: [JSONValue], environment: [JSONValue]) {
+        var arguments: [JSONValue] = ["run"]
+        var volumes: [JSONValue] = [
+            [
+                "name": .string(Self.tokenVolume),
+                "emptyDir": ["medium": "Memory", "sizeLimit": .string(settings.tokenVolumeSizeLimit)],
+            ]
+        ]
+        var mounts: [JSONValue] = [["name": .string(Self.tokenVolume), "mountPath": .string(Self.tokenFolder)]]
+        var environment: [JSONValue] = []
+        switch plan.request.source {
+        case .configMap(let name):
+            arguments += ["--config", .string(Self.configFolder + "/config.yaml")]
+            volumes.append(["name": .string(Self.configVolume), "configMap": ["name": .string(name)]])
+            mounts.append([
+                "name": .string(Self.configVolume), "mountPath": .string(Self.configFolder), "readOnly": true,
+            ])
+        case .account(let id, let domain, let credential, let format):
+            let yaml = Self.configYAML(
+                accountId: id, accountDomain: domain, credential: credential, format: format,
+                mode: plan.groupReadable ? "0440" : "0444")
+            arguments += ["--config-env", .string(Self.configVariable)]
+            environment.append(["name": .string(Self.configVariable), "value": .string(yaml)])
+        }
+        return (arguments, volumes, mounts, environment)
+    }
+
+    /// The operator's CA bundle (the chart's `sidecar.caBundle`), mounted read-only, if any.
+    private func caBundle(_ plan: Plan) -> (volumes: [JSONValue], mounts: [JSONValue]) {
+        guard let bundle = settings.policy.sidecarCABundle else { return ([], []) }
+        return (
+            [bundle.volume(named: Self.caVolume, as: Self.caFileName)],
+            [["name": .string(Self.caVolume), "mountPath": .string(Self.caFolder), "readOnly": true]]
+        )
+    }
+
+    /// The sidecar's environment: the probe address and the operator's policy, the config, the CA
+    /// file, the workload identity's variables, the log level, then the proxy the pod's containers
+    /// use and the chart's extra variables, each name once.
+    private func environment(_ plan: Plan, config: [JSONValue]) -> [JSONValue] {
         let policy = settings.policy
         var environment: [JSONValue] = [
             ["name": .string(ConfigLoader.serverAddressVariable), "value": .string("0.0.0.0:\(plan.probePort)")],
@@ -216,50 +303,30 @@ package struct Injector: Sendable {
         ] where !list.isEmpty {
             environment.append(["name": .string(variable), "value": .string(list.joined(separator: ","))])
         }
-        var arguments: [JSONValue] = ["run"]
-        var volumes: [JSONValue] = [
-            [
-                "name": .string(Self.tokenVolume),
-                "emptyDir": ["medium": "Memory", "sizeLimit": .string(settings.tokenVolumeSizeLimit)],
-            ]
-        ]
-        var mounts: [JSONValue] = [["name": .string(Self.tokenVolume), "mountPath": .string(Self.tokenFolder)]]
-        switch request.source {
-        case .configMap(let name):
-            arguments += ["--config", .string(Self.configFolder + "/config.yaml")]
-            volumes.append(["name": .string(Self.configVolume), "configMap": ["name": .string(name)]])
-            mounts.append([
-                "name": .string(Self.configVolume), "mountPath": .string(Self.configFolder), "readOnly": true,
-            ])
-        case .account(let id, let domain, let credential, let format):
-            let yaml = Self.configYAML(
-                accountId: id, accountDomain: domain, credential: credential, format: format,
-                mode: plan.groupReadable ? "0440" : "0444")
-            arguments += ["--config-env", .string(Self.configVariable)]
-            environment.append(["name": .string(Self.configVariable), "value": .string(yaml)])
-        }
-        if let bundle = policy.sidecarCABundle {
-            volumes.append(bundle.volume(named: Self.caVolume, as: Self.caFileName))
-            mounts.append(["name": .string(Self.caVolume), "mountPath": .string(Self.caFolder), "readOnly": true])
+        environment += config
+        if policy.sidecarCABundle != nil {
             environment.append([
                 "name": .string(OperatorPolicy.caFileVariable), "value": .string(Self.caFolder + "/" + Self.caFileName),
             ])
         }
         environment += plan.identity.environment
-        mounts += plan.identity.mounts
         if let level = settings.logLevel {
             environment.append(["name": .string(ConfigLoader.logLevelVariable), "value": .string(level)])
         }
-        // The proxy the pod's containers use, then the chart's extra variables, each name once.
         var named = Set(environment.compactMap { $0["name"]?.string })
         for variable in plan.proxyEnvironment + settings.environment {
             guard let name = variable["name"]?.string, !named.contains(name) else { continue }
             named.insert(name)
             environment.append(variable)
         }
+        return environment
+    }
 
-        var base: [String: JSONValue] = [
-            "image": .string(request.image ?? settings.image),
+    /// What the init container and the sidecar share: the image, the environment, resources,
+    /// the hardened security context, the mounts.
+    private func container(_ plan: Plan, environment: [JSONValue], mounts: [JSONValue]) -> [String: JSONValue] {
+        [
+            "image": .string(plan.request.image ?? settings.image),
             "imagePullPolicy": .string(settings.imagePullPolicy),
             "env": .array(environment),
             "resources": plan.resources,
@@ -268,44 +335,11 @@ package struct Injector: Sendable {
             "terminationMessagePolicy": "FallbackToLogsOnError",
             "volumeMounts": .array(mounts),
         ]
-        let probe = { (path: String) -> JSONValue in
-            ["httpGet": ["path": .string(path), "port": .number(Double(plan.probePort))]]
-        }
-        var longRunning = base
-        longRunning["name"] = .string(Self.sidecarName)
-        longRunning["args"] = .array(arguments)
-        // Named, so that a PodMonitor (the chart's) finds /metrics on every injected pod.
-        longRunning["ports"] = [
-            [
-                "name": .string(Self.metricsPortName), "containerPort": .number(Double(plan.probePort)),
-                "protocol": "TCP",
-            ]
-        ]
-        longRunning["readinessProbe"] = Self.merge(probe("/readyz"), ["periodSeconds": 10])
-        longRunning["livenessProbe"] = Self.merge(probe("/healthz"), ["periodSeconds": 20, "failureThreshold": 3])
-        let appMount: JSONValue = [
-            "name": .string(Self.tokenVolume), "mountPath": .string(Self.tokenFolder), "readOnly": true,
-        ]
-        if settings.nativeSidecar {
-            longRunning["restartPolicy"] = "Always"
-            longRunning["startupProbe"] = Self.merge(probe("/readyz"), ["periodSeconds": 1, "failureThreshold": 120])
-            return Rendering(
-                volumes: volumes, initContainer: .object(longRunning), container: nil, appMount: appMount,
-                identity: plan.identity, reason: "native sidecar injected", warnings: [])
-        }
-        base["name"] = .string(Self.initName)
-        base["args"] = .array(arguments + ["--once"])
-        if plan.restartPolicy == "Always" {
-            return Rendering(
-                volumes: volumes, initContainer: .object(base), container: .object(longRunning), appMount: appMount,
-                identity: plan.identity, reason: "init container and sidecar injected", warnings: [])
-        }
-        return Rendering(
-            volumes: volumes, initContainer: .object(base), container: nil, appMount: appMount,
-            identity: plan.identity, reason: "init container injected",
-            warnings: [
-                "mr-token-sidecar: this pod does not restart (restartPolicy \(plan.restartPolicy)), so it gets the first token only, from an init container: a sidecar would keep it from completing on Kubernetes older than 1.29"
-            ])
+    }
+
+    /// An HTTP probe of the sidecar's probe port.
+    private func probe(_ path: String, _ plan: Plan) -> JSONValue {
+        ["httpGet": ["path": .string(path), "port": .number(Double(plan.probePort))]]
     }
 
     /// The JSON patch of a plan: the volumes, the sidecar, the app containers' read-only mounts,

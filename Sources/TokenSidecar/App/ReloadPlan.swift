@@ -1,5 +1,10 @@
-import Foundation
 package import SidecarConfig
+
+#if canImport(FoundationEssentials)
+import FoundationEssentials
+#else
+import Foundation
+#endif
 
 /// What a config reload changes, decided from the old and the new config alone: which loops
 /// stop, which start, which accounts go, and what only a restart applies.
