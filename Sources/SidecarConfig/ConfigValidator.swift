@@ -276,101 +276,70 @@ struct ConfigValidator {
     /// key or secret pasted in its place would land in logs and the termination message.
     static let notAbsolute = "must be an absolute path (such as /var/run/secrets/...); the value is not shown here"
 
+    /// The credential: what its decoding found (a key that does not fit its type, a required one
+    /// missing), then what needs the environment or the operator's policy.
     private mutating func validate(_ credential: CredentialConfiguration, path: String) {
-        typealias Kind = CredentialConfiguration.Kind
-        let kind = credential.type
-        let entra: Set<Kind> = [.workloadIdentity, .clientSecret, .clientCertificate]
-        func env(_ name: String) -> String? { environment[name].flatMap { $0.isEmpty ? nil : $0 } }
-        func require(_ value: String?, _ key: String, variable: String? = nil) {
-            if (value ?? "").isEmpty && (variable.flatMap(env) ?? "").isEmpty {
-                add("\(path).\(key)", "required for type \(kind.rawValue)" + (variable.map { " (or set \($0))" } ?? ""))
-            }
+        for problem in credential.problems {
+            add(problem.key.isEmpty ? path : "\(path).\(problem.key)", problem.message)
         }
-        func onlyFor(_ key: String, _ value: Any?, _ kinds: Set<Kind>) {
-            if value != nil && !kinds.contains(kind) {
-                add(
-                    "\(path).\(key)",
-                    "is not used by type \(kind.rawValue); it is for \(kinds.map(\.rawValue).sorted().joined(separator: ", "))"
-                )
-            }
-        }
-        if let allowed = env(ConfigLoader.allowedCredentialsVariable) {
-            let kinds = allowed.split(separator: ",").map { $0.trimmed }
-            if !kinds.contains(kind.rawValue) {
-                add(
-                    "\(path).type",
-                    "\(kind.rawValue) is not allowed in this pod: the cluster admin allows \(kinds.joined(separator: ", "))"
-                        + " (\(ConfigLoader.allowedCredentialsVariable))")
-            }
-        }
-        switch kind {
-        case .accountKey:
-            if let files = credential.keyFiles {
-                if credential.keyFile != nil { add("\(path).keyFiles", "give keyFile or keyFiles, not both") }
-                if files.isEmpty || files.count > 4 {
-                    add("\(path).keyFiles", "give 1 to 4 key files, such as the primary and the secondary key")
-                }
-                for (position, file) in files.enumerated() where !file.hasPrefix("/") {
-                    add("\(path).keyFiles[\(position)]", Self.notAbsolute)
-                }
-                if Set(files).count != files.count { add("\(path).keyFiles", "names a file twice") }
-            } else {
-                require(credential.keyFile, "keyFile")
-            }
-        case .workloadIdentity:
-            require(credential.tenantId, "tenantId", variable: "AZURE_TENANT_ID")
-            require(credential.clientId, "clientId", variable: "AZURE_CLIENT_ID")
-            require(credential.tokenFile, "tokenFile", variable: "AZURE_FEDERATED_TOKEN_FILE")
-        case .clientSecret:
-            require(credential.tenantId, "tenantId", variable: "AZURE_TENANT_ID")
-            require(credential.clientId, "clientId", variable: "AZURE_CLIENT_ID")
-            require(credential.secretFile, "secretFile")
-        case .clientCertificate:
-            require(credential.tenantId, "tenantId", variable: "AZURE_TENANT_ID")
-            require(credential.clientId, "clientId", variable: "AZURE_CLIENT_ID")
-            require(credential.certificateFile, "certificateFile")
-        case .managedIdentity, .default:
-            break
-        }
-        onlyFor("keyFile", credential.keyFile, [.accountKey])
-        onlyFor("keyFiles", credential.keyFiles, [.accountKey])
-        onlyFor("tokenFile", credential.tokenFile, [.workloadIdentity])
-        onlyFor("secretFile", credential.secretFile, [.clientSecret])
-        onlyFor("certificateFile", credential.certificateFile, [.clientCertificate])
-        onlyFor("sendCertificateChain", credential.sendCertificateChain, [.clientCertificate])
-        onlyFor("objectId", credential.objectId, [.managedIdentity])
-        onlyFor("resourceId", credential.resourceId, [.managedIdentity])
-        onlyFor("tenantId", credential.tenantId, entra.union([.default]))
-        onlyFor("clientId", credential.clientId, entra.union([.managedIdentity, .default]))
-        onlyFor("authorityHost", credential.authorityHost, entra.union([.default]))
-        onlyFor("scope", credential.scope, entra.union([.managedIdentity, .default]))
-        if kind == .managedIdentity
-            && [credential.clientId, credential.objectId, credential.resourceId].compactMap({ $0 }).count > 1
-        {
-            add(path, "give at most one of clientId, objectId, resourceId")
-        }
-        if let tenant = credential.tenantId, !TenantIdRule.isValid(tenant) {
+        checkAllowed(credential.type, path: path)
+        checkRequiredFromEnvironment(credential, path: path)
+        if let tenant = credential.application?.tenantId, !TenantIdRule.isValid(tenant) {
             add(
                 "\(path).tenantId",
                 "\"\(LogText.bounded(tenant))\" is not a tenant id: use letters, digits, '-' and '.'")
         }
-        if let scope = credential.scope {
-            if scope.isEmpty {
-                add("\(path).scope", "is empty")
-            } else if !policy.allowsScope(scope) {
-                add(
-                    "\(path).scope",
-                    "\"\(LogText.bounded(scope))\" is not the Mixed Reality resource (such as the default,"
-                        + " \(OperatorPolicy.mixedRealityScope)): a token for another resource is asked for only if"
-                        + " the operator allows it with --allowed-scopes or \(OperatorPolicy.allowedScopesVariable),"
-                        + " which the config file cannot set")
-            }
-        }
-        for (key, file) in [
-            ("keyFile", credential.keyFile), ("tokenFile", credential.tokenFile), ("secretFile", credential.secretFile),
-            ("certificateFile", credential.certificateFile),
-        ] {
-            if let file, !file.hasPrefix("/") { add("\(path).\(key)", Self.notAbsolute) }
+        if let scope = credential.scope { checkScope(scope, path: path) }
+    }
+
+    /// The kinds the cluster admin allows in this pod (`MR_TOKEN_SIDECAR_ALLOWED_CREDENTIALS`).
+    private mutating func checkAllowed(_ kind: CredentialConfiguration.Kind, path: String) {
+        guard let allowed = env(ConfigLoader.allowedCredentialsVariable) else { return }
+        let kinds = allowed.split(separator: ",").map { $0.trimmed }
+        if !kinds.contains(kind.rawValue) {
+            add(
+                "\(path).type",
+                "\(kind.rawValue) is not allowed in this pod: the cluster admin allows \(kinds.joined(separator: ", "))"
+                    + " (\(ConfigLoader.allowedCredentialsVariable))")
         }
     }
+
+    /// What the Entra kinds need, from the file or the `AZURE_*` variables.
+    private mutating func checkRequiredFromEnvironment(_ credential: CredentialConfiguration, path: String) {
+        var required: [(key: String, value: String?, variable: String)] = []
+        switch credential.source {
+        case .workloadIdentity(let application, let tokenFile):
+            required = [
+                ("tenantId", application.tenantId, "AZURE_TENANT_ID"),
+                ("clientId", application.clientId, "AZURE_CLIENT_ID"),
+                ("tokenFile", tokenFile, "AZURE_FEDERATED_TOKEN_FILE"),
+            ]
+        case .clientSecret(let application, _), .clientCertificate(let application, _, _):
+            required = [
+                ("tenantId", application.tenantId, "AZURE_TENANT_ID"),
+                ("clientId", application.clientId, "AZURE_CLIENT_ID"),
+            ]
+        case .accountKey, .managedIdentity, .default:
+            break
+        }
+        for (key, value, variable) in required where (value ?? "").isEmpty && env(variable) == nil {
+            add("\(path).\(key)", "required for type \(credential.type.rawValue) (or set \(variable))")
+        }
+    }
+
+    /// A scope other than the Mixed Reality resource needs the operator's allowance.
+    private mutating func checkScope(_ scope: String, path: String) {
+        if scope.isEmpty {
+            add("\(path).scope", "is empty")
+        } else if !policy.allowsScope(scope) {
+            add(
+                "\(path).scope",
+                "\"\(LogText.bounded(scope))\" is not the Mixed Reality resource (such as the default,"
+                    + " \(OperatorPolicy.mixedRealityScope)): a token for another resource is asked for only if"
+                    + " the operator allows it with --allowed-scopes or \(OperatorPolicy.allowedScopesVariable),"
+                    + " which the config file cannot set")
+        }
+    }
+
+    private func env(_ name: String) -> String? { environment[name].flatMap { $0.isEmpty ? nil : $0 } }
 }

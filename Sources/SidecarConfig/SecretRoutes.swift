@@ -8,14 +8,17 @@ extension AccountConfiguration {
     /// (`nil`: not set).
     package var secretRoute: [(key: String, value: String?)] {
         let credential = credential
+        let keyFiles = credential.accountKeyFiles
+        var files: [String: String] = [:]
+        for (key, path) in credential.secretFiles where !key.hasPrefix("key") { files[key] = path }
         return [
             ("endpoint", endpoint), ("accountDomain", accountDomain), ("credential.type", credential.type.rawValue),
             ("credential.authorityHost", credential.authorityHost), ("credential.scope", credential.scope),
-            ("credential.keyFile", credential.keyFile),
-            ("credential.keyFiles", credential.keyFiles?.joined(separator: ",")),
-            ("credential.secretFile", credential.secretFile),
-            ("credential.certificateFile", credential.certificateFile),
-            ("credential.tokenFile", credential.tokenFile),
+            ("credential.keyFile", keyFiles.count == 1 ? keyFiles[0] : nil),
+            ("credential.keyFiles", keyFiles.count > 1 ? keyFiles.joined(separator: ",") : nil),
+            ("credential.secretFile", files["secretFile"]),
+            ("credential.certificateFile", files["certificateFile"]),
+            ("credential.tokenFile", files["tokenFile"]),
         ]
     }
 }

@@ -147,7 +147,11 @@ public struct AccountConfiguration: Decodable, Sendable, Hashable {
     }
 }
 
-/// How an account authenticates.
+/// How an account authenticates: one case per credential type, each holding what that type uses
+/// and nothing else (``Source``), so that no combination the types do not allow can be represented.
+/// The file's flat keys (`type`, `keyFile`, `tenantId`...) are sorted into it as they are decoded;
+/// a key that does not fit the type, or a required one missing, is a problem of the file
+/// (``ConfigValidator`` reports it with its key path).
 public struct CredentialConfiguration: Decodable, Sendable, Hashable {
     /// The kinds of credential.
     public enum Kind: String, Sendable, Hashable, ConfigWord {
@@ -156,54 +160,203 @@ public struct CredentialConfiguration: Decodable, Sendable, Hashable {
         static var placeholder: Kind { .accountKey }
     }
 
-    public var type: Kind
-    /// `accountKey`: the file holding the key (re-read at each exchange).
-    public var keyFile: String?
-    /// `accountKey`: the files of the account's keys, such as the primary and the secondary: the
-    /// first the STS accepts is used, a refusal (401) moves to the next at once. Instead of `keyFile`.
-    public var keyFiles: [String]?
-    /// `accountKey`: `keyFiles`, or `keyFile` alone.
-    public var accountKeyFiles: [String] { keyFiles ?? keyFile.map { [$0] } ?? [] }
-    /// Entra kinds: the tenant (default `AZURE_TENANT_ID`).
-    public var tenantId: String?
-    /// Entra kinds: the client id (default `AZURE_CLIENT_ID`); managedIdentity: a user-assigned identity.
-    public var clientId: String?
-    /// managedIdentity: a user-assigned identity by object id.
-    public var objectId: String?
-    /// managedIdentity: a user-assigned identity by ARM resource id.
-    public var resourceId: String?
-    /// workloadIdentity: the projected token (default `AZURE_FEDERATED_TOKEN_FILE`).
-    public var tokenFile: String?
-    /// clientSecret: the file holding the secret (re-read at each exchange).
-    public var secretFile: String?
-    /// clientCertificate: PEM with the certificate and its key.
-    public var certificateFile: String?
-    /// clientCertificate: send the x5c chain.
-    public var sendCertificateChain: Bool?
-    /// Entra kinds: the authority (default `AZURE_AUTHORITY_HOST`, then the public cloud).
-    public var authorityHost: String?
-    /// Entra kinds: the scope (default `https://sts.mixedreality.azure.com//.default`).
-    public var scope: String?
+    /// An Entra ID application; `nil` defaults to `AZURE_TENANT_ID` and `AZURE_CLIENT_ID`.
+    public struct Application: Sendable, Hashable {
+        public var tenantId: String?
+        public var clientId: String?
 
-    public init(
-        type: Kind, keyFile: String? = nil, keyFiles: [String]? = nil, tenantId: String? = nil, clientId: String? = nil,
-        objectId: String? = nil,
-        resourceId: String? = nil, tokenFile: String? = nil, secretFile: String? = nil, certificateFile: String? = nil,
-        sendCertificateChain: Bool? = nil, authorityHost: String? = nil, scope: String? = nil
-    ) {
-        self.type = type
-        self.keyFile = keyFile
-        self.keyFiles = keyFiles
-        self.tenantId = tenantId
-        self.clientId = clientId
-        self.objectId = objectId
-        self.resourceId = resourceId
-        self.tokenFile = tokenFile
-        self.secretFile = secretFile
-        self.certificateFile = certificateFile
-        self.sendCertificateChain = sendCertificateChain
+        public init(tenantId: String? = nil, clientId: String? = nil) {
+            self.tenantId = tenantId
+            self.clientId = clientId
+        }
+    }
+
+    /// A user-assigned managed identity, by one of its ids.
+    public enum ManagedIdentity: Sendable, Hashable {
+        case clientId(String)
+        case objectId(String)
+        case resourceId(String)
+    }
+
+    /// What each kind of credential uses.
+    public enum Source: Sendable, Hashable {
+        /// The files of the account's keys (`keyFile`, or 1 to 4 `keyFiles` such as the primary and
+        /// the secondary: the first the STS accepts is used, a refusal moves to the next at once),
+        /// each re-read at every exchange.
+        case accountKey(keyFiles: [String])
+        /// Workload identity federation; the projected token file defaults to
+        /// `AZURE_FEDERATED_TOKEN_FILE`.
+        case workloadIdentity(Application, tokenFile: String?)
+        /// A client secret, in a file re-read at every exchange.
+        case clientSecret(Application, secretFile: String)
+        /// A client certificate: PEM with the certificate and its key; `sendCertificateChain` sends
+        /// the x5c chain.
+        case clientCertificate(Application, certificateFile: String, sendCertificateChain: Bool)
+        /// The pod's managed identity: the system-assigned one (`nil`) or a user-assigned one.
+        case managedIdentity(ManagedIdentity?)
+        /// The default chain (environment, workload identity, managed identity), with an
+        /// application or a user-assigned identity's client id from the file if given.
+        case `default`(Application)
+    }
+
+    /// What the credential uses.
+    public var source: Source
+    /// Entra kinds and `default`: the authority (default `AZURE_AUTHORITY_HOST`, then the public
+    /// cloud).
+    public var authorityHost: String?
+    /// Entra kinds, `managedIdentity` and `default`: the scope (default
+    /// `https://sts.mixedreality.azure.com//.default`).
+    public var scope: String?
+    /// What did not fit the type as the file was read: key (relative to `credential`) and problem.
+    /// Empty in a configuration that loaded.
+    package var problems: [Problem] = []
+
+    /// A key of the file that does not fit its credential's type.
+    package struct Problem: Sendable, Hashable {
+        package var key: String
+        package var message: String
+    }
+
+    public init(_ source: Source, authorityHost: String? = nil, scope: String? = nil) {
+        self.source = source
         self.authorityHost = authorityHost
         self.scope = scope
+    }
+
+    /// The kind.
+    public var type: Kind {
+        switch source {
+        case .accountKey: .accountKey
+        case .workloadIdentity: .workloadIdentity
+        case .clientSecret: .clientSecret
+        case .clientCertificate: .clientCertificate
+        case .managedIdentity: .managedIdentity
+        case .default: .default
+        }
+    }
+
+    /// `accountKey`: the key files; empty for the other kinds.
+    public var accountKeyFiles: [String] {
+        if case .accountKey(let files) = source { return files }
+        return []
+    }
+
+    /// The Entra ID application of the Entra kinds and `default`.
+    public var application: Application? {
+        switch source {
+        case .workloadIdentity(let application, _), .clientSecret(let application, _),
+            .clientCertificate(let application, _, _), .default(let application):
+            application
+        case .accountKey, .managedIdentity: nil
+        }
+    }
+
+    /// The files of secrets the credential reads, each with its key in the file: the key files,
+    /// the client secret, the certificate and key, the projected token.
+    public var secretFiles: [(key: String, path: String)] {
+        switch source {
+        case .accountKey(let files):
+            files.count == 1
+                ? [("keyFile", files[0])] : files.enumerated().map { ("keyFiles[\($0.offset)]", $0.element) }
+        case .workloadIdentity(_, let tokenFile): tokenFile.map { [("tokenFile", $0)] } ?? []
+        case .clientSecret(_, let secretFile): [("secretFile", secretFile)]
+        case .clientCertificate(_, let certificateFile, _): [("certificateFile", certificateFile)]
+        case .managedIdentity, .default: []
+        }
+    }
+
+    enum CodingKeys: String, CodingKey {
+        case type, keyFile, keyFiles, tenantId, clientId, objectId, resourceId, tokenFile, secretFile,
+            certificateFile, sendCertificateChain, authorityHost, scope
+    }
+
+    public init(from decoder: any Decoder) throws {
+        let container = try decoder.container(keyedBy: CodingKeys.self)
+        let kind = try container.decode(Kind.self, forKey: .type)
+        var given: [CodingKeys: String] = [:]
+        for key in [
+            CodingKeys.keyFile, .tenantId, .clientId, .objectId, .resourceId, .tokenFile, .secretFile,
+            .certificateFile, .authorityHost, .scope,
+        ] {
+            if let value = try container.decodeIfPresent(String.self, forKey: key) { given[key] = value }
+        }
+        let keyFiles = try container.decodeIfPresent([String].self, forKey: .keyFiles)
+        let sendCertificateChain = try container.decodeIfPresent(Bool.self, forKey: .sendCertificateChain)
+        var problems: [Problem] = []
+        func required(_ key: CodingKeys) -> String {
+            if let value = given[key], !value.isEmpty { return value }
+            problems.append(Problem(key: key.stringValue, message: "required for type \(kind.rawValue)"))
+            return ""
+        }
+        let application = Application(tenantId: given[.tenantId], clientId: given[.clientId])
+        switch kind {
+        case .accountKey:
+            if let keyFiles {
+                if given[.keyFile] != nil {
+                    problems.append(Problem(key: "keyFiles", message: "give keyFile or keyFiles, not both"))
+                }
+                if keyFiles.isEmpty || keyFiles.count > 4 {
+                    problems.append(
+                        Problem(
+                            key: "keyFiles", message: "give 1 to 4 key files, such as the primary and the secondary key"
+                        ))
+                }
+                for (position, file) in keyFiles.enumerated() where !file.hasPrefix("/") {
+                    problems.append(Problem(key: "keyFiles[\(position)]", message: ConfigValidator.notAbsolute))
+                }
+                if Set(keyFiles).count != keyFiles.count {
+                    problems.append(Problem(key: "keyFiles", message: "names a file twice"))
+                }
+                source = .accountKey(keyFiles: keyFiles)
+            } else {
+                source = .accountKey(keyFiles: [required(.keyFile)])
+            }
+        case .workloadIdentity:
+            source = .workloadIdentity(application, tokenFile: given[.tokenFile])
+        case .clientSecret:
+            source = .clientSecret(application, secretFile: required(.secretFile))
+        case .clientCertificate:
+            source = .clientCertificate(
+                application, certificateFile: required(.certificateFile),
+                sendCertificateChain: sendCertificateChain ?? false)
+        case .managedIdentity:
+            let ids: [ManagedIdentity] = [
+                given[.clientId].map { .clientId($0) }, given[.objectId].map { .objectId($0) },
+                given[.resourceId].map { .resourceId($0) },
+            ].compactMap { $0 }
+            if ids.count > 1 {
+                problems.append(Problem(key: "", message: "give at most one of clientId, objectId, resourceId"))
+            }
+            source = .managedIdentity(ids.first)
+        case .default:
+            source = .default(application)
+        }
+        authorityHost = given[.authorityHost]
+        scope = given[.scope]
+        // The keys each kind uses; any other given is a mistake worth saying (it would be ignored).
+        let entra: Set<Kind> = [.workloadIdentity, .clientSecret, .clientCertificate]
+        let usedBy: [(CodingKeys, Set<Kind>)] = [
+            (.keyFile, [.accountKey]), (.keyFiles, [.accountKey]), (.tokenFile, [.workloadIdentity]),
+            (.secretFile, [.clientSecret]), (.certificateFile, [.clientCertificate]),
+            (.sendCertificateChain, [.clientCertificate]), (.objectId, [.managedIdentity]),
+            (.resourceId, [.managedIdentity]), (.tenantId, entra.union([.default])),
+            (.clientId, entra.union([.managedIdentity, .default])), (.authorityHost, entra.union([.default])),
+            (.scope, entra.union([.managedIdentity, .default])),
+        ]
+        for (key, kinds) in usedBy where container.contains(key) && !kinds.contains(kind) {
+            problems.append(
+                Problem(
+                    key: key.stringValue,
+                    message:
+                        "is not used by type \(kind.rawValue); it is for \(kinds.map(\.rawValue).sorted().joined(separator: ", "))"
+                ))
+        }
+        for key in [CodingKeys.keyFile, .tokenFile, .secretFile, .certificateFile] {
+            if let file = given[key], !file.hasPrefix("/") {
+                problems.append(Problem(key: key.stringValue, message: ConfigValidator.notAbsolute))
+            }
+        }
+        self.problems = problems
     }
 }
 

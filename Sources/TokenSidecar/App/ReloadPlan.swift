@@ -88,10 +88,7 @@ package struct ReloadPlan: Equatable, Sendable {
             host = authority.flatMap { azure.allowsAuthority($0) ? nil : $0 }
         }
         guard let host else { return [] }
-        return
-            (credential.accountKeyFiles
-            + [credential.secretFile, credential.certificateFile, credential.tokenFile].compactMap { $0 })
-            .map { "\($0) to \(host)" }
+        return credential.secretFiles.map { "\($0.path) to \(host)" }
     }
 
     /// The keys of an account that say where its secrets go and changed.

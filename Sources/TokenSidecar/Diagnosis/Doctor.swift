@@ -179,10 +179,10 @@ package struct Doctor: Sendable {
         func fail(_ summary: String, _ fix: String) -> [Check] {
             [Check(hop: .secrets, outcome: .failed, summary: summary, fix: fix)]
         }
-        switch credential.type {
-        case .accountKey:
+        switch credential.source {
+        case .accountKey(let files):
             var checks: [Check] = []
-            for file in credential.accountKeyFiles {
+            for file in files {
                 let key: String
                 do {
                     key = try CredentialFactory.readKey(file)
@@ -205,8 +205,7 @@ package struct Doctor: Sendable {
                         fix: nil))
             }
             return checks
-        case .clientSecret:
-            guard let file = credential.secretFile else { return [] }
+        case .clientSecret(_, let file):
             do {
                 let secret = try SecretFile.read(file, what: "the secret file", credential: "clientSecret")
                 return [
@@ -217,8 +216,7 @@ package struct Doctor: Sendable {
             } catch {
                 return fail("\(error)", "mount the Secret holding the client secret at \(file)")
             }
-        case .clientCertificate:
-            guard let file = credential.certificateFile else { return [] }
+        case .clientCertificate(_, let file, _):
             do {
                 let certificate = try ClientCertificateCredential.inspect(path: file)
                 let now = Date()
@@ -257,8 +255,13 @@ package struct Doctor: Sendable {
 
     func serviceAccountToken(_ account: AccountConfiguration) -> [Check] {
         let credential = account.credential
-        guard credential.type == .workloadIdentity || credential.type == .default else { return [] }
-        let file = credential.tokenFile ?? environment["AZURE_FEDERATED_TOKEN_FILE"]
+        let configured: String?
+        switch credential.source {
+        case .workloadIdentity(_, let tokenFile): configured = tokenFile
+        case .default: configured = nil
+        default: return []
+        }
+        let file = configured ?? environment["AZURE_FEDERATED_TOKEN_FILE"]
         guard let file, !file.isEmpty else {
             return credential.type == .default
                 ? []

@@ -56,14 +56,10 @@ package final class CredentialFactory: TokenSourceFactory {
         )
     }
 
-    /// The identity two accounts share when they authenticate the same way.
+    /// The identity two accounts share when they authenticate the same way: the same source (kind,
+    /// application, files, managed identity) and authority.
     static func identityKey(_ credential: CredentialConfiguration) -> String {
-        [
-            credential.type.rawValue, credential.tenantId ?? "", credential.clientId ?? "", credential.objectId ?? "",
-            credential.resourceId ?? "", credential.tokenFile ?? "", credential.secretFile ?? "",
-            credential.certificateFile ?? "", credential.authorityHost ?? "",
-            "\(credential.sendCertificateChain ?? false)",
-        ].joined(separator: "|")
+        "\(credential.source)|\(credential.authorityHost ?? "")"
     }
 
     /// The Entra ID credential of an account (shared with the accounts of the same identity).
@@ -76,33 +72,38 @@ package final class CredentialFactory: TokenSourceFactory {
         if let existing = shared.withLock({ $0[key] }) { return existing }
         let options = TokenCredentialOptions(
             authorityHost: configuration.authorityHost, pipeline: pipeline, environment: environment)
+        func tenant(_ application: CredentialConfiguration.Application) -> String {
+            application.tenantId ?? environment["AZURE_TENANT_ID"] ?? ""
+        }
+        func client(_ application: CredentialConfiguration.Application) -> String {
+            application.clientId ?? environment["AZURE_CLIENT_ID"] ?? ""
+        }
         let credential: any TokenCredential
-        switch configuration.type {
-        case .workloadIdentity:
+        switch configuration.source {
+        case .workloadIdentity(let application, let tokenFile):
             credential = try WorkloadIdentityCredential(
-                tenantId: configuration.tenantId, clientId: configuration.clientId,
-                tokenFilePath: configuration.tokenFile,
+                tenantId: application.tenantId, clientId: application.clientId, tokenFilePath: tokenFile,
                 options: options)
-        case .clientSecret:
+        case .clientSecret(let application, let secretFile):
             credential = try ClientSecretCredential(
-                tenantId: configuration.tenantId ?? environment["AZURE_TENANT_ID"] ?? "",
-                clientId: configuration.clientId ?? environment["AZURE_CLIENT_ID"] ?? "",
-                clientSecretFile: configuration.secretFile ?? "", options: options)
-        case .clientCertificate:
+                tenantId: tenant(application), clientId: client(application), clientSecretFile: secretFile,
+                options: options)
+        case .clientCertificate(let application, let certificateFile, let sendCertificateChain):
             credential = try ClientCertificateCredential(
-                tenantId: configuration.tenantId ?? environment["AZURE_TENANT_ID"] ?? "",
-                clientId: configuration.clientId ?? environment["AZURE_CLIENT_ID"] ?? "",
-                certificatePath: configuration.certificateFile ?? "",
-                sendCertificateChain: configuration.sendCertificateChain ?? false, options: options)
-        case .managedIdentity:
+                tenantId: tenant(application), clientId: client(application), certificatePath: certificateFile,
+                sendCertificateChain: sendCertificateChain, options: options)
+        case .managedIdentity(let identity):
             let identity: ManagedIdentityCredential.Identity =
-                if let id = configuration.clientId { .clientId(id) } else if let id = configuration.objectId {
-                    .objectId(id)
-                } else if let id = configuration.resourceId { .resourceId(id) } else { .system }
+                switch identity {
+                case .clientId(let id): .clientId(id)
+                case .objectId(let id): .objectId(id)
+                case .resourceId(let id): .resourceId(id)
+                case nil: .system
+                }
             credential = try ManagedIdentityCredential(identity: identity, options: options)
-        case .default:
+        case .default(let application):
             credential = try DefaultAzureCredential(
-                managedIdentity: configuration.clientId.map { .clientId($0) }, options: options)
+                managedIdentity: application.clientId.map { .clientId($0) }, options: options)
         case .accountKey:
             throw SidecarError(.configuration, "account keys are not token credentials")
         }
