@@ -55,6 +55,7 @@ package enum LogKeys {
     package static let bytes = "mr.bytes"
     package static let version = "mr.version"
     package static let executor = "mr.executor"
+    package static let memoryTuning = "mr.memory_tuning"
     package static let sidecarImage = "mr.sidecar_image"
     package static let nativeSidecar = "mr.native_sidecar"
     package static let notAfter = "mr.not_after"
@@ -110,6 +111,10 @@ package enum LogKeys {
         (
             executor, .string,
             "what runs Swift concurrency's jobs: installed (NIO's event loops), requestedDefault, unsupportedToolchain, hookTaken"
+        ),
+        (
+            memoryTuning, .boolean,
+            "whether glibc's allocator is tuned and memory given back when idle (false: MR_MEMORY_TUNING=off)"
         ),
         (sidecarImage, .string, "the image the webhook injects"),
         (nativeSidecar, .boolean, "whether the webhook injects native sidecars"),

@@ -17,9 +17,10 @@ import Synchronization
 /// three hooks from C instead (`CProcessRuntime`, with the runtime's own hook types and calling
 /// convention), and runs every job on `MultiThreadedEventLoopGroup.singleton`: immediate jobs with
 /// `execute`, delayed ones with `scheduleTask`, whose timers NIO folds into its `epoll_wait`
-/// timeout. `Task.sleep` is such a delayed job (the deadline hook), so the daemons sleep with it
-/// and never arm a dispatch timer. An idle event loop blocks in `epoll_wait` with no timeout until
-/// a timer is due, a socket, a signal or inotify fires.
+/// timeout. `Task.sleep` is not such a job: in Swift 6.3 it goes to `DispatchGlobalTaskExecutor`,
+/// past these hooks, and arms a dispatch timer on a global queue; the daemons sleep on
+/// ``EventLoopClock`` instead. An idle event loop blocks in `epoll_wait` with no timeout until a
+/// timer is due, a socket, a signal or inotify fires.
 ///
 /// Task priorities are not honoured (NIO's loops have none); the daemons' jobs are short and
 /// their blocking work (an fsync, a file read) takes milliseconds.
@@ -64,6 +65,14 @@ package enum GlobalExecutor {
         guard let installation else { return }
         logger.debug(
             "\(installation.description)", metadata: [LogKeys.executor: "\(installation.rawValue)"])
+    }
+
+    /// The clock the daemons sleep and time out on: ``EventLoopClock`` when the hooks are
+    /// installed, `ContinuousClock` otherwise (`MR_GLOBAL_EXECUTOR=dispatch` and the other
+    /// fallbacks leave nothing of this runtime's choices in place: jobs and sleeps are Swift's
+    /// defaults).
+    package static var clock: any Clock<Duration> {
+        installation == .installed ? EventLoopClock() : ContinuousClock()
     }
 
     /// What the process's `main` installed, for its first debug line.

@@ -28,16 +28,19 @@ package final class MemoryTrimmer: Service, Sendable {
     /// How long no refresh must have happened before trimming.
     let quietPeriod: Duration
     let logger: Logger
-    private let clock = EventLoopClock()
+    /// What the quiet period is waited out on.
+    private let clock: any Clock<Duration>
 
     /// - Parameters:
     ///   - quietPeriod: No refresh for this long, and idle connections closed (250 ms after their
     ///     last request, HTTPPipeline), before trimming: what runs to close them would fault pages
     ///     back in.
     ///   - logger: Where the trim is logged (debug).
-    package init(quietPeriod: Duration = .milliseconds(500), logger: Logger) {
+    ///   - clock: What the quiet period is waited out on (``GlobalExecutor/clock``).
+    package init(quietPeriod: Duration = .milliseconds(500), logger: Logger, clock: any Clock<Duration>) {
         self.quietPeriod = quietPeriod
         self.logger = logger
+        self.clock = clock
     }
 
     /// Says a refresh just happened: trim once things have been quiet for `quietPeriod`.

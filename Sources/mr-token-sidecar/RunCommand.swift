@@ -50,15 +50,19 @@ struct RunCommand: AsyncParsableCommand {
         let configuration = try options.load(environment: environment) { terminate("mr-token-sidecar: \($0)") }
         let (logger, box) = configuration.log.makeLogger()
         GlobalExecutor.logInstallation(to: logger)
+        MemoryTuning.logChoice(to: logger, environment: environment)
         // The process runtime's choices (docs/architecture.md): the wall clock sleeping on an
         // event-loop timer, and the idle memory trim after each burst of refreshes.
-        let trimmer = MemoryTrimmer(logger: logger)
+        let trimmer =
+            MemoryTuning.isEnabled(environment: environment)
+            ? MemoryTrimmer(logger: logger, clock: GlobalExecutor.clock) : nil
         let app: SidecarApp<SystemWallClock>
         do {
             app = try SidecarApp.build(
                 configuration: configuration, configPath: options.watchedPath, environment: environment,
                 version: ProductInfo.version, logger: logger, levelBox: box,
-                clock: SystemWallClock(timer: EventLoopClock()), onActivity: { trimmer.noteActivity() }, once: once)
+                clock: SystemWallClock(timer: GlobalExecutor.clock), onActivity: { trimmer?.noteActivity() },
+                once: once)
         } catch {
             StandardStreams.error("\(options.source): \(error)\n")
             terminate("mr-token-sidecar: \(options.source): \(error)\n")
@@ -72,7 +76,8 @@ struct RunCommand: AsyncParsableCommand {
             "\(ProductInfo.name) \(ProductInfo.version) starting",
             metadata: [LogKeys.config: "\(options.source)", LogKeys.version: "\(ProductInfo.version)"])
         var group = ServiceGroupConfiguration(
-            services: [.init(service: app), .init(service: trimmer), .init(service: ReloadSignal(app: app))],
+            services: [.init(service: app), .init(service: ReloadSignal(app: app))]
+                + (trimmer.map { [.init(service: $0)] } ?? []),
             logger: logger)
         group.useProjectLogKeys()
         group.gracefulShutdownSignals = [.sigterm, .sigint]

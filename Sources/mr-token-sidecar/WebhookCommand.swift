@@ -8,6 +8,12 @@ import SidecarConfig
 import SidecarInjector
 import UnixSignals
 
+#if canImport(FoundationEssentials)
+import FoundationEssentials
+#else
+import Foundation
+#endif
+
 /// `mr-token-sidecar webhook`: the mutating admission webhook that injects the sidecar.
 struct WebhookCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
@@ -265,6 +271,7 @@ struct WebhookCommand: AsyncParsableCommand {
         let (logger, _) = LogConfiguration(level: logLevel, format: logFormat).makeLogger(
             label: "mr-token-sidecar-webhook")
         GlobalExecutor.logInstallation(to: logger)
+        MemoryTuning.logChoice(to: logger, environment: ProcessInfo.processInfo.environment)
         let settings = InjectorSettings(
             image: sidecarImage, imagePullPolicy: sidecarImagePullPolicy, nativeSidecar: !legacySidecar,
             probePort: sidecarPort,
@@ -284,7 +291,7 @@ struct WebhookCommand: AsyncParsableCommand {
             shutdownDelay: (try? ConfigDuration.parse(shutdownDelay)) ?? .zero)
         let app: WebhookApp
         do {
-            app = try WebhookApp.build(options: options, logger: logger, clock: EventLoopClock())
+            app = try WebhookApp.build(options: options, logger: logger, clock: GlobalExecutor.clock)
         } catch {
             StandardStreams.error("\(error)\n")
             throw ExitCode(2)

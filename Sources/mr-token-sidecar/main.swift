@@ -6,7 +6,9 @@ import FoundationEssentials
 import Foundation
 #endif
 
-// Swift concurrency on NIO's event loops: an idle sidecar or webhook never wakes (GlobalExecutor).
+// The process runtime (docs/architecture.md): Swift concurrency on NIO's event loops, so that an
+// idle sidecar or webhook never wakes (MR_GLOBAL_EXECUTOR=dispatch turns it off), and glibc's
+// allocator tuned for a small resident set (MR_MEMORY_TUNING=off turns it off).
 GlobalExecutor.installNIO(environment: ProcessInfo.processInfo.environment)
-MemoryTuning.apply()
+MemoryTuning.apply(environment: ProcessInfo.processInfo.environment)
 await SidecarCommand.runMain()

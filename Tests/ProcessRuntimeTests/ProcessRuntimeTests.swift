@@ -29,10 +29,13 @@ struct ProcessRuntimeTests {
         #expect(await threadGone(getpid(), named: "mr-memory-trim", within: .seconds(20)))
     }
 
-    @Test("the allocator is tuned on glibc")
+    @Test("the allocator is tuned on glibc, unless MR_MEMORY_TUNING=off turns the tuning and the idle trim off")
     func allocator() {
+        #expect(!MemoryTuning.apply(environment: ["MR_MEMORY_TUNING": "off"]))
+        #expect(!MemoryTuning.isEnabled(environment: ["MR_MEMORY_TUNING": "off"]))
+        #expect(MemoryTuning.isEnabled(environment: [:]))
         #if canImport(Glibc)
-        #expect(MemoryTuning.apply())
+        #expect(MemoryTuning.apply(environment: [:]))
         #endif
     }
 

@@ -127,18 +127,25 @@ struct SidecarProcessTests {
     }
 
     @Test(
-        "the executor a debug line names: NIO's event loops on this Swift release, the default one when MR_GLOBAL_EXECUTOR=dispatch asks"
+        "the process runtime's choices, each named by a debug line: NIO's event loops on this Swift release and the tuned allocator; Swift's and glibc's defaults when MR_GLOBAL_EXECUTOR=dispatch and MR_MEMORY_TUNING=off ask, and the sidecar still works"
     )
-    func executorLine() async throws {
+    func processRuntimeLines() async throws {
         try await withSidecar { harness in
             try harness.writeConfig([harness.defaultAccount], logLevel: "debug")
             for (environment, expected) in [
-                ([:], #""mr.executor":"installed""#),
-                (["MR_GLOBAL_EXECUTOR": "dispatch"], #""mr.executor":"requestedDefault""#),
-            ] as [([String: String], String)] {
+                ([:], [#""mr.executor":"installed""#, #""mr.memory_tuning":true"#]),
+                (
+                    ["MR_GLOBAL_EXECUTOR": "dispatch", "MR_MEMORY_TUNING": "off"],
+                    [#""mr.executor":"requestedDefault""#, #""mr.memory_tuning":false"#]
+                ),
+            ] as [([String: String], [String])] {
+                try? FileManager.default.removeItem(atPath: harness.output("anchors"))
                 let child = try harness.start(["run", "--once"], environment: environment)
                 #expect(await child.exitStatus() == 0)
-                #expect(child.standardError.contains(expected), "\(child.standardError.prefix(600))")
+                for line in expected {
+                    #expect(child.standardError.contains(line), "\(child.standardError.prefix(600))")
+                }
+                #expect(harness.read(harness.output("anchors")) != nil, "the token is written")
             }
         }
     }
