@@ -204,11 +204,12 @@ let package = Package(
             ],
             swiftSettings: swiftSettings
         ),
-        // The mutating admission webhook: AdmissionReview in, a JSON patch out, over HTTPS.
+        // The mutating admission webhook: AdmissionReview in, a JSON patch out, over HTTPS; and the
+        // same injection into manifests at build time (`inject`, libyaml's parser and emitter).
         .target(
             name: "SidecarInjector",
             dependencies: [
-                "AzureCore", "SidecarConfig", "DaemonSupport",
+                "AzureCore", "SidecarConfig", "DaemonSupport", "CYaml",
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "Metrics", package: "swift-metrics"),
                 .product(name: "Prometheus", package: "swift-prometheus"),

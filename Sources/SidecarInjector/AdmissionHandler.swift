@@ -106,8 +106,10 @@ package struct AdmissionHandler: Sendable {
 
     private func reply(uid: String, _ decision: InjectionDecision) -> Answer {
         switch decision {
-        case .unchanged(let reason):
-            return Self.allowed(uid: uid, result: .unchanged, reason: reason)
+        case .unchanged(let reason, let warnings):
+            var response: [String: JSONValue] = ["uid": .string(uid), "allowed": true]
+            if !warnings.isEmpty { response["warnings"] = .array(warnings.map { .string($0) }) }
+            return Answer(status: 200, body: Self.review(response), result: .unchanged, reason: reason)
         case .patch(let operations, let reason, let warnings):
             let patch = Data(JSON.encode(operations))
             var response: [String: JSONValue] = [

@@ -15,6 +15,8 @@ package struct InjectionRequest: Sendable, Hashable {
     package static let prefix = "mixedreality.azure.com/"
     package static let injectLabel = prefix + "inject"
     package static let statusAnnotation = prefix + "status"
+    /// The release of mr-token-sidecar that injected the pod (``InjectorSettings/sidecarVersion``).
+    package static let versionAnnotation = prefix + "sidecar-version"
 
     /// The annotation names (after the prefix) and what each accepts, for messages and docs.
     package enum Key: String, CaseIterable, Sendable {
@@ -136,7 +138,7 @@ private struct AnnotationReader {
     mutating func refuseUnknownKeys() {
         let prefix = InjectionRequest.prefix
         let known = Set(Key.allCases.map(\.annotation)).union([
-            InjectionRequest.statusAnnotation, InjectionRequest.injectLabel,
+            InjectionRequest.statusAnnotation, InjectionRequest.versionAnnotation, InjectionRequest.injectLabel,
         ])
         let unknown = annotations.keys.filter { $0.hasPrefix(prefix) && !known.contains($0) }.sorted()
         if !unknown.isEmpty {

@@ -3,8 +3,8 @@ import SidecarConfig
 
 /// What the webhook answers for one pod.
 package enum InjectionDecision: Sendable, Hashable {
-    /// Admit the pod as it is (already injected).
-    case unchanged(reason: String)
+    /// Admit the pod as it is (already injected); `warnings` go back to the client.
+    case unchanged(reason: String, warnings: [String] = [])
     /// Admit the pod with these changes; `warnings` go back to the client.
     case patch([PatchOperation], reason: String, warnings: [String])
     /// Refuse the pod: its annotations are wrong.
@@ -41,6 +41,7 @@ package struct Injector: Sendable {
         guard let spec = pod["spec"]?.object, let containers = spec["containers"]?.array, !containers.isEmpty else {
             return .denied(InjectionDenial(reason: "the object is not a pod with containers"))
         }
+        if let problem = Self.subPathProblem(in: spec) { return .denied(InjectionDenial(reason: problem)) }
         let injected = Self.ours(in: spec)
         if !injected.isEmpty { return review(injected: injected, pod: pod, spec: spec) }
         switch plan(pod: pod, spec: spec, containers: containers) {
@@ -87,9 +88,10 @@ package struct Injector: Sendable {
         let operations = injected.flatMap { path, container in
             completeWorkloadIdentity(container, at: path, source: (identity.environment, identity.mounts))
         }
+        let warnings = Self.unreadTokenWarnings(in: spec)
         return operations.isEmpty
-            ? .unchanged(reason: "already injected")
-            : .patch(operations, reason: "workload identity added to the injected sidecar", warnings: [])
+            ? .unchanged(reason: "already injected", warnings: warnings)
+            : .patch(operations, reason: "workload identity added to the injected sidecar", warnings: warnings)
     }
 
     /// What one pod needs, read from its annotations and spec and checked against what the
@@ -353,13 +355,21 @@ package struct Injector: Sendable {
             operations += Self.append(
                 [rendering.appMount], to: "/spec/containers/\(target.index)/volumeMounts", exists: target.hasMounts)
         }
+        let annotations: [(String, String)] = [
+            (InjectionRequest.statusAnnotation, "injected"),
+            (InjectionRequest.versionAnnotation, settings.sidecarVersion),
+        ]
         if plan.hasAnnotations {
-            operations.append(
-                .add("/metadata/annotations/" + PatchOperation.escape(InjectionRequest.statusAnnotation), "injected"))
+            for (name, value) in annotations {
+                operations.append(.add("/metadata/annotations/" + PatchOperation.escape(name), .string(value)))
+            }
         } else if plan.hasMetadata {
-            operations.append(.add("/metadata/annotations", [InjectionRequest.statusAnnotation: "injected"]))
+            operations.append(
+                .add(
+                    "/metadata/annotations",
+                    .object(Dictionary(uniqueKeysWithValues: annotations.map { ($0.0, JSONValue.string($0.1)) }))))
         }
-        return .patch(operations, reason: rendering.reason, warnings: rendering.warnings)
+        return .patch(operations, reason: rendering.reason, warnings: rendering.warnings + imageWarnings(plan))
     }
 
     /// The chart's resources with the pod's in their place, section by section and resource by
@@ -441,6 +451,78 @@ package struct Injector: Sendable {
         }
         object["spec"] = .object(spec)
         return .object(object)
+    }
+
+    /// Whether a container is the sidecar: one of the injector's names, or the sidecar's image
+    /// (a manifest that declares it by hand, such as manifests/examples).
+    static func isSidecar(_ container: JSONValue) -> Bool {
+        if isOurs(container) { return true }
+        guard let image = container["image"]?.string else { return false }
+        let reference = image.split(separator: "@").first.map(String.init) ?? image
+        let lastPart = reference.split(separator: "/").last.map(String.init) ?? reference
+        return (lastPart.split(separator: ":").first.map(String.init) ?? lastPart) == sidecarName
+    }
+
+    /// The volumes the sidecar writes its tokens to: those its containers mount read-write, but
+    /// for the config and CA volumes.
+    static func tokenVolumes(in spec: [String: JSONValue]) -> Set<String> {
+        let all = (spec["initContainers"]?.array ?? []) + (spec["containers"]?.array ?? [])
+        var volumes: Set<String> = []
+        for container in all where isSidecar(container) {
+            for mount in container["volumeMounts"]?.array ?? [] where mount["readOnly"] != .bool(true) {
+                if let name = mount["name"]?.string, ![configVolume, caVolume].contains(name) { volumes.insert(name) }
+            }
+        }
+        return volumes
+    }
+
+    /// A container that mounts the sidecar's token volume with `subPath` or `subPathExpr` gets a
+    /// copy of the file as it was when the container started, and never sees a new token
+    /// (kubernetes/kubernetes#50345): its app fails a day later with nothing in any log. `nil`
+    /// when no container does.
+    package static func subPathProblem(in spec: [String: JSONValue]) -> String? {
+        let volumes = tokenVolumes(in: spec)
+        guard !volumes.isEmpty else { return nil }
+        let all = (spec["initContainers"]?.array ?? []) + (spec["containers"]?.array ?? [])
+        for container in all where !isSidecar(container) {
+            for mount in container["volumeMounts"]?.array ?? [] {
+                guard let volume = mount["name"]?.string, volumes.contains(volume) else { continue }
+                let key = mount["subPath"] != nil ? "subPath" : mount["subPathExpr"] != nil ? "subPathExpr" : nil
+                guard let key else { continue }
+                let name = LogText.bounded(container["name"]?.string ?? "?", limit: 63)
+                return
+                    "container \(name) mounts the token volume \(LogText.bounded(volume, limit: 63)) with \(key): it would keep the token it found at start and never see a new one (kubernetes/kubernetes#50345); mount the folder instead (mountPath: \(tokenFolder), without \(key)) and read the file in it"
+            }
+        }
+        return nil
+    }
+
+    /// For a pod that declares the sidecar: a warning when no other container mounts the volume
+    /// it writes to (the tokens reach no one).
+    static func unreadTokenWarnings(in spec: [String: JSONValue]) -> [String] {
+        let volumes = tokenVolumes(in: spec)
+        guard !volumes.isEmpty else { return [] }
+        let all = (spec["initContainers"]?.array ?? []) + (spec["containers"]?.array ?? [])
+        let mounted = all.filter { !isSidecar($0) }.contains { container in
+            (container["volumeMounts"]?.array ?? []).contains { volumes.contains($0["name"]?.string ?? "") }
+        }
+        return mounted
+            ? []
+            : [
+                "mr-token-sidecar: no container of this pod mounts the token volume (\(volumes.sorted().joined(separator: ", "))), so no app can read the tokens: mount it read-only in the app's container"
+            ]
+    }
+
+    /// A warning when the pod's image override is not pinned (no digest, and `latest` or no tag):
+    /// the sidecar could change under the pod at its next pull.
+    func imageWarnings(_ plan: Plan) -> [String] {
+        guard let image = plan.request.image, !image.contains("@") else { return [] }
+        let lastPart = image.split(separator: "/").last.map(String.init) ?? image
+        let tag = lastPart.split(separator: ":", maxSplits: 1).dropFirst().first.map(String.init)
+        guard tag == nil || tag == "latest" else { return [] }
+        return [
+            "mr-token-sidecar: the image \(LogText.bounded(image, limit: 200)) (\(InjectionRequest.Key.image.annotation)) has no version tag or digest, so the sidecar may change at its next pull: pin a tag or a digest"
+        ]
     }
 
     /// The name of the injected sidecar's probe and metrics port.

@@ -22,6 +22,10 @@ package struct InjectorSettings: Sendable, Hashable {
     /// More environment for the injected sidecar, such as a cluster-wide `HTTPS_PROXY` (a
     /// variable the pod's own containers set wins).
     package var environment: [JSONValue]
+    /// The release the injected pods are annotated with (`mixedreality.azure.com/sidecar-version`):
+    /// the injector's own, whose image the chart injects unless `sidecar.image` or the pod's image
+    /// annotation names another.
+    package var sidecarVersion: String
 
     package static let defaultResources: JSONValue = [
         "requests": ["cpu": "5m", "memory": "32Mi"],
@@ -31,8 +35,10 @@ package struct InjectorSettings: Sendable, Hashable {
     package init(
         image: String, imagePullPolicy: String = "IfNotPresent", nativeSidecar: Bool = true, probePort: Int = 8787,
         resources: JSONValue = defaultResources, tokenVolumeSizeLimit: String = "1Mi",
-        policy: InjectionPolicy = InjectionPolicy(), logLevel: String? = nil, environment: [JSONValue] = []
+        policy: InjectionPolicy = InjectionPolicy(), logLevel: String? = nil, environment: [JSONValue] = [],
+        sidecarVersion: String = ReleaseVersion.current
     ) {
+        self.sidecarVersion = sidecarVersion
         self.logLevel = logLevel
         self.environment = environment
         self.image = image

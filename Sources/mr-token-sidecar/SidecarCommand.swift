@@ -25,6 +25,7 @@ struct SidecarCommand: AsyncParsableCommand {
         version: ProductInfo.version,
         subcommands: [
             RunCommand.self, ValidateCommand.self, TokenCommand.self, DoctorCommand.self, WebhookCommand.self,
+            InjectCommand.self,
             WebhookCheckCommand.self,
         ],
         defaultSubcommand: RunCommand.self

@@ -41,7 +41,8 @@ enum AdmissionFixtures {
     /// (the default policy's refusals have tests of their own).
     static let settings = InjectorSettings(
         image: "registry.example/mr-token-sidecar:0.1.0",
-        policy: InjectionPolicy(allowedCredentials: CredentialConfiguration.Kind.allCases, allowImageOverride: true))
+        policy: InjectionPolicy(allowedCredentials: CredentialConfiguration.Kind.allCases, allowImageOverride: true),
+        sidecarVersion: "0.1.0")
 }
 
 /// RFC 6902 as Kubernetes applies it, for the operations the injector may send (`add` only: any

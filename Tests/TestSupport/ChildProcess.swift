@@ -53,9 +53,11 @@ package final class ChildProcess: Sendable {
         return child
     }
 
-    /// Starts `executable` from the build folder.
+    /// Starts `executable` from the build folder, its standard input the file `standardInput`
+    /// (default: nothing).
     package static func start(
-        executable: String, arguments: [String], environment: [String: String]? = nil, currentDirectory: URL? = nil
+        executable: String, arguments: [String], environment: [String: String]? = nil, currentDirectory: URL? = nil,
+        standardInput: URL? = nil
     ) throws -> ChildProcess {
         let process = Process()
         process.executableURL = binDirectory.appendingPathComponent(executable)
@@ -63,7 +65,7 @@ package final class ChildProcess: Sendable {
         if let environment { process.environment = environment }
         if let currentDirectory { process.currentDirectoryURL = currentDirectory }
         let child = ChildProcess(process: process)
-        try child.launch()
+        try child.launch(standardInput: standardInput.map { try FileHandle(forReadingFrom: $0) })
         return child
     }
 
@@ -118,12 +120,12 @@ package final class ChildProcess: Sendable {
         self.process = process
     }
 
-    private func launch() throws {
+    private func launch(standardInput: FileHandle? = nil) throws {
         let stdout = Pipe()
         let stderr = Pipe()
         process.standardOutput = stdout
         process.standardError = stderr
-        process.standardInput = FileHandle.nullDevice
+        process.standardInput = standardInput ?? FileHandle.nullDevice
         stdout.fileHandleForReading.readabilityHandler = { [self] handle in
             let data = handle.availableData
             if data.isEmpty {

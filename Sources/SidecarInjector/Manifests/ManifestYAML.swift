@@ -1,0 +1,512 @@
+package import AzureCore
+import CYaml
+
+/// A node of a Kubernetes manifest as libyaml read it, with what writing it back needs: each
+/// scalar's style and tag, each collection's flow or block style, and the order of keys.
+/// Anchors are not kept: an alias is a copy of the node it names.
+package indirect enum ManifestNode: Sendable, Equatable {
+    case scalar(String, style: ScalarStyle, tag: String?)
+    case sequence([ManifestNode], flow: Bool, tag: String?)
+    case mapping([Pair], flow: Bool, tag: String?)
+
+    /// One key and its value, in the order of the file.
+    package struct Pair: Sendable, Equatable {
+        package var key: ManifestNode
+        package var value: ManifestNode
+    }
+
+    /// How a scalar was written.
+    package enum ScalarStyle: Sendable, Equatable {
+        case plain, singleQuoted, doubleQuoted, literal, folded
+    }
+
+    /// The value of a mapping's key, if it has it.
+    package subscript(key: String) -> ManifestNode? {
+        guard case .mapping(let pairs, _, _) = self else { return nil }
+        return pairs.first { $0.key.text == key }?.value
+    }
+
+    /// A scalar's text.
+    package var text: String? {
+        if case .scalar(let text, _, _) = self { return text }
+        return nil
+    }
+}
+
+/// A problem reading a YAML stream, with the line it is on (1-based).
+package struct ManifestYAMLError: Error, Sendable, Equatable, CustomStringConvertible {
+    package var line: Int
+    package var message: String
+
+    package var description: String { "line \(line): \(message)" }
+}
+
+/// One document of a YAML stream: its root node and the text it was read from, so that a
+/// document that is not changed is written back as it was, byte for byte.
+package struct ManifestDocument: Sendable {
+    /// The document's content; `nil` for an empty document (only comments, or nothing after `---`).
+    package var root: ManifestNode?
+    /// The document's text: from its `---` (for the first document, from the start of the
+    /// stream) to the next document's.
+    package var text: String
+    /// The part of `text` before the root node: `---`, directives, comments.
+    package var prefix: String
+    /// The part of `text` after the root node.
+    package var suffix: String
+    /// The line the document's text starts on (1-based).
+    package var line: Int
+}
+
+/// Reads YAML streams into ``ManifestDocument``s with libyaml's event API, and writes nodes
+/// back with libyaml's emitter.
+///
+/// libyaml keeps no comments: a document written back from its nodes loses them (a document
+/// that is not changed keeps its text, comments included). Tags and scalar styles are kept;
+/// anchors and aliases are expanded.
+package enum ManifestYAML {
+    /// Nodes in one stream, aliases counted at the size of what they name (an alias bomb stops
+    /// here), and the depth of nesting.
+    static let maxNodes = 2_000_000
+    static let maxDepth = 128
+
+    /// A document as read: its root, where its text starts and where its root starts and ends
+    /// (byte offsets), and its first line.
+    private typealias Read = (root: ManifestNode?, start: Int, rootStart: Int?, rootEnd: Int?, line: Int)
+
+    private struct Frame {
+        var line: Int
+        var anchor: String?
+        var tag: String?
+        var flow: Bool
+        var isMapping: Bool
+        var countAtOpen: Int
+        var items: [ManifestNode] = []
+        var pairs: [ManifestNode.Pair] = []
+        var pendingKey: ManifestNode?
+        var seen: Set<String> = []
+    }
+
+    /// The documents of a YAML stream.
+    package static func documents(in text: String) throws(ManifestYAMLError) -> [ManifestDocument] {
+        let bytes = Array(text.utf8)
+        // libyaml's marks count characters; the documents' text is cut by bytes.
+        let offsets: [Int]? =
+            bytes.allSatisfy({ $0 < 0x80 })
+            ? nil : text.unicodeScalars.reduce(into: [0]) { $0.append($0.last! + $1.utf8.count) }
+        func byte(_ mark: yaml_mark_t) -> Int {
+            let index = Int(mark.index)
+            guard let offsets else { return min(index, bytes.count) }
+            return offsets[min(index, offsets.count - 1)]
+        }
+
+        var parser = yaml_parser_t()
+        guard yaml_parser_initialize(&parser) == 1 else {
+            throw ManifestYAMLError(line: 0, message: "cannot initialize libyaml")
+        }
+        defer { yaml_parser_delete(&parser) }
+        let outcome = bytes.withUnsafeBufferPointer {
+            buffer -> Result<[Read], ManifestYAMLError> in
+            yaml_parser_set_input_string(&parser, buffer.baseAddress, buffer.count)
+            yaml_parser_set_encoding(&parser, YAML_UTF8_ENCODING)
+            do throws(ManifestYAMLError) {
+                return .success(try read(&parser, byte: byte))
+            } catch {
+                return .failure(error)
+            }
+        }
+        let parsed = try outcome.get()
+        var documents: [ManifestDocument] = []
+        for (index, document) in parsed.enumerated() {
+            let start = index == 0 ? 0 : document.start
+            let end = index + 1 < parsed.count ? parsed[index + 1].start : bytes.count
+            func slice(_ from: Int, _ to: Int) -> String {
+                let lower = max(start, min(from, end))
+                return String(decoding: bytes[lower..<max(lower, min(to, end))], as: UTF8.self)
+            }
+            let rootStart = document.rootStart ?? end
+            let rootEnd = document.rootEnd ?? end
+            documents.append(
+                ManifestDocument(
+                    root: document.root, text: slice(start, end), prefix: slice(start, rootStart),
+                    suffix: slice(rootEnd, end), line: index == 0 ? 1 : document.line))
+        }
+        return documents
+    }
+
+    private static func read(
+        _ parser: inout yaml_parser_t, byte: (yaml_mark_t) -> Int
+    ) throws(ManifestYAMLError) -> [Read] {
+        var documents: [Read] = []
+        var stack: [Frame] = []
+        var anchors: [String: (node: ManifestNode, size: Int)] = [:]
+        var count = 0
+
+        func counted(_ size: Int, line: Int) throws(ManifestYAMLError) {
+            count += size
+            guard count <= maxNodes else {
+                throw ManifestYAMLError(line: line, message: "more than \(maxNodes) YAML nodes (aliases expanding?)")
+            }
+        }
+
+        func add(_ node: ManifestNode, size: Int, anchor: String?, line: Int, end: Int) throws(ManifestYAMLError) {
+            if let anchor { anchors[anchor] = (node, size) }
+            guard !stack.isEmpty else {
+                documents[documents.count - 1].root = node
+                documents[documents.count - 1].rootEnd = end
+                return
+            }
+            if !stack[stack.count - 1].isMapping {
+                stack[stack.count - 1].items.append(node)
+            } else if let key = stack[stack.count - 1].pendingKey {
+                stack[stack.count - 1].pairs.append(ManifestNode.Pair(key: key, value: node))
+                stack[stack.count - 1].pendingKey = nil
+            } else {
+                guard let name = node.text else {
+                    throw ManifestYAMLError(line: line, message: "a mapping key must be a scalar")
+                }
+                guard stack[stack.count - 1].seen.insert(name).inserted else {
+                    throw ManifestYAMLError(line: line, message: "duplicate key \"\(LogText.bounded(name))\"")
+                }
+                stack[stack.count - 1].pendingKey = node
+            }
+        }
+
+        func string(_ pointer: UnsafeMutablePointer<yaml_char_t>?) -> String? {
+            pointer.map { String(cString: $0) }
+        }
+
+        func noteRootStart(_ event: yaml_event_t) {
+            if stack.isEmpty, !documents.isEmpty, documents[documents.count - 1].rootStart == nil {
+                documents[documents.count - 1].rootStart = byte(event.start_mark)
+            }
+        }
+
+        while true {
+            var event = yaml_event_t()
+            guard yaml_parser_parse(&parser, &event) == 1 else {
+                let problem = parser.problem.map { String(cString: $0) } ?? "invalid YAML"
+                let context = parser.context.map { String(cString: $0) + ": " } ?? ""
+                throw ManifestYAMLError(line: Int(parser.problem_mark.line) + 1, message: "\(context)\(problem)")
+            }
+            defer { yaml_event_delete(&event) }
+            let line = Int(event.start_mark.line) + 1
+            switch event.type {
+            case YAML_STREAM_END_EVENT:
+                return documents
+            case YAML_DOCUMENT_START_EVENT:
+                documents.append((nil, byte(event.start_mark), nil, nil, line))
+            case YAML_SCALAR_EVENT:
+                noteRootStart(event)
+                let scalar = event.data.scalar
+                let value = String(
+                    decoding: UnsafeBufferPointer(start: scalar.value, count: scalar.length), as: UTF8.self)
+                let style: ManifestNode.ScalarStyle =
+                    switch scalar.style {
+                    case YAML_SINGLE_QUOTED_SCALAR_STYLE: .singleQuoted
+                    case YAML_DOUBLE_QUOTED_SCALAR_STYLE: .doubleQuoted
+                    case YAML_LITERAL_SCALAR_STYLE: .literal
+                    case YAML_FOLDED_SCALAR_STYLE: .folded
+                    default: .plain
+                    }
+                try counted(1, line: line)
+                try add(
+                    .scalar(value, style: style, tag: string(scalar.tag)), size: 1, anchor: string(scalar.anchor),
+                    line: line, end: byte(event.end_mark))
+            case YAML_ALIAS_EVENT:
+                noteRootStart(event)
+                let name = string(event.data.alias.anchor) ?? ""
+                guard let (node, size) = anchors[name] else {
+                    throw ManifestYAMLError(line: line, message: "undefined alias *\(LogText.bounded(name))")
+                }
+                try counted(size, line: line)
+                try add(node, size: size, anchor: nil, line: line, end: byte(event.end_mark))
+            case YAML_SEQUENCE_START_EVENT, YAML_MAPPING_START_EVENT:
+                noteRootStart(event)
+                guard stack.count < maxDepth else {
+                    throw ManifestYAMLError(line: line, message: "YAML nested deeper than \(maxDepth)")
+                }
+                try counted(1, line: line)
+                let mapping = event.type == YAML_MAPPING_START_EVENT
+                let start = event.data
+                stack.append(
+                    Frame(
+                        line: line,
+                        anchor: string(mapping ? start.mapping_start.anchor : start.sequence_start.anchor),
+                        tag: string(mapping ? start.mapping_start.tag : start.sequence_start.tag),
+                        flow: mapping
+                            ? start.mapping_start.style == YAML_FLOW_MAPPING_STYLE
+                            : start.sequence_start.style == YAML_FLOW_SEQUENCE_STYLE,
+                        isMapping: mapping, countAtOpen: count))
+            case YAML_SEQUENCE_END_EVENT, YAML_MAPPING_END_EVENT:
+                guard let frame = stack.popLast() else { break }
+                let node: ManifestNode =
+                    frame.isMapping
+                    ? .mapping(frame.pairs, flow: frame.flow, tag: frame.tag)
+                    : .sequence(frame.items, flow: frame.flow, tag: frame.tag)
+                try add(
+                    node, size: count - frame.countAtOpen + 1, anchor: frame.anchor, line: frame.line,
+                    end: byte(event.end_mark))
+            default:
+                break
+            }
+        }
+    }
+
+    // MARK: Writing
+
+    /// The YAML text of a node, as a document without `---`: two-space indentation, no line
+    /// folding, non-ASCII text as it is.
+    package static func emit(_ node: ManifestNode) -> String {
+        final class Output {
+            var bytes: [UInt8] = []
+        }
+        let output = Output()
+        var emitter = yaml_emitter_t()
+        guard yaml_emitter_initialize(&emitter) == 1 else { return "" }
+        defer { yaml_emitter_delete(&emitter) }
+        yaml_emitter_set_indent(&emitter, 2)
+        yaml_emitter_set_width(&emitter, -1)
+        yaml_emitter_set_unicode(&emitter, 1)
+        yaml_emitter_set_break(&emitter, YAML_LN_BREAK)
+        let box = Unmanaged.passUnretained(output).toOpaque()
+        yaml_emitter_set_output(
+            &emitter,
+            { data, buffer, size in
+                guard let data, let buffer else { return 0 }
+                Unmanaged<Output>.fromOpaque(data).takeUnretainedValue().bytes.append(
+                    contentsOf: UnsafeBufferPointer(start: buffer, count: size))
+                return 1
+            }, box)
+        var ok = true
+        func emit(_ configure: (inout yaml_event_t) -> Int32) {
+            guard ok else { return }
+            var event = yaml_event_t()
+            guard configure(&event) == 1 else {
+                ok = false
+                return
+            }
+            ok = yaml_emitter_emit(&emitter, &event) == 1
+        }
+        emit { yaml_stream_start_event_initialize(&$0, YAML_UTF8_ENCODING) }
+        emit { yaml_document_start_event_initialize(&$0, nil, nil, nil, 1) }
+        write(node, emit)
+        emit { yaml_document_end_event_initialize(&$0, 1) }
+        emit { yaml_stream_end_event_initialize(&$0) }
+        _ = yaml_emitter_flush(&emitter)
+        return withExtendedLifetime(output) { String(decoding: output.bytes, as: UTF8.self) }
+    }
+
+    private static func write(_ node: ManifestNode, _ emit: ((inout yaml_event_t) -> Int32) -> Void) {
+        func withTag<R>(_ tag: String?, _ body: (UnsafePointer<yaml_char_t>?) -> R) -> R {
+            guard let tag else { return body(nil) }
+            return tag.withCString { $0.withMemoryRebound(to: yaml_char_t.self, capacity: tag.utf8.count + 1, body) }
+        }
+        switch node {
+        case .scalar(let text, let style, let tag):
+            let yamlStyle: yaml_scalar_style_t =
+                switch style {
+                case .plain: YAML_PLAIN_SCALAR_STYLE
+                case .singleQuoted: YAML_SINGLE_QUOTED_SCALAR_STYLE
+                case .doubleQuoted: YAML_DOUBLE_QUOTED_SCALAR_STYLE
+                case .literal: YAML_LITERAL_SCALAR_STYLE
+                case .folded: YAML_FOLDED_SCALAR_STYLE
+                }
+            // A terminating zero: an empty scalar still has an address.
+            let bytes = Array(text.utf8) + [0]
+            withTag(tag) { tagPointer in
+                bytes.withUnsafeBufferPointer { buffer in
+                    emit {
+                        yaml_scalar_event_initialize(
+                            &$0, nil, tagPointer, buffer.baseAddress, Int32(buffer.count - 1),
+                            tag == nil ? 1 : 0, tag == nil ? 1 : 0, yamlStyle)
+                    }
+                }
+            }
+        case .sequence(let items, let flow, let tag):
+            withTag(tag) { tagPointer in
+                emit {
+                    yaml_sequence_start_event_initialize(
+                        &$0, nil, tagPointer, tag == nil ? 1 : 0,
+                        flow ? YAML_FLOW_SEQUENCE_STYLE : YAML_BLOCK_SEQUENCE_STYLE)
+                }
+            }
+            for item in items { write(item, emit) }
+            emit { yaml_sequence_end_event_initialize(&$0) }
+        case .mapping(let pairs, let flow, let tag):
+            withTag(tag) { tagPointer in
+                emit {
+                    yaml_mapping_start_event_initialize(
+                        &$0, nil, tagPointer, tag == nil ? 1 : 0,
+                        flow ? YAML_FLOW_MAPPING_STYLE : YAML_BLOCK_MAPPING_STYLE)
+                }
+            }
+            for pair in pairs {
+                write(pair.key, emit)
+                write(pair.value, emit)
+            }
+            emit { yaml_mapping_end_event_initialize(&$0) }
+        }
+    }
+
+    // MARK: JSON
+
+    /// The JSON value of a node, as Kubernetes reads YAML (YAML 1.1's booleans, such as `yes`
+    /// and `off`, included): a plain scalar may be null, a Boolean or a number, a quoted one is
+    /// a string, a tag decides where there is one.
+    package static func json(_ node: ManifestNode) -> JSONValue {
+        switch node {
+        case .scalar(let text, let style, let tag):
+            if let tag {
+                switch tag {
+                case "tag:yaml.org,2002:str": return .string(text)
+                case "tag:yaml.org,2002:null": return .null
+                case "tag:yaml.org,2002:bool": return boolean(text).map { .bool($0) } ?? .string(text)
+                case "tag:yaml.org,2002:int", "tag:yaml.org,2002:float":
+                    return number(text).map { .number($0) } ?? .string(text)
+                default: return .string(text)
+                }
+            }
+            guard style == .plain else { return .string(text) }
+            return plainValue(text)
+        case .sequence(let items, _, _):
+            return .array(items.map(json))
+        case .mapping(let pairs, _, _):
+            var members: [String: JSONValue] = [:]
+            for pair in pairs { members[pair.key.text ?? ""] = json(pair.value) }
+            return .object(members)
+        }
+    }
+
+    /// A plain scalar's value.
+    static func plainValue(_ text: String) -> JSONValue {
+        if ["", "~", "null", "Null", "NULL"].contains(text) { return .null }
+        if let value = boolean(text) { return .bool(value) }
+        if let value = number(text) { return .number(value) }
+        return .string(text)
+    }
+
+    private static let trueWords: Set<String> = [
+        "y", "Y", "yes", "Yes", "YES", "true", "True", "TRUE", "on", "On", "ON",
+    ]
+    private static let falseWords: Set<String> = [
+        "n", "N", "no", "No", "NO", "false", "False", "FALSE", "off", "Off", "OFF",
+    ]
+
+    private static func boolean(_ text: String) -> Bool? {
+        trueWords.contains(text) ? true : falseWords.contains(text) ? false : nil
+    }
+
+    private static func number(_ text: String) -> Double? {
+        let digits = text.replacing("_", with: "")
+        guard let first = digits.first, first.isNumber || "+-.".contains(first) else { return nil }
+        if digits.hasPrefix("0x") || digits.hasPrefix("0X") {
+            return Int(digits.dropFirst(2), radix: 16).map(Double.init)
+        }
+        if digits.hasPrefix("0o") { return Int(digits.dropFirst(2), radix: 8).map(Double.init) }
+        if [".inf", ".Inf", ".INF", "+.inf", "+.Inf", "+.INF"].contains(digits) { return .infinity }
+        if ["-.inf", "-.Inf", "-.INF"].contains(digits) { return -.infinity }
+        guard digits.allSatisfy({ $0.isASCII && ($0.isNumber || "+-.eE".contains($0)) }),
+            digits.contains(where: \.isNumber)
+        else { return nil }
+        return Double(digits)
+    }
+
+    /// The node of a JSON value: mappings in block style with `name` first and the other keys
+    /// in order, strings plain where YAML reads them back as the same string and quoted
+    /// otherwise, text of several lines as a literal block.
+    package static func node(_ value: JSONValue) -> ManifestNode {
+        switch value {
+        case .null: return .scalar("null", style: .plain, tag: nil)
+        case .bool(let flag): return .scalar(flag ? "true" : "false", style: .plain, tag: nil)
+        case .number(let number):
+            let text =
+                number.rounded() == number && abs(number) < 1e15 ? String(Int64(number)) : String(number)
+            return .scalar(text, style: .plain, tag: nil)
+        case .string(let text):
+            if text.contains("\n") && !text.contains("\r") && text.first != " " {
+                return .scalar(text, style: .literal, tag: nil)
+            }
+            return .scalar(text, style: isPlainSafe(text) ? .plain : .doubleQuoted, tag: nil)
+        case .array(let items):
+            return .sequence(items.map(node), flow: false, tag: nil)
+        case .object(let members):
+            let keys = members.keys.sorted { left, right in
+                left == "name" ? right != "name" : right == "name" ? false : left < right
+            }
+            return .mapping(
+                keys.map { ManifestNode.Pair(key: node(.string($0)), value: node(members[$0]!)) }, flow: false,
+                tag: nil)
+        }
+    }
+
+    /// Whether a string can be written plain and still read back as the same string: letters,
+    /// digits and `_ . / -`, not first a digit or a sign, and not a word YAML 1.1 reads as a
+    /// Boolean or null.
+    static func isPlainSafe(_ text: String) -> Bool {
+        guard let first = text.first, first.isASCII, first.isLetter || first == "/" || first == "_" else {
+            return false
+        }
+        guard text.allSatisfy({ $0.isASCII && ($0.isLetter || $0.isNumber || "_./-".contains($0)) }) else {
+            return false
+        }
+        return plainValue(text) == .string(text)
+    }
+
+    // MARK: Editing
+
+    /// Applies the injector's JSON Patch (`add` operations, RFC 6902 as Kubernetes applies them)
+    /// to a node, keeping everything else as it is.
+    package static func apply(
+        _ operations: [PatchOperation], to node: ManifestNode
+    ) throws(ManifestYAMLError)
+        -> ManifestNode
+    {
+        var result = node
+        for operation in operations {
+            guard operation.op == "add", operation.path.hasPrefix("/") else {
+                throw ManifestYAMLError(line: 0, message: "cannot apply \(operation.op) \(operation.path)")
+            }
+            let tokens = operation.path.dropFirst().split(separator: "/", omittingEmptySubsequences: false).map {
+                String($0).replacing("~1", with: "/").replacing("~0", with: "~")
+            }
+            result = try add(Self.node(operation.value), at: tokens[...], in: result, path: operation.path)
+        }
+        return result
+    }
+
+    private static func add(
+        _ value: ManifestNode, at tokens: ArraySlice<String>, in node: ManifestNode, path: String
+    ) throws(ManifestYAMLError) -> ManifestNode {
+        guard let token = tokens.first else { return value }
+        let rest = tokens.dropFirst()
+        switch node {
+        case .mapping(var pairs, let flow, let tag):
+            if let index = pairs.firstIndex(where: { $0.key.text == token }) {
+                pairs[index].value = rest.isEmpty ? value : try add(value, at: rest, in: pairs[index].value, path: path)
+            } else if rest.isEmpty {
+                pairs.append(ManifestNode.Pair(key: self.node(.string(token)), value: value))
+            } else {
+                throw ManifestYAMLError(line: 0, message: "\(path): no member \(token)")
+            }
+            return .mapping(pairs, flow: flow, tag: tag)
+        case .sequence(var items, let flow, let tag):
+            if rest.isEmpty {
+                if token == "-" {
+                    items.append(value)
+                } else if let index = Int(token), index <= items.count {
+                    items.insert(value, at: index)
+                } else {
+                    throw ManifestYAMLError(line: 0, message: "\(path): bad index \(token)")
+                }
+            } else {
+                guard let index = Int(token), index < items.count else {
+                    throw ManifestYAMLError(line: 0, message: "\(path): bad index \(token)")
+                }
+                items[index] = try add(value, at: rest, in: items[index], path: path)
+            }
+            return .sequence(items, flow: flow, tag: tag)
+        case .scalar:
+            throw ManifestYAMLError(line: 0, message: "\(path): \(token) is inside a scalar")
+        }
+    }
+}
