@@ -179,6 +179,46 @@ def package(version):
     print(f"chart packaged: {os.path.relpath(archive, ROOT)}")
 
 
+# The webhook's flags that set the injected sidecars (InjectionOptions, shared with `inject`), and
+# those of its own server: the chart may pass no other.
+SETTINGS_FLAGS = {
+    "sidecar-image", "sidecar-image-pull-policy", "legacy-sidecar", "sidecar-port", "sidecar-resources",
+    "token-volume-size-limit", "allowed-credentials", "allow-image-override", "allowed-image-registries",
+    "max-sidecar-cpu", "max-sidecar-memory", "sidecar-allowed-hosts", "sidecar-allowed-scopes",
+    "sidecar-ca-configmap", "sidecar-ca-secret", "sidecar-ca-key", "sidecar-log-level", "sidecar-env",
+}
+SERVER_FLAGS = {
+    "address", "probe-address", "tls-cert-file", "tls-key-file", "certificate-check-interval", "max-connections",
+    "request-timeout", "idle-timeout", "body-timeout", "shutdown-delay", "log-level", "log-format",
+}
+BUILD_TIME = os.path.join(ROOT, "manifests", "build-time", "workloads.yaml")
+
+
+def check_inject_values(name, values, webhook_args):
+    """`inject --values` with a value set gives what `inject` with the flags the chart renders for
+    the webhook gives: the same bytes, warnings and exit status (MR_INJECT_BIN, set by
+    check-kubernetes.sh)."""
+    binary = os.environ.get("MR_INJECT_BIN")
+    if not binary:
+        return
+    flags = []
+    for argument in webhook_args[1:]:
+        flag = argument[2:].split("=", 1)[0]
+        check(flag in SETTINGS_FLAGS | SERVER_FLAGS, f"{name}: the chart passes the webhook an unknown flag {flag}")
+        if flag in SETTINGS_FLAGS:
+            flags.append(argument)
+    with tempfile.NamedTemporaryFile("w", suffix=".yaml") as file:
+        yaml.safe_dump(values, file)
+        file.flush()
+        by_flags = subprocess.run([binary, "inject", "-f", BUILD_TIME, *flags], capture_output=True, text=True)
+        by_values = subprocess.run([binary, "inject", "-f", BUILD_TIME, "--values", file.name],
+                                   capture_output=True, text=True)
+    check(by_flags.returncode in (0, 1), f"{name}: inject with the webhook's flags: {by_flags.stderr}")
+    check((by_values.returncode, by_values.stdout, by_values.stderr)
+          == (by_flags.returncode, by_flags.stdout, by_flags.stderr),
+          f"{name}: inject --values differs from inject with the webhook's flags:\n{by_values.stderr}\n{by_flags.stderr}")
+
+
 def main():
     chart = helm.Chart.load(CHART)
     schema = chart.schema
@@ -396,6 +436,11 @@ def main():
             board = json.loads(dashboard["data"]["mr-token-sidecar.json"])
             check(all(k in dashboard["metadata"]["labels"] for k in monitoring["grafanaDashboard"]["labels"]),
                   f"{name}: dashboard label")
+            # Grafana's layout: every panel has a whole-number position and size inside the 24 columns.
+            for panel in board["panels"]:
+                grid = panel.get("gridPos", {})
+                check(all(isinstance(grid.get(k), int) for k in "xywh") and grid["x"] + grid["w"] <= 24,
+                      f"{name}: dashboard panel {panel.get('title')}: gridPos {grid}")
             expressions += [t["expr"].replace("$__rate_interval", "5m").replace("$namespace", ".*")
                             for p in board["panels"] for t in p.get("targets", [])]
         for expression in expressions:
@@ -431,6 +476,8 @@ def main():
         if merged["tls"].get("existingSecret") or merged["tls"]["certManager"]["enabled"]:
             again = chart.render(values, name="mr", namespace=NAMESPACE, is_install=True)
             check(again == rendered, f"{name}: helm template is not stable for the same inputs")
+        [deployment] = [d for d in by_kind(found, "Deployment") if d["spec"]["template"]["spec"]["containers"][0]["args"][0] == "webhook"]
+        check_inject_values(name, values, deployment["spec"]["template"]["spec"]["containers"][0]["args"])
         print(f"chart ({name}): lint, schema and rendering checked, {len(found)} objects")
 
     if failures:

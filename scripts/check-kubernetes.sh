@@ -2,9 +2,11 @@
 # Lints the Dockerfile (hadolint, checkov) and validates every manifest (kubernetes-validate
 # --strict for Kubernetes 1.29 to 1.33, checkov): manifests/ (the overlays rendered by kubectl's
 # kustomize), the Helm chart rendered with its
-# value sets (scripts/check-chart.py: lint, schema, rendering), and the pods the webhook's
-# admission fixtures expect. A suppressed checkov check must carry its reason in the file.
-# Installs its tools into .build-venv-lint when missing.
+# value sets (scripts/check-chart.py: lint, schema, rendering, and `inject --values` against the
+# flags the chart gives the webhook), the pods the webhook's admission fixtures expect, and the
+# example manifests run through `mr-token-sidecar inject` (build-time injection). A suppressed
+# checkov check must carry its reason in the file. Installs its tools into .build-venv-lint when
+# missing; builds mr-token-sidecar when MR_BIN_DIR does not name a build.
 set -euo pipefail
 source "$(dirname "$0")/lib.sh"
 cd "$ROOT"
@@ -25,7 +27,16 @@ grep -Eq "^ARG BUILDER=swift:$(tr -d '[:space:]' < .swift-version)-" Dockerfile 
 grep -Eq '^ARG RUNTIME=[^ ]+@sha256:[0-9a-f]{64}$' Dockerfile \
     || { echo "Dockerfile: the runtime base (ARG RUNTIME) must be pinned by digest (name:tag@sha256:...)" >&2; exit 1; }
 
-log "Helm chart: lint, schema, rendering (scripts/check-chart.py)"
+# mr-token-sidecar for `inject`: the test command's build (MR_BIN_DIR), or a build of its own.
+if [ -n "${MR_BIN_DIR:-}" ] && [ -x "$MR_BIN_DIR/mr-token-sidecar" ]; then
+    BIN="$MR_BIN_DIR/mr-token-sidecar"
+else
+    swift build --product mr-token-sidecar >&2
+    BIN="$(swift build --show-bin-path)/mr-token-sidecar"
+fi
+export MR_INJECT_BIN="$BIN"
+
+log "Helm chart: lint, schema, rendering, inject --values against the webhook's flags (scripts/check-chart.py)"
 "$LINT_VENV/bin/python" scripts/check-chart.py
 
 # The pods of the admission fixtures; a pod made from a generateName (a Job's) has no name yet
@@ -51,8 +62,34 @@ for overlay in manifests/overlays/*/; do
     kubectl kustomize "$overlay" > "$rendered/$name.yaml"
 done
 
-mapfile -t manifests < <( { find manifests/base manifests/examples -name '*.yaml' ! -name kustomization.yaml;
-                            ls "$rendered"/*.yaml build/chart/*/core.yaml "$pods"/*.json; } | sort)
+# Build-time injection: the manifests that declare the sidecar by hand come out of `inject` byte
+# for byte (checked, subPath included); the build-time example, rendered by kustomize, gets the
+# sidecar in every pod template that asks (native and legacy), and injecting the output again
+# changes nothing.
+injected="$ROOT/build/inject"
+rm -rf "$injected" && mkdir -p "$injected"
+values=charts/mr-token-sidecar/values.yaml
+for manifest in manifests/base/*.yaml manifests/examples/*.yaml "$rendered"/*.yaml; do
+    [ "$(basename "$manifest")" = kustomization.yaml ] && continue
+    log "mr-token-sidecar inject -f $manifest (no pod template asks: unchanged)"
+    "$BIN" inject --values "$values" -f "$manifest" > "$injected/unchanged.yaml"
+    cmp "$manifest" "$injected/unchanged.yaml" || { echo "inject changed $manifest" >&2; exit 1; }
+done
+rm "$injected/unchanged.yaml"
+for mode in native legacy; do
+    flags=()
+    [ "$mode" = legacy ] && flags=(--legacy-sidecar)
+    log "kubectl kustomize manifests/build-time | mr-token-sidecar inject --values $values ${flags[*]} -f -"
+    kubectl kustomize manifests/build-time | "$BIN" inject --values "$values" "${flags[@]}" -f - > "$injected/build-time-$mode.yaml"
+    templates=$(grep -c 'mixedreality.azure.com/inject: "true"' manifests/build-time/workloads.yaml)
+    found=$(grep -c 'mixedreality.azure.com/status: injected' "$injected/build-time-$mode.yaml")
+    [ "$found" = "$templates" ] || { echo "inject: $found of $templates pod templates injected ($mode)" >&2; exit 1; }
+    "$BIN" inject --values "$values" "${flags[@]}" -f "$injected/build-time-$mode.yaml" 2>/dev/null \
+        | cmp - "$injected/build-time-$mode.yaml" || { echo "inject is not idempotent ($mode)" >&2; exit 1; }
+done
+
+mapfile -t manifests < <( { find manifests/base manifests/examples manifests/build-time -name '*.yaml' ! -name kustomization.yaml;
+                            ls "$rendered"/*.yaml build/chart/*/core.yaml "$pods"/*.json "$injected"/*.yaml; } | sort)
 for version in 1.29.0 1.30.0 1.31.0 1.32.0 1.33.0; do
     log "kubernetes-validate --strict -k $version (${#manifests[@]} files)"
     "$LINT_VENV/bin/kubernetes-validate" --strict --quiet -k "$version" "${manifests[@]}"
@@ -75,4 +112,4 @@ if [ -n "$unexplained" ]; then
     echo "the checkov suppressions above have no written reason" >&2
     exit 1
 fi
-echo "manifests, chart, admission fixtures and Dockerfile: clean"
+echo "manifests, chart, admission fixtures, injected manifests and Dockerfile: clean"

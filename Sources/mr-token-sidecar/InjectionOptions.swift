@@ -146,7 +146,8 @@ struct InjectionOptions: ParsableArguments {
         return InjectorSettings(
             image: image.value, imagePullPolicy: pullPolicy.value,
             nativeSidecar: !(legacySidecar || values["legacy-sidecar"] == "true"), probePort: port,
-            resources: resources, tokenVolumeSizeLimit: sizeLimit.value, policy: try policy(pick),
+            resources: resources, tokenVolumeSizeLimit: sizeLimit.value,
+            policy: try policy(pick, imageOverrideFromValues: values["allow-image-override"] == "true"),
             logLevel: logLevel, environment: try environment(pick(sidecarEnv, "sidecar-env")))
     }
 
@@ -179,7 +180,9 @@ struct InjectionOptions: ParsableArguments {
     }
 
     /// The admin's policy.
-    private func policy(_ pick: (String?, String) -> (value: String, origin: String)?) throws -> InjectionPolicy {
+    private func policy(
+        _ pick: (String?, String) -> (value: String, origin: String)?, imageOverrideFromValues: Bool
+    ) throws -> InjectionPolicy {
         var kinds: [CredentialConfiguration.Kind] = InjectionPolicy.defaultAllowedCredentials
         if let given = pick(allowedCredentials, "allowed-credentials") {
             kinds = []
@@ -234,16 +237,11 @@ struct InjectionOptions: ParsableArguments {
         }
         let registries = pick(allowedImageRegistries, "allowed-image-registries")?.value ?? ""
         return InjectionPolicy(
-            allowedCredentials: kinds, allowImageOverride: allowImageOverride || values(pick, "allow-image-override"),
+            allowedCredentials: kinds, allowImageOverride: allowImageOverride || imageOverrideFromValues,
             allowedImageRegistries: registries.split(separator: ",").map { $0.trimmed }.filter { !$0.isEmpty },
             maxCPU: bounds[0], maxMemory: bounds[1], sidecarAllowedHosts: hosts,
             sidecarAllowedScopes: OperatorPolicy.parseScopes(
                 pick(sidecarAllowedScopes, "sidecar-allowed-scopes")?.value ?? ""),
             sidecarCABundle: bundle)
-    }
-
-    /// Whether a Boolean flag is set by the values.
-    private func values(_ pick: (String?, String) -> (value: String, origin: String)?, _ name: String) -> Bool {
-        pick(nil, name)?.value == "true"
     }
 }
