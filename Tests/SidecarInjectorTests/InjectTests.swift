@@ -200,6 +200,37 @@ struct InjectTests {
         }
     }
 
+    @Test(
+        "a byte order mark and CRLF line ends: documents that do not change keep them, a changed one still starts on a line of its own"
+    )
+    func byteOrderMarkAndCRLF() throws {
+        let pod = """
+            apiVersion: v1\r
+            kind: Pod\r
+            metadata: {name: b, labels: {mixedreality.azure.com/inject: "true"}, annotations: {mixedreality.azure.com/config-map: c}}\r
+            spec: {containers: [{name: x, image: "x:1"}]}\r
+
+            """
+        let config = "apiVersion: v1\r\nkind: ConfigMap\r\nmetadata: {name: a}\r\n"
+        let injector = Self.injector(native: true)
+        let unchanged = "\u{FEFF}" + config + "---\r\n" + config
+        #expect(injector.inject(unchanged, source: "s").output == unchanged)
+        for (stream, start) in [
+            ("\u{FEFF}" + pod, "\u{FEFF}apiVersion: v1\n"),
+            (config + "---\r\n" + pod, config + "---\r\napiVersion: v1\n"),
+            (
+                config
+                    + "--- {apiVersion: v1, kind: Pod, metadata: {name: f, labels: {mixedreality.azure.com/inject: \"true\"}, annotations: {mixedreality.azure.com/config-map: c}}, spec: {containers: [{name: x, image: x}]}}\r\n",
+                config + "--- \n{apiVersion: v1, kind: Pod"
+            ),
+        ] {
+            let outcome = injector.inject(stream, source: "s")
+            #expect(outcome.errors.isEmpty, "\(outcome.errors)")
+            #expect(outcome.output.hasPrefix(start), "\(outcome.output.prefix(120).debugDescription)")
+            #expect(injector.inject(outcome.output, source: "again").output == outcome.output)
+        }
+    }
+
     @Test("a denial is an error naming the document, the object and the annotation; nothing is written")
     func denial() {
         let stream = """
@@ -340,6 +371,53 @@ struct InjectTests {
         let unlabelled = Self.injector(native: true).inject(annotatedOnly, source: "p.yaml")
         #expect(unlabelled.output == annotatedOnly)
         #expect(unlabelled.warnings.first?.contains("not the label mixedreality.azure.com/inject") == true)
+    }
+
+    @Test(
+        "read as Kubernetes reads YAML: a label given through a merge key asks too; a kind whose pod template inject does not know is left alone, with a warning"
+    )
+    func kubernetesYAML() throws {
+        let stream = """
+            x-labels: &asks {mixedreality.azure.com/inject: "true"}
+            ---
+            apiVersion: v1
+            kind: Pod
+            metadata:
+              name: merged
+              labels: {<<: *asks, app: m}
+              annotations: {mixedreality.azure.com/config-map: c}
+            spec: {containers: [{name: x, image: "x:1"}]}
+            ---
+            apiVersion: argoproj.io/v1alpha1
+            kind: Rollout
+            metadata: {name: r}
+            spec:
+              template:
+                metadata: {labels: {mixedreality.azure.com/inject: "true"}}
+                spec: {containers: [{name: x, image: "x:1"}]}
+
+            """
+        let outcome = Self.injector(native: true).inject(stream, source: "k.yaml")
+        #expect(outcome.errors.isEmpty, "\(outcome.errors)")
+        let documents = try ManifestYAML.documents(in: outcome.output)
+        let pod = ManifestYAML.json(try #require(documents[1].root))
+        #expect(pod["metadata"]?["labels"]?["app"] == "m")
+        #expect(pod["spec"]?["initContainers"]?.array?.count == 1)
+        #expect(documents[2].text == (try ManifestYAML.documents(in: stream))[2].text)
+        #expect(outcome.warnings.count == 1)
+        #expect(outcome.warnings.first?.contains("(Rollout): its spec.template asks for the sidecar") == true)
+        // Plain scalars as YAML 1.1 reads them; quoted ones are strings.
+        #expect(ManifestYAML.plainValue("yes") == .bool(true) && ManifestYAML.plainValue("off") == .bool(false))
+        #expect(ManifestYAML.plainValue("8080") == .number(8080) && ManifestYAML.plainValue("~") == .null)
+        #expect(ManifestYAML.plainValue("0440") == .number(288), "octal, as Kubernetes reads defaultMode: 0440")
+        #expect(ManifestYAML.plainValue("v1") == "v1" && ManifestYAML.plainValue("0x1F") == .number(31))
+        for text in ["yes", "true", "0440", "1Mi", "", "a: b", "-x", "null", "0.0.0.0:8787", "é"] {
+            let written = ManifestYAML.emit(ManifestYAML.node(["k": .string(text)]))
+            #expect(
+                ManifestYAML.json(try #require(try ManifestYAML.documents(in: written).first?.root)) == [
+                    "k": .string(text)
+                ], "\(text)")
+        }
     }
 
     @Test("ChartValues.defaults are the chart's values.yaml; values files merge over them as helm -f does")

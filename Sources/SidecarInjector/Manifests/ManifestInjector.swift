@@ -89,7 +89,19 @@ package struct ManifestInjector: Sendable {
 
     /// One object: its pod template injected, or `nil` when it has none that changes.
     private func processObject(_ object: ManifestNode, at place: String, into report: inout Report) -> ManifestNode? {
-        guard let kind = object["kind"]?.text, let path = Self.templatePaths[kind] else { return nil }
+        guard let kind = object["kind"]?.text else { return nil }
+        guard let path = Self.templatePaths[kind] else {
+            // A kind with a pod template inject does not know (an Argo Rollout, a Knative Service):
+            // say that it is left alone rather than let the pod start without its tokens.
+            if let labels = object["spec"]?["template"]?["metadata"]?["labels"],
+                ManifestYAML.json(labels)[InjectionRequest.injectLabel] == .string("true")
+            {
+                report.warnings.append(
+                    "\(place) (\(LogText.bounded(kind, limit: 63))): its spec.template asks for the sidecar, but inject knows the pod templates of \(Self.templatePaths.keys.sorted().joined(separator: ", ")) only: it is left as it is (the webhook injects its pods when they are created)"
+                )
+            }
+            return nil
+        }
         let name = [object["metadata"]?["namespace"]?.text, object["metadata"]?["name"]?.text].compactMap { $0 }
             .joined(separator: "/")
         let subject = "\(place) (\(kind)\(name.isEmpty ? "" : " " + LogText.bounded(name, limit: 127)))"
@@ -134,19 +146,22 @@ package struct ManifestInjector: Sendable {
     /// The text of a changed document: what stood before its root (`---`, comments), the root
     /// written anew, and what stood after it.
     static func written(_ root: ManifestNode, in document: ManifestDocument) -> String {
-        var prefix = document.prefix
-        if let last = prefix.split(separator: "\n", omittingEmptySubsequences: false).last,
-            !last.allSatisfy(\.isWhitespace)
-        {
-            // `--- ` followed by the root on its line: the root now starts a line of its own.
-            prefix += "\n"
-        } else if let lastBreak = prefix.lastIndex(of: "\n") {
-            prefix = String(prefix[...lastBreak])
+        // By bytes: "\r\n" is one Character to Swift.
+        var prefix = Array(document.prefix.utf8)
+        let lastBreak = prefix.lastIndex(of: UInt8(ascii: "\n"))
+        var lastLine = prefix[(lastBreak.map { $0 + 1 } ?? 0)...]
+        if lastLine.starts(with: [0xEF, 0xBB, 0xBF]) { lastLine = lastLine.dropFirst(3) }  // a byte order mark
+        if lastLine.allSatisfy({ $0 == UInt8(ascii: " ") || $0 == UInt8(ascii: "\t") || $0 == UInt8(ascii: "\r") }) {
+            prefix.removeSubrange(lastLine.startIndex...)
         } else {
-            prefix = ""
+            // `--- ` followed by the root on its line: the root now starts a line of its own.
+            prefix.append(UInt8(ascii: "\n"))
         }
-        let suffix = document.suffix.drop { $0 == "\n" || $0 == " " || $0 == "\t" || $0 == "\r\n" }
-        return prefix + ManifestYAML.emit(root) + suffix
+        let suffix = document.suffix.utf8.drop {
+            [UInt8(ascii: "\n"), UInt8(ascii: "\r"), UInt8(ascii: " "), UInt8(ascii: "\t")].contains($0)
+        }
+        return String(decoding: prefix, as: UTF8.self) + ManifestYAML.emit(root)
+            + String(decoding: suffix, as: UTF8.self)
     }
 
     private static func node(at path: [String], in node: ManifestNode) -> ManifestNode? {

@@ -88,6 +88,17 @@ package enum ManifestYAML {
 
     /// The documents of a YAML stream.
     package static func documents(in text: String) throws(ManifestYAMLError) -> [ManifestDocument] {
+        // A byte order mark is read as text when the encoding is given: it stays in the first
+        // document's text, out of what libyaml reads.
+        let byteOrderMark = "\u{FEFF}"
+        if text.hasPrefix(byteOrderMark) {
+            var documents = try documents(in: String(text.dropFirst()))
+            if !documents.isEmpty {
+                documents[0].text = byteOrderMark + documents[0].text
+                documents[0].prefix = byteOrderMark + documents[0].prefix
+            }
+            return documents
+        }
         let bytes = Array(text.utf8)
         // libyaml's marks count characters; the documents' text is cut by bytes.
         let offsets: [Int]? =
@@ -351,8 +362,8 @@ package enum ManifestYAML {
     // MARK: JSON
 
     /// The JSON value of a node, as Kubernetes reads YAML (YAML 1.1's booleans, such as `yes`
-    /// and `off`, included): a plain scalar may be null, a Boolean or a number, a quoted one is
-    /// a string, a tag decides where there is one.
+    /// and `off`, included, and merge keys resolved): a plain scalar may be null, a Boolean or a
+    /// number, a quoted one is a string, a tag decides where there is one.
     package static func json(_ node: ManifestNode) -> JSONValue {
         switch node {
         case .scalar(let text, let style, let tag):
@@ -372,7 +383,21 @@ package enum ManifestYAML {
             return .array(items.map(json))
         case .mapping(let pairs, _, _):
             var members: [String: JSONValue] = [:]
-            for pair in pairs { members[pair.key.text ?? ""] = json(pair.value) }
+            var merged: [String: JSONValue] = [:]
+            for pair in pairs {
+                // A merge key (`<<: *defaults`), which Kubernetes' YAML reader resolves: the members
+                // of the mapping (or mappings, the first winning) it names, under the explicit ones.
+                if case .scalar("<<", .plain, nil) = pair.key {
+                    let sources: [ManifestNode] =
+                        if case .sequence(let items, _, _) = pair.value { items } else { [pair.value] }
+                    for source in sources {
+                        for (key, value) in json(source).object ?? [:] where merged[key] == nil { merged[key] = value }
+                    }
+                    continue
+                }
+                members[pair.key.text ?? ""] = json(pair.value)
+            }
+            for (key, value) in merged where members[key] == nil { members[key] = value }
             return .object(members)
         }
     }
@@ -403,6 +428,14 @@ package enum ManifestYAML {
             return Int(digits.dropFirst(2), radix: 16).map(Double.init)
         }
         if digits.hasPrefix("0o") { return Int(digits.dropFirst(2), radix: 8).map(Double.init) }
+        if digits.hasPrefix("0b") { return Int(digits.dropFirst(2), radix: 2).map(Double.init) }
+        // YAML 1.1's octal, as Kubernetes reads `defaultMode: 0440`.
+        let unsigned = digits.drop { $0 == "-" || $0 == "+" }
+        if unsigned.count > 1, unsigned.first == "0", unsigned.allSatisfy({ ("0"..."7").contains($0) }),
+            let value = Int(unsigned, radix: 8)
+        {
+            return Double(digits.first == "-" ? -value : value)
+        }
         if [".inf", ".Inf", ".INF", "+.inf", "+.Inf", "+.INF"].contains(digits) { return .infinity }
         if ["-.inf", "-.Inf", "-.INF"].contains(digits) { return -.infinity }
         guard digits.allSatisfy({ $0.isASCII && ($0.isNumber || "+-.eE".contains($0)) }),
