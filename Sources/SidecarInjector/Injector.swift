@@ -463,14 +463,16 @@ package struct Injector: Sendable {
         return (lastPart.split(separator: ":").first.map(String.init) ?? lastPart) == sidecarName
     }
 
-    /// The volumes the sidecar writes its tokens to: those its containers mount read-write, but
-    /// for the config and CA volumes.
-    static func tokenVolumes(in spec: [String: JSONValue]) -> Set<String> {
+    /// The volumes the sidecar writes its tokens to, with the folder it mounts each at: those its
+    /// containers mount read-write, but for the config and CA volumes.
+    static func tokenVolumes(in spec: [String: JSONValue]) -> [String: String] {
         let all = (spec["initContainers"]?.array ?? []) + (spec["containers"]?.array ?? [])
-        var volumes: Set<String> = []
+        var volumes: [String: String] = [:]
         for container in all where isSidecar(container) {
             for mount in container["volumeMounts"]?.array ?? [] where mount["readOnly"] != .bool(true) {
-                if let name = mount["name"]?.string, ![configVolume, caVolume].contains(name) { volumes.insert(name) }
+                if let name = mount["name"]?.string, ![configVolume, caVolume].contains(name) {
+                    volumes[name] = volumes[name] ?? mount["mountPath"]?.string ?? tokenFolder
+                }
             }
         }
         return volumes
@@ -486,12 +488,12 @@ package struct Injector: Sendable {
         let all = (spec["initContainers"]?.array ?? []) + (spec["containers"]?.array ?? [])
         for container in all where !isSidecar(container) {
             for mount in container["volumeMounts"]?.array ?? [] {
-                guard let volume = mount["name"]?.string, volumes.contains(volume) else { continue }
+                guard let volume = mount["name"]?.string, let folder = volumes[volume] else { continue }
                 let key = mount["subPath"] != nil ? "subPath" : mount["subPathExpr"] != nil ? "subPathExpr" : nil
                 guard let key else { continue }
                 let name = LogText.bounded(container["name"]?.string ?? "?", limit: 63)
                 return
-                    "container \(name) mounts the token volume \(LogText.bounded(volume, limit: 63)) with \(key): it would keep the token it found at start and never see a new one (kubernetes/kubernetes#50345); mount the folder instead (mountPath: \(tokenFolder), without \(key)) and read the file in it"
+                    "container \(name) mounts the token volume \(LogText.bounded(volume, limit: 63)) with \(key): it would keep the token it found at start and never see a new one (kubernetes/kubernetes#50345); mount the folder instead (such as mountPath: \(LogText.bounded(folder, limit: 120)), readOnly: true, without \(key)) and read the file in it"
             }
         }
         return nil
@@ -504,12 +506,12 @@ package struct Injector: Sendable {
         guard !volumes.isEmpty else { return [] }
         let all = (spec["initContainers"]?.array ?? []) + (spec["containers"]?.array ?? [])
         let mounted = all.filter { !isSidecar($0) }.contains { container in
-            (container["volumeMounts"]?.array ?? []).contains { volumes.contains($0["name"]?.string ?? "") }
+            (container["volumeMounts"]?.array ?? []).contains { volumes[$0["name"]?.string ?? ""] != nil }
         }
         return mounted
             ? []
             : [
-                "mr-token-sidecar: no container of this pod mounts the token volume (\(volumes.sorted().joined(separator: ", "))), so no app can read the tokens: mount it read-only in the app's container"
+                "mr-token-sidecar: no container of this pod mounts the token volume (\(volumes.keys.sorted().joined(separator: ", "))), so no app can read the tokens: mount it read-only in the app's container"
             ]
     }
 
