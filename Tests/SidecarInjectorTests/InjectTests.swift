@@ -114,6 +114,9 @@ struct InjectTests {
         #expect(outcome.errors.isEmpty)
         #expect(outcome.warnings.isEmpty)
         #expect(outcome.output == Self.passThrough)
+        for text in ["", "# only a comment\n", "\n\n"] {
+            #expect(Self.injector(native: true).inject(text, source: "s").output == text)
+        }
     }
 
     /// A stream mixing documents that ask with ones that do not, in several styles.

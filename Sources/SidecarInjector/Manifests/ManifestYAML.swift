@@ -126,6 +126,10 @@ package enum ManifestYAML {
             }
         }
         let parsed = try outcome.get()
+        guard !parsed.isEmpty else {
+            // Only comments and blank lines, or nothing: no document, and the text as it is.
+            return text.isEmpty ? [] : [ManifestDocument(root: nil, text: text, prefix: text, suffix: "", line: 1)]
+        }
         var documents: [ManifestDocument] = []
         for (index, document) in parsed.enumerated() {
             let start = index == 0 ? 0 : document.start
