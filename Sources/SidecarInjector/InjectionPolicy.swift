@@ -107,7 +107,7 @@ package struct InjectionPolicy: Sendable, Hashable {
     /// `registry.example.evil.io/x`; `registry.example/team` admits `registry.example/team/x`, not
     /// `registry.example/teams/x`.
     static func image(_ image: String, isFrom registry: String) -> Bool {
-        let (host, path) = reference(image)
+        let (host, path, _, _) = reference(image)
         var entry = registry.lowercased()
         while entry.hasSuffix("/") { entry.removeLast() }
         let slash = entry.firstIndex(of: "/") ?? entry.endIndex
@@ -118,10 +118,14 @@ package struct InjectionPolicy: Sendable, Hashable {
     }
 
     /// An image reference's registry host (Docker Hub's when it names none) and repository path,
-    /// lowercase, without tag or digest.
-    static func reference(_ image: String) -> (host: String, path: String) {
+    /// lowercase, without tag or digest; and its tag and whether it names a digest.
+    static func reference(_ image: String) -> (host: String, path: String, tag: String?, hasDigest: Bool) {
         var name = image.lowercased()
-        if let at = name.firstIndex(of: "@") { name = String(name[..<at]) }
+        var hasDigest = false
+        if let at = name.firstIndex(of: "@") {
+            name = String(name[..<at])
+            hasDigest = true
+        }
         let slash = name.firstIndex(of: "/")
         var host = "docker.io"
         var path = name
@@ -133,9 +137,13 @@ package struct InjectionPolicy: Sendable, Hashable {
                 path = String(name[name.index(after: slash)...])
             }
         }
-        if let colon = path.lastIndex(of: ":") { path = String(path[..<colon]) }
+        var tag: String?
+        if let colon = path.lastIndex(of: ":") {
+            tag = String(path[path.index(after: colon)...])
+            path = String(path[..<colon])
+        }
         if host == "docker.io" && !path.contains("/") { path = "library/" + path }
-        return (host, path)
+        return (host, path, tag, hasDigest)
     }
 }
 

@@ -41,9 +41,12 @@ package struct Injector: Sendable {
         guard let spec = pod["spec"]?.object, let containers = spec["containers"]?.array, !containers.isEmpty else {
             return .denied(InjectionDenial(reason: "the object is not a pod with containers"))
         }
-        if let problem = Self.subPathProblem(in: spec) { return .denied(InjectionDenial(reason: problem)) }
+        let tokenVolume = Self.tokenVolumeCheck(in: spec)
+        if let refusal = tokenVolume.refusal { return .denied(InjectionDenial(reason: refusal)) }
         let injected = Self.ours(in: spec)
-        if !injected.isEmpty { return review(injected: injected, pod: pod, spec: spec) }
+        if !injected.isEmpty {
+            return review(injected: injected, pod: pod, spec: spec, warnings: tokenVolume.warnings)
+        }
         switch plan(pod: pod, spec: spec, containers: containers) {
         case .success(let plan): return render(plan)
         case .failure(let denial): return .denied(denial)
@@ -64,7 +67,8 @@ package struct Injector: Sendable {
     /// Either way the policy applies: the containers must be what the injector renders for the pod
     /// without them, and then only what workload identity added since is completed.
     private func review(
-        injected: [(path: String, container: JSONValue)], pod: JSONValue, spec: [String: JSONValue]
+        injected: [(path: String, container: JSONValue)], pod: JSONValue, spec: [String: JSONValue],
+        warnings: [String]
     ) -> InjectionDecision {
         let bare = Self.withoutInjection(pod)
         guard let bareSpec = bare["spec"]?.object, let containers = bareSpec["containers"]?.array, !containers.isEmpty
@@ -88,7 +92,6 @@ package struct Injector: Sendable {
         let operations = injected.flatMap { path, container in
             completeWorkloadIdentity(container, at: path, source: (identity.environment, identity.mounts))
         }
-        let warnings = Self.unreadTokenWarnings(in: spec)
         return operations.isEmpty
             ? .unchanged(reason: "already injected", warnings: warnings)
             : .patch(operations, reason: "workload identity added to the injected sidecar", warnings: warnings)
@@ -458,9 +461,7 @@ package struct Injector: Sendable {
     static func isSidecar(_ container: JSONValue) -> Bool {
         if isOurs(container) { return true }
         guard let image = container["image"]?.string else { return false }
-        let reference = image.split(separator: "@").first.map(String.init) ?? image
-        let lastPart = reference.split(separator: "/").last.map(String.init) ?? reference
-        return (lastPart.split(separator: ":").first.map(String.init) ?? lastPart) == sidecarName
+        return InjectionPolicy.reference(image).path.split(separator: "/").last.map(String.init) == sidecarName
     }
 
     /// The volumes the sidecar writes its tokens to, with the folder it mounts each at: those its
@@ -478,50 +479,48 @@ package struct Injector: Sendable {
         return volumes
     }
 
-    /// A container that mounts the sidecar's token volume with `subPath` or `subPathExpr` gets a
-    /// copy of the file as it was when the container started, and never sees a new token
-    /// (kubernetes/kubernetes#50345): its app fails a day later with nothing in any log. `nil`
-    /// when no container does.
-    package static func subPathProblem(in spec: [String: JSONValue]) -> String? {
+    /// What the pod's other containers do with the volume a sidecar it declares writes to, in one
+    /// pass over their mounts:
+    /// - `refusal`: a container mounts it with `subPath` or `subPathExpr`, and so gets a copy of
+    ///   the file as it was when the container started and never sees a new token
+    ///   (kubernetes/kubernetes#50345): its app would fail a day later with nothing in any log.
+    /// - `warnings`: no container mounts it at all (the tokens reach no one).
+    ///
+    /// Nothing for a pod that declares no sidecar.
+    package static func tokenVolumeCheck(in spec: [String: JSONValue]) -> (refusal: String?, warnings: [String]) {
         let volumes = tokenVolumes(in: spec)
-        guard !volumes.isEmpty else { return nil }
+        guard !volumes.isEmpty else { return (nil, []) }
         let all = (spec["initContainers"]?.array ?? []) + (spec["containers"]?.array ?? [])
+        var mounted = false
         for container in all where !isSidecar(container) {
             for mount in container["volumeMounts"]?.array ?? [] {
                 guard let volume = mount["name"]?.string, let folder = volumes[volume] else { continue }
+                mounted = true
                 let key = mount["subPath"] != nil ? "subPath" : mount["subPathExpr"] != nil ? "subPathExpr" : nil
                 guard let key else { continue }
                 let name = LogText.bounded(container["name"]?.string ?? "?", limit: 63)
-                return
-                    "container \(name) mounts the token volume \(LogText.bounded(volume, limit: 63)) with \(key): it would keep the token it found at start and never see a new one (kubernetes/kubernetes#50345); mount the folder instead (such as mountPath: \(LogText.bounded(folder, limit: 120)), readOnly: true, without \(key)) and read the file in it"
+                return (
+                    "container \(name) mounts the token volume \(LogText.bounded(volume, limit: 63)) with \(key): it would keep the token it found at start and never see a new one (kubernetes/kubernetes#50345); mount the folder instead (such as mountPath: \(LogText.bounded(folder, limit: 120)), readOnly: true, without \(key)) and read the file in it",
+                    []
+                )
             }
         }
-        return nil
-    }
-
-    /// For a pod that declares the sidecar: a warning when no other container mounts the volume
-    /// it writes to (the tokens reach no one).
-    static func unreadTokenWarnings(in spec: [String: JSONValue]) -> [String] {
-        let volumes = tokenVolumes(in: spec)
-        guard !volumes.isEmpty else { return [] }
-        let all = (spec["initContainers"]?.array ?? []) + (spec["containers"]?.array ?? [])
-        let mounted = all.filter { !isSidecar($0) }.contains { container in
-            (container["volumeMounts"]?.array ?? []).contains { volumes[$0["name"]?.string ?? ""] != nil }
-        }
         return mounted
-            ? []
-            : [
-                "mr-token-sidecar: no container of this pod mounts the token volume (\(volumes.keys.sorted().joined(separator: ", "))), so no app can read the tokens: mount it read-only in the app's container"
-            ]
+            ? (nil, [])
+            : (
+                nil,
+                [
+                    "mr-token-sidecar: no container of this pod mounts the token volume (\(volumes.keys.sorted().joined(separator: ", "))), so no app can read the tokens: mount it read-only in the app's container"
+                ]
+            )
     }
 
     /// A warning when the pod's image override is not pinned (no digest, and `latest` or no tag):
     /// the sidecar could change under the pod at its next pull.
     func imageWarnings(_ plan: Plan) -> [String] {
-        guard let image = plan.request.image, !image.contains("@") else { return [] }
-        let lastPart = image.split(separator: "/").last.map(String.init) ?? image
-        let tag = lastPart.split(separator: ":", maxSplits: 1).dropFirst().first.map(String.init)
-        guard tag == nil || tag == "latest" else { return [] }
+        guard let image = plan.request.image else { return [] }
+        let reference = InjectionPolicy.reference(image)
+        guard !reference.hasDigest, reference.tag == nil || reference.tag == "latest" else { return [] }
         return [
             "mr-token-sidecar: the image \(LogText.bounded(image, limit: 200)) (\(InjectionRequest.Key.image.annotation)) has no version tag or digest, so the sidecar may change at its next pull: pin a tag or a digest"
         ]

@@ -44,10 +44,6 @@ struct InjectCommand: ParsableCommand {
     /// Manifests larger than this are refused (`helm template` of a large umbrella chart is a few MiB).
     static let maxBytes = 64 * 1_048_576
 
-    func validate() throws {
-        _ = try settings()
-    }
-
     /// The settings: the flags, over the values files' flags.
     private func settings() throws -> InjectorSettings {
         guard !values.isEmpty else { return try injection.settings() }
@@ -74,6 +70,8 @@ struct InjectCommand: ParsableCommand {
     }
 
     func run() throws {
+        // First: a usage error (a flag, a values file) exits 2 before any input is read.
+        let injector = ManifestInjector(injector: Injector(settings: try settings()))
         let path = filename == "-" ? nil : filename
         let source = path ?? "standard input"
         let bytes: [UInt8]
@@ -87,7 +85,6 @@ struct InjectCommand: ParsableCommand {
             StandardStreams.error("mr-token-sidecar inject: \(source): not UTF-8 text\n")
             throw ExitCode(1)
         }
-        let injector = ManifestInjector(injector: Injector(settings: try settings()))
         let outcome = injector.inject(text, source: source)
         for warning in outcome.warnings { StandardStreams.error("warning: \(warning)\n") }
         guard outcome.errors.isEmpty else {

@@ -78,7 +78,6 @@ struct WebhookCommand: AsyncParsableCommand {
             throw ValidationError(
                 "--certificate-check-interval \(certificateCheckInterval) is not a duration such as 5s")
         }
-        _ = try injection.settings()
         for (flag, value) in [
             ("--request-timeout", requestTimeout), ("--idle-timeout", idleTimeout), ("--body-timeout", bodyTimeout),
         ] {
@@ -95,11 +94,13 @@ struct WebhookCommand: AsyncParsableCommand {
     }
 
     func run() async throws {
+        // The injected sidecars' settings, checked here once: a ValidationError exits 2 as one from
+        // validate() does (SidecarCommand.runMain).
+        let settings = try injection.settings()
         let (logger, _) = LogConfiguration(level: logLevel, format: logFormat).makeLogger(
             label: "mr-token-sidecar-webhook")
         GlobalExecutor.logInstallation(to: logger)
         MemoryTuning.logChoice(to: logger, environment: ProcessInfo.processInfo.environment)
-        let settings = try injection.settings()
         var limits = ServerLimits(maxConnections: maxConnections)
         limits.firstRequestTimeout = (try? ConfigDuration.parse(requestTimeout)) ?? limits.firstRequestTimeout
         limits.requestTimeout = limits.firstRequestTimeout

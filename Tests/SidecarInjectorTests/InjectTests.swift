@@ -348,7 +348,22 @@ struct InjectTests {
         #expect(answer.allowed)
         #expect(answer.response["warnings"]?.array?.first?.string?.contains("no version tag or digest") == true)
 
-        // A hand-declared sidecar whose volume no app container mounts: allowed, with a warning.
+        // A sidecar whose volume no app container mounts: allowed, with a warning. From the webhook
+        // (the injected pod, its app's mount removed since) and from inject (declared by hand).
+        var injected = try AdmissionFixtures.expected("plain.expected.json")
+        var injectedSpec = injected["spec"]?.object ?? [:]
+        var app = injectedSpec["containers"]?.array?.first?.object ?? [:]
+        app["volumeMounts"] = nil
+        injectedSpec["containers"] = [.object(app)]
+        var injectedObject = injected.object ?? [:]
+        injectedObject["spec"] = .object(injectedSpec)
+        injected = .object(injectedObject)
+        let unread = handler.answer(AdmissionFixtures.review(injected))
+        #expect(unread.result == .unchanged)
+        #expect(
+            try AdmissionAnswer(unread.body).response["warnings"]?.array?.first?.string?.contains(
+                "no container of this pod mounts the token volume (mr-token-sidecar-tokens)") == true)
+
         let unmounted = Self.manual(mount: ["name": "other", "mountPath": "/other"], labelled: false)
         var spec = unmounted["spec"]?.object ?? [:]
         spec["volumes"] = [["name": "tokens", "emptyDir": [:]], ["name": "other", "emptyDir": [:]]]
@@ -356,9 +371,11 @@ struct InjectTests {
         manual["spec"] = .object(spec)
         let outcome = Self.injector(native: true).inject(Self.yaml(.object(manual)), source: "m")
         #expect(outcome.errors.isEmpty)
-        #expect(outcome.warnings.isEmpty, "not labelled: inject only checks it")
+        #expect(outcome.output == Self.yaml(.object(manual)))
+        #expect(outcome.warnings.count == 1)
         #expect(
-            Injector.unreadTokenWarnings(in: spec).first?.contains("no container of this pod mounts the token volume")
+            outcome.warnings.first?.contains(
+                "(Pod shop/manual): mr-token-sidecar: no container of this pod mounts the token volume (tokens)")
                 == true)
 
         let annotatedOnly = """

@@ -108,11 +108,14 @@ package struct ManifestInjector: Sendable {
         guard let template = Self.node(at: path, in: object), case .mapping = template else { return nil }
         let pod = Self.withoutNulls(ManifestYAML.json(template))
         guard let spec = pod["spec"]?.object else { return nil }
-        if let problem = Injector.subPathProblem(in: spec) {
-            report.errors.append("\(subject): \(problem)")
-            return nil
-        }
         guard pod["metadata"]?["labels"]?[InjectionRequest.injectLabel] == .string("true") else {
+            // Not for the webhook, but a pod that declares the sidecar by hand gets its checks.
+            let tokenVolume = Injector.tokenVolumeCheck(in: spec)
+            if let refusal = tokenVolume.refusal {
+                report.errors.append("\(subject): \(refusal)")
+                return nil
+            }
+            report.warnings += tokenVolume.warnings.map { "\(subject): \($0)" }
             let asked = (pod["metadata"]?["annotations"]?.object ?? [:]).keys.filter {
                 $0.hasPrefix(InjectionRequest.prefix)
                     && ![InjectionRequest.statusAnnotation, InjectionRequest.versionAnnotation].contains($0)
