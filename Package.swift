@@ -205,7 +205,8 @@ let package = Package(
             swiftSettings: swiftSettings
         ),
         // The mutating admission webhook: AdmissionReview in, a JSON patch out, over HTTPS; and the
-        // same injection into manifests at build time (`inject`, libyaml's parser and emitter).
+        // same injection into manifests at build time (`inject`: SidecarConfig's YAML reader, libyaml's
+        // emitter).
         .target(
             name: "SidecarInjector",
             dependencies: [

@@ -1,4 +1,5 @@
 import AzureCore
+import SidecarConfig
 
 /// The webhook's injection applied to manifests at build time (`mr-token-sidecar inject`): every
 /// pod template that asks for the sidecar (the webhook's label and annotations) gets the

@@ -1,5 +1,6 @@
 package import AzureCore
 import CYaml
+package import SidecarConfig
 
 /// A node of a Kubernetes manifest as libyaml read it, with what writing it back needs: each
 /// scalar's style and tag, each collection's flow or block style, and the order of keys.
@@ -16,9 +17,7 @@ package indirect enum ManifestNode: Sendable, Equatable {
     }
 
     /// How a scalar was written.
-    package enum ScalarStyle: Sendable, Equatable {
-        case plain, singleQuoted, doubleQuoted, literal, folded
-    }
+    package typealias ScalarStyle = YAMLScalarStyle
 
     /// The value of a mapping's key, if it has it.
     package subscript(key: String) -> ManifestNode? {
@@ -31,14 +30,6 @@ package indirect enum ManifestNode: Sendable, Equatable {
         if case .scalar(let text, _, _) = self { return text }
         return nil
     }
-}
-
-/// A problem reading a YAML stream, with the line it is on (1-based).
-package struct ManifestYAMLError: Error, Sendable, Equatable, CustomStringConvertible {
-    package var line: Int
-    package var message: String
-
-    package var description: String { "line \(line): \(message)" }
 }
 
 /// One document of a YAML stream: its root node and the text it was read from, so that a
@@ -64,206 +55,40 @@ package struct ManifestDocument: Sendable {
 /// that is not changed keeps its text, comments included). Tags and scalar styles are kept;
 /// anchors and aliases are expanded.
 package enum ManifestYAML {
-    /// Nodes in one stream, aliases counted at the size of what they name (an alias bomb stops
-    /// here), and the depth of nesting.
-    static let maxNodes = 2_000_000
-    static let maxDepth = 128
+    /// A stream of manifests: any number of documents, anchors redefined as YAML allows, at most
+    /// 2,000,000 nodes (aliases at their full size) nested at most 128 deep.
+    static let limits = YAMLReader.Limits(maxNodes: 2_000_000, maxDepth: 128, oneDocument: false, uniqueAnchors: false)
 
-    /// A document as read: its root, where its text starts and where its root starts and ends
-    /// (byte offsets), and its first line.
-    private typealias Read = (root: ManifestNode?, start: Int, rootStart: Int?, rootEnd: Int?, line: Int)
+    private struct Builder: YAMLTreeBuilder {
+        func scalar(_ text: String, style: YAMLScalarStyle, tag: String?, line: Int) -> ManifestNode {
+            .scalar(text, style: style, tag: tag)
+        }
 
-    private struct Frame {
-        var line: Int
-        var anchor: String?
-        var tag: String?
-        var flow: Bool
-        var isMapping: Bool
-        var countAtOpen: Int
-        var items: [ManifestNode] = []
-        var pairs: [ManifestNode.Pair] = []
-        var pendingKey: ManifestNode?
-        var seen: Set<String> = []
+        func sequence(_ items: [ManifestNode], flow: Bool, tag: String?, line: Int) -> ManifestNode {
+            .sequence(items, flow: flow, tag: tag)
+        }
+
+        func mapping(
+            _ pairs: [(key: ManifestNode, keyText: String, value: ManifestNode)], flow: Bool, tag: String?, line: Int
+        ) -> ManifestNode {
+            .mapping(pairs.map { ManifestNode.Pair(key: $0.key, value: $0.value) }, flow: flow, tag: tag)
+        }
     }
 
-    /// The documents of a YAML stream.
-    package static func documents(in text: String) throws(ManifestYAMLError) -> [ManifestDocument] {
-        // A byte order mark is read as text when the encoding is given: it stays in the first
-        // document's text, out of what libyaml reads.
-        let byteOrderMark = "\u{FEFF}"
-        if text.hasPrefix(byteOrderMark) {
-            var documents = try documents(in: String(text.dropFirst()))
-            if !documents.isEmpty {
-                documents[0].text = byteOrderMark + documents[0].text
-                documents[0].prefix = byteOrderMark + documents[0].prefix
-            }
-            return documents
-        }
-        let bytes = Array(text.utf8)
-        // libyaml's marks count characters; the documents' text is cut by bytes.
-        let offsets: [Int]? =
-            bytes.allSatisfy({ $0 < 0x80 })
-            ? nil : text.unicodeScalars.reduce(into: [0]) { $0.append($0.last! + $1.utf8.count) }
-        func byte(_ mark: yaml_mark_t) -> Int {
-            let index = Int(mark.index)
-            guard let offsets else { return min(index, bytes.count) }
-            return offsets[min(index, offsets.count - 1)]
-        }
-
-        var parser = yaml_parser_t()
-        guard yaml_parser_initialize(&parser) == 1 else {
-            throw ManifestYAMLError(line: 0, message: "cannot initialize libyaml")
-        }
-        defer { yaml_parser_delete(&parser) }
-        let outcome = bytes.withUnsafeBufferPointer {
-            buffer -> Result<[Read], ManifestYAMLError> in
-            yaml_parser_set_input_string(&parser, buffer.baseAddress, buffer.count)
-            yaml_parser_set_encoding(&parser, YAML_UTF8_ENCODING)
-            do throws(ManifestYAMLError) {
-                return .success(try read(&parser, byte: byte))
-            } catch {
-                return .failure(error)
-            }
-        }
-        let parsed = try outcome.get()
-        guard !parsed.isEmpty else {
+    /// The documents of a YAML stream, through the project's one libyaml reader (``YAMLReader``).
+    package static func documents(in text: String) throws(YAMLSyntaxError) -> [ManifestDocument] {
+        let read = try YAMLReader.documents(in: text, limits: limits, builder: Builder())
+        guard !read.isEmpty else {
             // Only comments and blank lines, or nothing: no document, and the text as it is.
             return text.isEmpty ? [] : [ManifestDocument(root: nil, text: text, prefix: text, suffix: "", line: 1)]
         }
-        var documents: [ManifestDocument] = []
-        for (index, document) in parsed.enumerated() {
-            let start = index == 0 ? 0 : document.start
-            let end = index + 1 < parsed.count ? parsed[index + 1].start : bytes.count
-            func slice(_ from: Int, _ to: Int) -> String {
-                let lower = max(start, min(from, end))
-                return String(decoding: bytes[lower..<max(lower, min(to, end))], as: UTF8.self)
-            }
-            let rootStart = document.rootStart ?? end
-            let rootEnd = document.rootEnd ?? end
-            documents.append(
-                ManifestDocument(
-                    root: document.root, text: slice(start, end), prefix: slice(start, rootStart),
-                    suffix: slice(rootEnd, end), line: index == 0 ? 1 : document.line))
-        }
-        return documents
-    }
-
-    private static func read(
-        _ parser: inout yaml_parser_t, byte: (yaml_mark_t) -> Int
-    ) throws(ManifestYAMLError) -> [Read] {
-        var documents: [Read] = []
-        var stack: [Frame] = []
-        var anchors: [String: (node: ManifestNode, size: Int)] = [:]
-        var count = 0
-
-        func counted(_ size: Int, line: Int) throws(ManifestYAMLError) {
-            count += size
-            guard count <= maxNodes else {
-                throw ManifestYAMLError(line: line, message: "more than \(maxNodes) YAML nodes (aliases expanding?)")
-            }
-        }
-
-        func add(_ node: ManifestNode, size: Int, anchor: String?, line: Int, end: Int) throws(ManifestYAMLError) {
-            if let anchor { anchors[anchor] = (node, size) }
-            guard !stack.isEmpty else {
-                documents[documents.count - 1].root = node
-                documents[documents.count - 1].rootEnd = end
-                return
-            }
-            if !stack[stack.count - 1].isMapping {
-                stack[stack.count - 1].items.append(node)
-            } else if let key = stack[stack.count - 1].pendingKey {
-                stack[stack.count - 1].pairs.append(ManifestNode.Pair(key: key, value: node))
-                stack[stack.count - 1].pendingKey = nil
-            } else {
-                guard let name = node.text else {
-                    throw ManifestYAMLError(line: line, message: "a mapping key must be a scalar")
-                }
-                guard stack[stack.count - 1].seen.insert(name).inserted else {
-                    throw ManifestYAMLError(line: line, message: "duplicate key \"\(LogText.bounded(name))\"")
-                }
-                stack[stack.count - 1].pendingKey = node
-            }
-        }
-
-        func string(_ pointer: UnsafeMutablePointer<yaml_char_t>?) -> String? {
-            pointer.map { String(cString: $0) }
-        }
-
-        func noteRootStart(_ event: yaml_event_t) {
-            if stack.isEmpty, !documents.isEmpty, documents[documents.count - 1].rootStart == nil {
-                documents[documents.count - 1].rootStart = byte(event.start_mark)
-            }
-        }
-
-        while true {
-            var event = yaml_event_t()
-            guard yaml_parser_parse(&parser, &event) == 1 else {
-                let problem = parser.problem.map { String(cString: $0) } ?? "invalid YAML"
-                let context = parser.context.map { String(cString: $0) + ": " } ?? ""
-                throw ManifestYAMLError(line: Int(parser.problem_mark.line) + 1, message: "\(context)\(problem)")
-            }
-            defer { yaml_event_delete(&event) }
-            let line = Int(event.start_mark.line) + 1
-            switch event.type {
-            case YAML_STREAM_END_EVENT:
-                return documents
-            case YAML_DOCUMENT_START_EVENT:
-                documents.append((nil, byte(event.start_mark), nil, nil, line))
-            case YAML_SCALAR_EVENT:
-                noteRootStart(event)
-                let scalar = event.data.scalar
-                let value = String(
-                    decoding: UnsafeBufferPointer(start: scalar.value, count: scalar.length), as: UTF8.self)
-                let style: ManifestNode.ScalarStyle =
-                    switch scalar.style {
-                    case YAML_SINGLE_QUOTED_SCALAR_STYLE: .singleQuoted
-                    case YAML_DOUBLE_QUOTED_SCALAR_STYLE: .doubleQuoted
-                    case YAML_LITERAL_SCALAR_STYLE: .literal
-                    case YAML_FOLDED_SCALAR_STYLE: .folded
-                    default: .plain
-                    }
-                try counted(1, line: line)
-                try add(
-                    .scalar(value, style: style, tag: string(scalar.tag)), size: 1, anchor: string(scalar.anchor),
-                    line: line, end: byte(event.end_mark))
-            case YAML_ALIAS_EVENT:
-                noteRootStart(event)
-                let name = string(event.data.alias.anchor) ?? ""
-                guard let (node, size) = anchors[name] else {
-                    throw ManifestYAMLError(line: line, message: "undefined alias *\(LogText.bounded(name))")
-                }
-                try counted(size, line: line)
-                try add(node, size: size, anchor: nil, line: line, end: byte(event.end_mark))
-            case YAML_SEQUENCE_START_EVENT, YAML_MAPPING_START_EVENT:
-                noteRootStart(event)
-                guard stack.count < maxDepth else {
-                    throw ManifestYAMLError(line: line, message: "YAML nested deeper than \(maxDepth)")
-                }
-                try counted(1, line: line)
-                let mapping = event.type == YAML_MAPPING_START_EVENT
-                let start = event.data
-                stack.append(
-                    Frame(
-                        line: line,
-                        anchor: string(mapping ? start.mapping_start.anchor : start.sequence_start.anchor),
-                        tag: string(mapping ? start.mapping_start.tag : start.sequence_start.tag),
-                        flow: mapping
-                            ? start.mapping_start.style == YAML_FLOW_MAPPING_STYLE
-                            : start.sequence_start.style == YAML_FLOW_SEQUENCE_STYLE,
-                        isMapping: mapping, countAtOpen: count))
-            case YAML_SEQUENCE_END_EVENT, YAML_MAPPING_END_EVENT:
-                guard let frame = stack.popLast() else { break }
-                let node: ManifestNode =
-                    frame.isMapping
-                    ? .mapping(frame.pairs, flow: frame.flow, tag: frame.tag)
-                    : .sequence(frame.items, flow: frame.flow, tag: frame.tag)
-                try add(
-                    node, size: count - frame.countAtOpen + 1, anchor: frame.anchor, line: frame.line,
-                    end: byte(event.end_mark))
-            default:
-                break
-            }
+        let bytes = Array(text.utf8)
+        func slice(_ range: Range<Int>) -> String { String(decoding: bytes[range], as: UTF8.self) }
+        return read.map { document in
+            ManifestDocument(
+                root: document.root, text: slice(document.range),
+                prefix: slice(document.range.lowerBound..<document.rootRange.lowerBound),
+                suffix: slice(document.rootRange.upperBound..<document.range.upperBound), line: document.line)
         }
     }
 
@@ -495,13 +320,13 @@ package enum ManifestYAML {
     /// to a node, keeping everything else as it is.
     package static func apply(
         _ operations: [PatchOperation], to node: ManifestNode
-    ) throws(ManifestYAMLError)
+    ) throws(YAMLSyntaxError)
         -> ManifestNode
     {
         var result = node
         for operation in operations {
             guard operation.op == "add", operation.path.hasPrefix("/") else {
-                throw ManifestYAMLError(line: 0, message: "cannot apply \(operation.op) \(operation.path)")
+                throw YAMLSyntaxError(line: 0, message: "cannot apply \(operation.op) \(operation.path)")
             }
             let tokens = operation.path.dropFirst().split(separator: "/", omittingEmptySubsequences: false).map {
                 String($0).replacing("~1", with: "/").replacing("~0", with: "~")
@@ -513,7 +338,7 @@ package enum ManifestYAML {
 
     private static func add(
         _ value: ManifestNode, at tokens: ArraySlice<String>, in node: ManifestNode, path: String
-    ) throws(ManifestYAMLError) -> ManifestNode {
+    ) throws(YAMLSyntaxError) -> ManifestNode {
         guard let token = tokens.first else { return value }
         let rest = tokens.dropFirst()
         switch node {
@@ -523,7 +348,7 @@ package enum ManifestYAML {
             } else if rest.isEmpty {
                 pairs.append(ManifestNode.Pair(key: self.node(.string(token)), value: value))
             } else {
-                throw ManifestYAMLError(line: 0, message: "\(path): no member \(token)")
+                throw YAMLSyntaxError(line: 0, message: "\(path): no member \(token)")
             }
             return .mapping(pairs, flow: flow, tag: tag)
         case .sequence(var items, let flow, let tag):
@@ -533,17 +358,17 @@ package enum ManifestYAML {
                 } else if let index = Int(token), index <= items.count {
                     items.insert(value, at: index)
                 } else {
-                    throw ManifestYAMLError(line: 0, message: "\(path): bad index \(token)")
+                    throw YAMLSyntaxError(line: 0, message: "\(path): bad index \(token)")
                 }
             } else {
                 guard let index = Int(token), index < items.count else {
-                    throw ManifestYAMLError(line: 0, message: "\(path): bad index \(token)")
+                    throw YAMLSyntaxError(line: 0, message: "\(path): bad index \(token)")
                 }
                 items[index] = try add(value, at: rest, in: items[index], path: path)
             }
             return .sequence(items, flow: flow, tag: tag)
         case .scalar:
-            throw ManifestYAMLError(line: 0, message: "\(path): \(token) is inside a scalar")
+            throw YAMLSyntaxError(line: 0, message: "\(path): \(token) is inside a scalar")
         }
     }
 }
